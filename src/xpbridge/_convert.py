@@ -1,0 +1,175 @@
+"""The public conversion functions: describe -> plan -> execute."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import _registry
+from ._devices import parse_device
+from ._dtypes import canonical_name
+from ._memory import shares_memory
+from ._plan import Plan, make_plan
+from ._traits import Request
+from .errors import ArgumentError
+
+if TYPE_CHECKING:
+    import numpy
+    import torch
+
+__all__ = ["convert", "plan", "shares_memory", "to_numpy", "to_torch"]
+
+
+def _request(
+    x: Any,
+    to: Any,
+    device: Any,
+    dtype: Any,
+    copy: Any,
+    grad: Any,
+    requires_grad: Any,
+) -> Plan:
+    if copy is not None and copy is not True and copy is not False:
+        raise ArgumentError(f"copy must be None, True or False, not {copy!r}")
+    if grad != "detach" and grad != "raise":
+        raise ArgumentError(f"grad must be 'detach' or 'raise', not {grad!r}")
+    if requires_grad is not True and requires_grad is not False:
+        raise ArgumentError(f"requires_grad must be True or False, not {requires_grad!r}")
+    source = _registry.backend_of(x)
+    target, default_device = _registry.target_of(to)
+    if requires_grad and not target.autograd:
+        raise ArgumentError(f"requires_grad=True needs a target with autograd, not {target.name}")
+    if device is None:
+        device = default_device
+    request = Request(
+        target.name,
+        None if device is None else target.resolve_device(parse_device(device)),
+        None if dtype is None else canonical_name(dtype),
+        copy,
+        grad,
+        requires_grad,
+    )
+    return make_plan(source.traits(x), request)
+
+
+def _execute(p: Plan, x: Any) -> Any:
+    for call in p.calls:
+        x = call(x, p)
+    return x
+
+
+def plan(
+    x: Any,
+    to: Any,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: str = "detach",
+    requires_grad: bool = False,
+) -> Plan:
+    """Say what :func:`convert` would do, without doing it.
+
+    Takes the same arguments as :func:`convert` and raises exactly the error
+    it would raise.
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> print(xb.plan(np.zeros(3, np.float32), "torch"))
+    numpy float32 array on cpu -> torch float32 on cpu
+      steps:   from_numpy
+      result:  shares the source's memory (zero-copy), writable
+    """
+    return _request(x, to, device, dtype, copy, grad, requires_grad)
+
+
+def convert(
+    x: Any,
+    to: Any,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: str = "detach",
+    requires_grad: bool = False,
+) -> Any:
+    """Convert ``x`` to the library ``to``.
+
+    Parameters
+    ----------
+    x
+        A NumPy array or scalar, or a torch tensor.
+    to
+        A library name (``"numpy"``, ``"torch"``), a module, or an array whose
+        library and device the result takes.
+    device
+        ``None`` keeps the source's device when the target can hold it, else
+        the host; otherwise ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a
+        ``torch.device`` or a DLPack ``(type, id)`` tuple.
+    dtype
+        ``None`` keeps the dtype exactly; otherwise a canonical name, a NumPy
+        dtype or a torch dtype.  Casts follow the target library's ``astype``.
+    copy
+        ``None``: share memory when possible, else copy.  ``True``: always a
+        new buffer.  ``False``: never copy; raise :class:`CopyError` instead.
+    grad
+        ``"detach"`` (default) detaches a source that requires grad when the
+        target has no autograd; ``"raise"`` raises :class:`GradError`.
+    requires_grad
+        Ask for a result that requires grad (torch targets only).
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> a = np.arange(3.0)
+    >>> t = xb.convert(a, "torch")
+    >>> t[0] = 7.0
+    >>> a
+    array([7., 1., 2.])
+    """
+    return _execute(_request(x, to, device, dtype, copy, grad, requires_grad), x)
+
+
+def to_numpy(
+    x: Any,
+    /,
+    *,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: str = "detach",
+) -> numpy.ndarray[Any, Any]:
+    """Convert ``x`` to a NumPy array; see :func:`convert`.
+
+    Examples
+    --------
+    >>> import torch, xpbridge as xb
+    >>> w = torch.ones(2, requires_grad=True)
+    >>> a = xb.to_numpy(w)          # detached, read-only view
+    >>> a, a.flags.writeable
+    (array([1., 1.], dtype=float32), False)
+    """
+    return _execute(_request(x, "numpy", None, dtype, copy, grad, False), x)  # type: ignore[no-any-return]
+
+
+def to_torch(
+    x: Any,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    requires_grad: bool = False,
+) -> torch.Tensor:
+    """Convert ``x`` to a torch tensor; see :func:`convert`.
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> xb.to_torch(np.arange(4)[::-1])       # negative strides: a safe copy
+    tensor([3, 2, 1, 0])
+    """
+    return _execute(  # type: ignore[no-any-return]
+        _request(x, "torch", device, dtype, copy, "detach", requires_grad), x
+    )

@@ -1,0 +1,85 @@
+"""Devices: one small value type, and the parsing of every accepted spelling.
+
+A :class:`Device` is a kind (``"cpu"``, ``"cuda"``, ...) and an index.  It is
+what descriptions and plans carry, so it must be hashable and cheap.  Whether a
+device *exists* is a question for the target backend, asked once per request,
+never by the planner.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from .errors import DeviceError
+
+__all__ = ["CPU", "DLPACK_KINDS", "Device", "parse_device"]
+
+
+class Device(NamedTuple):
+    """A device kind and index, e.g. ``Device("cuda", 1)``."""
+
+    kind: str
+    index: int = 0
+
+    def __str__(self) -> str:
+        return "cpu" if self.kind == "cpu" else f"{self.kind}:{self.index}"
+
+
+CPU = Device("cpu", 0)
+
+# DLDeviceType codes (dlpack.h) and the device kind each names.
+DLPACK_KINDS: dict[int, str] = {
+    1: "cpu",
+    2: "cuda",
+    3: "cuda_host",
+    4: "opencl",
+    7: "vulkan",
+    8: "metal",
+    9: "vpi",
+    10: "rocm",
+    11: "rocm_host",
+    13: "cuda_managed",
+    14: "oneapi",
+    15: "webgpu",
+    16: "hexagon",
+    17: "maia",
+}
+
+# A "cuda" with no index means the current device; the target backend fills it in.
+CURRENT = -1
+
+
+def parse_device(spec: Any) -> Device:
+    """Parse a ``device=`` argument into a :class:`Device`.
+
+    Accepts ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``, a DLPack
+    ``(type, id)`` tuple, or a :class:`Device`.  An index of ``-1`` means "the
+    current device of that kind".
+
+    Examples
+    --------
+    >>> parse_device("cuda:1")
+    Device(kind='cuda', index=1)
+    >>> parse_device((1, 0))
+    Device(kind='cpu', index=0)
+    """
+    if isinstance(spec, Device):
+        return spec
+    if isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(v, int) for v in spec):
+        kind = DLPACK_KINDS.get(spec[0])
+        if kind is None:
+            raise DeviceError(f"unknown DLPack device type {spec[0]} in device={spec!r}")
+        return Device(kind, 0 if kind == "cpu" else spec[1])
+    if type(spec).__module__ == "torch" and type(spec).__name__ == "device":
+        index = spec.index
+        return Device(spec.type, 0 if spec.type == "cpu" else CURRENT if index is None else index)
+    if isinstance(spec, str):
+        kind, _, index = spec.partition(":")
+        if kind and kind.isidentifier() and (not index or index.isdigit()):
+            if kind == "cpu":
+                return CPU
+            return Device(kind, int(index) if index else CURRENT)
+    raise DeviceError(
+        f"cannot read device={spec!r}: pass 'cpu', 'cuda', 'cuda:N', a torch.device "
+        f"or a DLPack (type, id) tuple"
+    )

@@ -1,0 +1,249 @@
+"""The canonical dtype table and the lookups that map library dtypes onto it.
+
+One row per canonical name: where the type lives in NumPy (or in ml_dtypes,
+which gives NumPy the low-precision types), in torch, and in DLPack.  A dtype
+crosses between two libraries exactly when both columns are filled.  The
+table is checked against ``spec/dtypes.toml`` by the test suite.
+
+Nothing here imports a framework at module level; the maps from library dtype
+objects to canonical names are built on first use.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from typing import Any, NamedTuple
+
+from .errors import DTypeError
+
+__all__ = ["DTYPES", "DTypeInfo", "canonical_name", "info"]
+
+
+class DTypeInfo(NamedTuple):
+    """One row of the dtype table."""
+
+    name: str
+    kind: str  # bool | int | uint | float | complex | bits
+    bits: int
+    numpy: str | None  # attribute of the numpy module
+    ml_dtypes: str | None  # attribute of the ml_dtypes module
+    torch: str | None  # attribute of the torch module
+    dlpack: tuple[int, int] | None  # (DLDataTypeCode, bits)
+
+    @property
+    def host(self) -> str | None:
+        """Where NumPy gets the type: ``"numpy"``, ``"ml_dtypes"`` or None."""
+        if self.numpy is not None:
+            return "numpy"
+        return "ml_dtypes" if self.ml_dtypes is not None else None
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether a torch tensor of this dtype may require grad."""
+        return self.torch is not None and self.kind in {"float", "complex"}
+
+
+def _row(
+    name: str,
+    kind: str,
+    bits: int,
+    where: str,
+    dlpack: tuple[int, int] | None,
+) -> DTypeInfo:
+    # where: "n" numpy, "m" ml_dtypes, "t" torch (the attribute is the name).
+    return DTypeInfo(
+        name,
+        kind,
+        bits,
+        name if "n" in where else None,
+        name if "m" in where else None,
+        name if "t" in where else None,
+        dlpack,
+    )
+
+
+# DLPack type codes (dlpack.h, DLDataTypeCode): 0 int, 1 uint, 2 float,
+# 4 bfloat, 5 complex, 6 bool, 7.. 17 the float8/6/4 variants (DLPack 1.1).
+DTYPES: dict[str, DTypeInfo] = {
+    r.name: r
+    for r in (
+        _row("bool", "bool", 8, "nt", (6, 8)),
+        _row("int8", "int", 8, "nt", (0, 8)),
+        _row("int16", "int", 16, "nt", (0, 16)),
+        _row("int32", "int", 32, "nt", (0, 32)),
+        _row("int64", "int", 64, "nt", (0, 64)),
+        _row("uint8", "uint", 8, "nt", (1, 8)),
+        _row("uint16", "uint", 16, "nt", (1, 16)),
+        _row("uint32", "uint", 32, "nt", (1, 32)),
+        _row("uint64", "uint", 64, "nt", (1, 64)),
+        _row("float16", "float", 16, "nt", (2, 16)),
+        _row("float32", "float", 32, "nt", (2, 32)),
+        _row("float64", "float", 64, "nt", (2, 64)),
+        _row("complex64", "complex", 64, "nt", (5, 64)),
+        _row("complex128", "complex", 128, "nt", (5, 128)),
+        # Types torch has and NumPy gets from ml_dtypes: they cross as bit views.
+        _row("bfloat16", "float", 16, "mt", (4, 16)),
+        _row("complex32", "complex", 32, "mt", (5, 32)),
+        _row("float8_e4m3fn", "float", 8, "mt", (10, 8)),
+        _row("float8_e4m3fnuz", "float", 8, "mt", (11, 8)),
+        _row("float8_e5m2", "float", 8, "mt", (12, 8)),
+        _row("float8_e5m2fnuz", "float", 8, "mt", (13, 8)),
+        _row("float8_e8m0fnu", "float", 8, "mt", (14, 8)),
+        # ml_dtypes types torch lacks.
+        _row("float8_e3m4", "float", 8, "m", (7, 8)),
+        _row("float8_e4m3", "float", 8, "m", (8, 8)),
+        _row("float8_e4m3b11fnuz", "float", 8, "m", (9, 8)),
+        _row("float6_e2m3fn", "float", 6, "m", (15, 6)),
+        _row("float6_e3m2fn", "float", 6, "m", (16, 6)),
+        _row("float4_e2m1fn", "float", 4, "m", (17, 4)),
+        _row("bcomplex32", "complex", 32, "m", None),
+        _row("int1", "int", 1, "mt", None),
+        _row("int2", "int", 2, "mt", None),
+        _row("int4", "int", 4, "mt", None),
+        _row("uint1", "uint", 1, "mt", None),
+        _row("uint2", "uint", 2, "mt", None),
+        _row("uint4", "uint", 4, "mt", None),
+        # torch's sub-byte and opaque types: no NumPy equivalent, never widened.
+        *(_row(f"int{b}", "int", b, "t", None) for b in (3, 5, 6, 7)),
+        *(_row(f"uint{b}", "uint", b, "t", None) for b in (3, 5, 6, 7)),
+        _row("bits1x8", "bits", 8, "t", None),
+        _row("bits2x4", "bits", 8, "t", None),
+        _row("bits4x2", "bits", 8, "t", None),
+        _row("bits8", "bits", 8, "t", None),
+        _row("bits16", "bits", 16, "t", None),
+        _row("float4_e2m1fn_x2", "float", 8, "t", None),
+    )
+}
+
+# ml_dtypes and torch share the names int1/int2/int4/uint1/uint2/uint4, but
+# ml_dtypes stores one value per byte while torch's sub-byte types are packed
+# storage types: same name, different memory, so they never cross.
+SUB_BYTE = frozenset({"int1", "int2", "int4", "uint1", "uint2", "uint4"})
+
+
+def info(name: str) -> DTypeInfo | None:
+    """The table row for a canonical name, or None."""
+    return DTYPES.get(name)
+
+
+def crosses(name: str) -> bool:
+    """Whether the dtype exists in both NumPy (or ml_dtypes) and torch."""
+    row = DTYPES.get(name)
+    return row is not None and row.host is not None and row.torch is not None and name not in SUB_BYTE
+
+
+@cache
+def ml_dtypes_available() -> bool:
+    """Whether ml_dtypes can be imported (probed once)."""
+    try:
+        import ml_dtypes  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def numpy_dtype(name: str) -> Any:
+    """The NumPy dtype object for a canonical name (importing ml_dtypes if needed)."""
+    import numpy as np
+
+    row = DTYPES[name]
+    if row.numpy is not None:
+        return np.dtype(row.numpy)
+    import ml_dtypes
+
+    return np.dtype(getattr(ml_dtypes, row.ml_dtypes or name))
+
+
+def torch_dtype(name: str) -> Any:
+    """The torch dtype object for a canonical name."""
+    import torch
+
+    return getattr(torch, DTYPES[name].torch or name)
+
+
+_numpy_names: dict[Any, str] = {}
+_torch_names: dict[Any, str] = {}
+
+
+def _fill_numpy_names() -> None:
+    import numpy as np
+
+    for row in DTYPES.values():
+        if row.numpy is not None:
+            _numpy_names[np.dtype(row.numpy)] = row.name
+    ml = sys.modules.get("ml_dtypes")
+    if ml is not None:
+        for row in DTYPES.values():
+            if row.ml_dtypes is not None and row.numpy is None:
+                _numpy_names[np.dtype(getattr(ml, row.ml_dtypes))] = row.name
+
+
+def numpy_name(dtype: Any) -> str:
+    """Canonical name of a NumPy dtype object, byte order ignored.
+
+    Unknown dtypes (``longdouble``, datetime, strings, structured, object)
+    keep NumPy's own name, which is not in the table.
+    """
+    name = _numpy_names.get(dtype)
+    if name is not None:
+        return name
+    # First call, a non-native byte order, or ml_dtypes imported since.
+    _fill_numpy_names()
+    native = dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
+    return _numpy_names.get(native) or str(dtype.name)
+
+
+def torch_name(dtype: Any) -> str:
+    """Canonical name of a torch dtype object (quantized types keep torch's name)."""
+    name = _torch_names.get(dtype)
+    if name is None:
+        import torch
+
+        for row in DTYPES.values():
+            if row.torch is not None and hasattr(torch, row.torch):
+                _torch_names[getattr(torch, row.torch)] = row.name
+        name = _torch_names.get(dtype, str(dtype).removeprefix("torch."))
+    return name
+
+
+def canonical_name(dtype: Any) -> str:
+    """Normalise a ``dtype=`` argument to a canonical name.
+
+    Accepts a canonical name, a NumPy dtype or scalar type (ml_dtypes types
+    included) or a torch dtype.  Anything else is a :class:`DTypeError`.
+
+    Examples
+    --------
+    >>> canonical_name("bfloat16")
+    'bfloat16'
+    >>> import numpy as np
+    >>> canonical_name(np.dtype(">f4"))
+    'float32'
+    """
+    if isinstance(dtype, str):
+        if dtype in DTYPES:
+            return dtype
+        raise DTypeError(
+            f"unknown dtype name {dtype!r}: pass a canonical name such as 'float32', "
+            f"'int64' or 'bfloat16' (xpbridge.dtypes() lists them all), a NumPy dtype "
+            f"or a torch dtype"
+        )
+    module = type(dtype).__module__.partition(".")[0]
+    if module == "torch":
+        name = torch_name(dtype)
+    elif "numpy" in sys.modules and dtype not in (int, float, complex, bool):
+        import numpy as np
+
+        try:
+            name = numpy_name(np.dtype(dtype))
+        except TypeError:
+            name = ""
+    else:
+        name = ""
+    if name in DTYPES:
+        return name
+    raise DTypeError(
+        f"dtype={dtype!r} is not a dtype xpbridge can convert to: pass a canonical name "
+        f"such as 'float64' (Python's int/float are platform-dependent and not accepted)"
+    )

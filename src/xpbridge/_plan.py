@@ -1,0 +1,243 @@
+"""The planner: from a source's traits and a request, the steps a conversion takes.
+
+Pure: it reads traits, a request and the backends' fixed capabilities, and
+never touches data, so the whole behaviour contract can be checked without
+hardware.  Plans are cached by ``(traits, request)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from . import _registry
+from ._devices import CPU, Device
+from ._dtypes import DTYPES, crosses
+from ._traits import Request, Traits
+from .backends._base import Backend, Step
+from .errors import CopyError, DTypeError, GradError, UnsupportedInputError
+
+__all__ = ["BUFFER_STEPS", "Plan", "make_plan"]
+
+# Steps that allocate a new buffer; every other step keeps the memory.
+BUFFER_STEPS = frozenset({"copy", "byteswap", "resolve_conj", "resolve_neg", "to_device", "cast"})
+
+# The order steps run in on the source side, before the exchange.
+_SOURCE_ORDER = ("detach", "resolve_conj", "resolve_neg", "byteswap", "copy", "to_device", "cast")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a conversion will do, decided before any data moves.
+
+    Attributes
+    ----------
+    source, target : str
+        The source (library, dtype, device) and the target library.
+    device, dtype
+        The result's device and canonical dtype name.
+    steps : tuple of str
+        Step names in the order they run; the exchange step (``"from_numpy"``,
+        ``"numpy"``) hands data from the source library to the target.
+    reasons : tuple of str
+        Why each new buffer is made.
+    aliases : bool
+        Whether the result shares the source's memory.
+    writable : bool
+        Whether the result may be written to.
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> p = xb.plan(np.arange(4.0)[::-1], "torch")
+    >>> p.steps, p.aliases
+    (('copy', 'from_numpy'), False)
+    """
+
+    source: str
+    target: str
+    device: Device
+    dtype: str
+    steps: tuple[str, ...]
+    reasons: tuple[str, ...]
+    aliases: bool
+    writable: bool
+    calls: tuple[Step, ...] = field(default=(), repr=False, compare=False)
+
+    def __str__(self) -> str:
+        result = "shares the source's memory (zero-copy)" if self.aliases else "a new buffer"
+        lines = [
+            f"{self.source} -> {self.target} {self.dtype} on {self.device}",
+            f"  steps:   {', '.join(self.steps) or '(none: the source itself)'}",
+            f"  result:  {result}, {'writable' if self.writable else 'read-only'}",
+        ]
+        lines += [f"  because: {reason}" for reason in self.reasons]
+        return "\n".join(lines)
+
+
+def _describe(t: Traits) -> str:
+    extra = " (requires grad)" if t.requires_grad else ""
+    kind = "scalar" if t.scalar else "array"
+    return f"{t.library} {t.dtype} {kind} on {t.device}{extra}"
+
+
+def _no_crossing(t: Traits, src: Backend, dst: Backend) -> DTypeError:
+    row = DTYPES.get(t.dtype)
+    if row is not None and row.host == "ml_dtypes" and row.torch is not None:
+        return DTypeError(
+            f"{t.library} {t.dtype} reaches NumPy only through ml_dtypes, which is not "
+            f"installed: install ml_dtypes (pip install ml_dtypes), or pass dtype= "
+            f"(e.g. dtype='float32') for a converted copy"
+        )
+    if row is None:
+        why = f"{t.library} dtype {t.dtype!r} has no equivalent in xpbridge's dtype table"
+    else:
+        why = f"{dst.name} has no dtype {t.dtype!r}"
+    return DTypeError(
+        f"cannot convert {_describe(t)} to {dst.name}: {why}; it is never converted "
+        f"silently. Cast it in {src.name} first to a dtype both libraries have "
+        f"(xpbridge.dtypes() lists them)"
+    )
+
+
+def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[str, str]:
+    """The result dtype and where a cast runs: "" (none), "source" or "target"."""
+    if t.dtype not in DTYPES or not src.holds(t.dtype):
+        raise _no_crossing(t, src, dst)
+    dtype = r.dtype or t.dtype
+    if not dst.holds(dtype):
+        row = DTYPES[dtype]
+        hint = (
+            "install ml_dtypes to give NumPy this type"
+            if row.host == "ml_dtypes" and dst.name == "numpy"
+            else "pass a dtype it has"
+        )
+        raise DTypeError(f"{dst.name} has no dtype {dtype!r}: {hint}")
+    if dtype == t.dtype:
+        if src is dst or (crosses(dtype) and dst.holds(dtype)):
+            return dtype, ""
+        raise _no_crossing(t, src, dst)
+    if src is dst or (crosses(t.dtype) and dst.holds(t.dtype)):
+        return dtype, "target"  # the target library's own astype
+    if src.can_cast_from(t.dtype) and src.holds(dtype) and crosses(dtype):
+        return dtype, "source"  # the source dtype cannot cross: cast before the exchange
+    raise _no_crossing(t, src, dst)
+
+
+def _layout_reasons(t: Traits, src: Backend, dst: Backend) -> list[str]:
+    """Why the source's memory cannot be handed over as it is."""
+    reasons = []
+    if t.scalar:
+        reasons.append(f"a {t.library} scalar is immutable and has no buffer to share")
+    if src is dst:
+        return reasons
+    if t.readonly and not dst.readonly_arrays:
+        where = "a read-only memory map" if t.memmap else "read-only"
+        reasons.append(f"the source is {where} and {dst.name} has no read-only arrays")
+    if t.negative_strides and not dst.negative_strides:
+        reasons.append(f"the source has negative strides, which {dst.name} cannot represent")
+    if t.odd_strides and not dst.odd_strides:
+        reasons.append(f"a stride is not a multiple of the item size, which {dst.name} rejects")
+    if t.unaligned and not dst.unaligned:
+        reasons.append(f"the source is not aligned, which {dst.name} cannot use safely")
+    return reasons
+
+
+@lru_cache(maxsize=4096)
+def make_plan(t: Traits, r: Request) -> Plan:
+    """Plan the conversion of a source with traits ``t`` as ``r`` asks.
+
+    Raises exactly the error that executing the conversion would raise.
+    """
+    if t.unsupported:
+        raise UnsupportedInputError(f"cannot convert {t.unsupported}")
+    src = _registry.backend_named(t.library)
+    dst = _registry.backend_named(r.target)
+    source: list[str] = []
+    target: list[str] = []
+    reasons: list[str] = []
+
+    if t.requires_grad and not dst.autograd:
+        if r.grad == "raise":
+            raise GradError(
+                f"the source requires grad and {dst.name} has no autograd, so converting "
+                f"it would cut the graph; grad='raise' forbids that. Pass grad='detach' "
+                f"for a detached result"
+            )
+        source.append("detach")
+
+    device = r.device or (t.device if t.device.kind in dst.device_kinds else CPU)
+    if device != t.device:
+        (source if device.kind in src.device_kinds else target).append("to_device")
+        reasons.append(f"the data moves from {t.device} to {device}")
+
+    dtype, cast_side = _check_dtypes(t, r, src, dst)
+    if cast_side:
+        (source if cast_side == "source" else target).append("cast")
+        reasons.append(f"the dtype changes from {t.dtype} to {dtype}")
+
+    if src is not dst:
+        if t.conj and not dst.lazy_bits:
+            source.append("resolve_conj")
+            reasons.append(f"the source has the conjugate bit, which {dst.name} lacks")
+        if t.neg and not dst.lazy_bits:
+            source.append("resolve_neg")
+            reasons.append(f"the source has the negative bit, which {dst.name} lacks")
+        if t.nonnative and not dst.nonnative_byte_order:
+            source.append("byteswap")
+            reasons.append(f"the source's byte order is not native, which {dst.name} rejects")
+    layout = _layout_reasons(t, src, dst)
+    if layout and not BUFFER_STEPS.intersection(source):
+        source.append("copy")
+    reasons += layout
+
+    new_buffer = bool(BUFFER_STEPS.intersection(source + target))
+    if new_buffer and r.copy is False and not t.size_zero:
+        memmap = " or open the memmap with mode='c' (copy-on-write)" if t.memmap else ""
+        raise CopyError(
+            f"copy=False, but converting {_describe(t)} to {dst.name} needs a copy: "
+            f"{'; '.join(reasons)}. Pass copy=None to allow the copy{memmap}"
+        )
+    if r.copy is True and not new_buffer:
+        source.append("copy")
+        reasons.append("copy=True asks for a new buffer")
+        new_buffer = True
+
+    if r.requires_grad and not (t.requires_grad and src is dst):
+        if not DTYPES[dtype].differentiable:
+            raise DTypeError(
+                f"requires_grad=True needs a floating-point or complex dtype, not {dtype}: "
+                f"pass dtype='float32' (or another float dtype) as well"
+            )
+        target.append("require_grad")
+
+    aliases = not (new_buffer or t.scalar or t.size_zero)
+    writable = True
+    if dst.readonly_arrays and aliases:
+        if "detach" in source:
+            target.append("readonly")  # writes would bypass autograd's version counter
+            writable = False
+        elif t.readonly:
+            writable = False
+
+    source.sort(key=_SOURCE_ORDER.index)
+    steps = source
+    calls = [src.step(s) for s in source]
+    if src is not dst:
+        name, call = _registry.exchange(src.name, dst.name)
+        steps = [*source, name, *target]
+        calls += [call, *(dst.step(s) for s in target)]
+    else:
+        steps = [*source, *target]
+        calls += [dst.step(s) for s in target]
+    return Plan(
+        _describe(t),
+        dst.name,
+        device,
+        dtype,
+        tuple(steps),
+        tuple(reasons),
+        aliases,
+        writable,
+        tuple(calls),
+    )

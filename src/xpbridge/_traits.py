@@ -1,0 +1,45 @@
+"""What the planner reads: a source's traits and the caller's request.
+
+Both are plain named tuples, so they hash in C and make cheap cache keys.
+Traits hold only what decides a plan (flags, dtype, device), never shapes or
+addresses, so one cached plan serves every array of the same kind.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ._devices import CPU, Device
+
+__all__ = ["Request", "Traits"]
+
+
+class Traits(NamedTuple):
+    """The plan-relevant description of a source array."""
+
+    library: str
+    dtype: str  # canonical name, or the library's own name when not in the table
+    device: Device = CPU
+    size_zero: bool = False
+    scalar: bool = False  # an immutable scalar with no shareable buffer
+    readonly: bool = False
+    memmap: bool = False  # read-only memory mapped from a file
+    nonnative: bool = False  # non-native byte order
+    unaligned: bool = False
+    negative_strides: bool = False
+    odd_strides: bool = False  # a stride that is not a multiple of the item size
+    requires_grad: bool = False
+    conj: bool = False  # torch's lazy conjugation bit
+    neg: bool = False  # torch's lazy negation bit
+    unsupported: str = ""  # why the input cannot be converted at all, with the remedy
+
+
+class Request(NamedTuple):
+    """The caller's keywords, normalised."""
+
+    target: str
+    device: Device | None = None
+    dtype: str | None = None
+    copy: bool | None = None
+    grad: str = "detach"
+    requires_grad: bool = False

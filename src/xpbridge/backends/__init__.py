@@ -1,0 +1,1 @@
+"""Built-in backends: NumPy and torch."""

@@ -1,0 +1,75 @@
+"""The backend interface: one small adapter per array library.
+
+A backend answers four questions about its library: does it own this type,
+what are an array's traits, what can the library hold (devices, dtypes,
+layouts), and how is each step carried out.  Capabilities are class
+attributes, fixed for the process, so the planner that reads them stays pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
+
+from .._devices import Device
+from .._traits import Traits
+
+__all__ = ["Backend", "Extent", "Step"]
+
+Step = Callable[[Any, Any], Any]  # (array, plan) -> array
+
+
+class Extent(NamedTuple):
+    """Where an array's elements lie: enough to decide memory overlap."""
+
+    device: Device
+    pointer: int
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]  # in bytes
+    itemsize: int
+
+
+class Backend:
+    """Base class of backends; subclasses fill in the capabilities and steps."""
+
+    name: ClassVar[str]
+    device_kinds: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    autograd: ClassVar[bool] = False
+    readonly_arrays: ClassVar[bool] = False
+    negative_strides: ClassVar[bool] = False
+    odd_strides: ClassVar[bool] = False
+    nonnative_byte_order: ClassVar[bool] = False
+    unaligned: ClassVar[bool] = False
+    lazy_bits: ClassVar[bool] = False  # conjugate / negative bits
+
+    def owns(self, cls: type) -> bool:
+        """Whether objects of ``cls`` belong to this library (never imports it)."""
+        raise NotImplementedError
+
+    def traits(self, x: Any) -> Traits:
+        """The plan-relevant description of ``x``."""
+        raise NotImplementedError
+
+    def holds(self, dtype: str) -> bool:
+        """Whether the library has the canonical dtype."""
+        raise NotImplementedError
+
+    def can_cast_from(self, dtype: str) -> bool:
+        """Whether the library's own ``astype`` can cast from the dtype."""
+        return self.holds(dtype)
+
+    def resolve_device(self, device: Device) -> Device:
+        """The concrete device, or :class:`DeviceError` when it is unavailable."""
+        raise NotImplementedError
+
+    def device_of(self, x: Any) -> Device:
+        """The device an array of this library lives on."""
+        raise NotImplementedError
+
+    def extent(self, x: Any) -> Extent | None:
+        """Where ``x``'s elements lie, or None when it has no shareable memory."""
+        raise NotImplementedError
+
+    def step(self, name: str) -> Step:
+        """The function that carries out the named step on this library's arrays."""
+        return getattr(self, "step_" + name)  # type: ignore[no-any-return]

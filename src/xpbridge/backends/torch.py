@@ -1,0 +1,182 @@
+"""The torch backend, and the two NumPy <-> torch exchange primitives."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from .._devices import CPU, CURRENT, Device
+from .._dtypes import DTYPES, numpy_dtype, numpy_name, torch_dtype, torch_name
+from .._traits import Traits
+from ..errors import DeviceError
+from ._base import Backend, Extent
+
+__all__ = ["TorchBackend"]
+
+# Same-width integer types: the carrier for a bit-exact view of types that
+# only one side knows natively (bfloat16, float8, complex32).
+_CARRIER = {1: "uint8", 2: "int16", 4: "int32"}
+
+_UNSUPPORTED_LAYOUT = "a {} tensor: call .to_dense() first"
+
+
+@contextmanager
+def _quiet_if_complex_half(dtype: str) -> Iterator[None]:
+    # torch warns "ComplexHalf support is experimental" whenever a complex32
+    # tensor is made; a conversion must not warn, and the plan already names
+    # the dtype.  Only that path pays for catch_warnings.
+    if dtype != "complex32":
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "ComplexHalf support is experimental", UserWarning)
+        yield
+
+
+class TorchBackend(Backend):
+    """torch tensors (subclasses such as ``nn.Parameter`` included)."""
+
+    name: ClassVar[str] = "torch"
+    device_kinds = frozenset({"cpu", "cuda", "mps", "xpu"})
+    autograd = True
+    lazy_bits = True
+    exchanges: ClassVar[dict[tuple[str, str], str]] = {
+        ("numpy", "torch"): "from_numpy",
+        ("torch", "numpy"): "numpy",
+    }
+
+    def owns(self, cls: type) -> bool:
+        torch = sys.modules.get("torch")
+        return torch is not None and issubclass(cls, torch.Tensor)
+
+    def traits(self, x: Any) -> Traits:
+        import torch
+
+        unsupported = ""
+        if x.is_nested:
+            unsupported = "a nested tensor: call .to_padded_tensor(0.0) or .unbind() first"
+        elif x.layout is not torch.strided:
+            unsupported = _UNSUPPORTED_LAYOUT.format(str(x.layout).removeprefix("torch."))
+        elif x.is_quantized:
+            unsupported = "a quantized tensor: call .dequantize() first"
+        elif x.device.type == "meta":
+            unsupported = "a meta tensor: it has no data; create it on a real device"
+        if unsupported:
+            return Traits("torch", "", unsupported=unsupported)
+        return Traits(
+            "torch",
+            torch_name(x.dtype),
+            self.device_of(x),
+            size_zero=x.numel() == 0,
+            requires_grad=x.requires_grad,
+            conj=x.is_conj(),
+            neg=x.is_neg(),
+        )
+
+    def holds(self, dtype: str) -> bool:
+        row = DTYPES.get(dtype)
+        return row is not None and row.torch is not None
+
+    def can_cast_from(self, dtype: str) -> bool:
+        row = DTYPES.get(dtype)
+        # torch has no casts from its sub-byte, bits and packed float4 types.
+        return (
+            row is not None
+            and row.torch is not None
+            and row.kind != "bits"
+            and row.bits >= 8
+            and row.name != "float4_e2m1fn_x2"
+        )
+
+    def resolve_device(self, device: Device) -> Device:
+        import torch
+
+        if device.kind == "cpu":
+            return CPU
+        if device.kind not in self.device_kinds:
+            raise DeviceError(
+                f"torch cannot hold converted data on {device.kind!r}: pass device='cpu' "
+                f"or a device of kind {sorted(self.device_kinds)}"
+            )
+        module = getattr(torch, device.kind, None)
+        available = module is not None and module.is_available()
+        if not available:
+            raise DeviceError(
+                f"device {device} is not available: this torch build or machine has no "
+                f"{device.kind}; pass device='cpu'"
+            )
+        count = module.device_count()
+        index = module.current_device() if device.index == CURRENT else device.index
+        if not 0 <= index < count:
+            raise DeviceError(
+                f"device {device.kind}:{index} does not exist: this machine has {count} "
+                f"{device.kind} device(s)"
+            )
+        return Device(device.kind, index)
+
+    def device_of(self, x: Any) -> Device:
+        device = x.device
+        return CPU if device.type == "cpu" else Device(device.type, device.index or 0)
+
+    def extent(self, x: Any) -> Extent | None:
+        if x.is_nested or x.is_quantized or x.device.type == "meta":
+            return None
+        import torch
+
+        if x.layout is not torch.strided:
+            return None
+        itemsize = x.element_size()
+        return Extent(
+            self.device_of(x),
+            x.data_ptr(),
+            tuple(x.shape),
+            tuple(s * itemsize for s in x.stride()),
+            itemsize,
+        )
+
+    # Steps.  Each takes (array, plan) and returns an array.
+
+    def step_detach(self, x: Any, plan: Any) -> Any:
+        return x.detach()
+
+    def step_resolve_conj(self, x: Any, plan: Any) -> Any:
+        return x.resolve_conj()
+
+    def step_resolve_neg(self, x: Any, plan: Any) -> Any:
+        return x.resolve_neg()
+
+    def step_copy(self, x: Any, plan: Any) -> Any:
+        return x.clone()
+
+    def step_to_device(self, x: Any, plan: Any) -> Any:
+        return x.to(str(plan.device))
+
+    def step_cast(self, x: Any, plan: Any) -> Any:
+        with _quiet_if_complex_half(plan.dtype):
+            return x.to(torch_dtype(plan.dtype))
+
+    def step_require_grad(self, x: Any, plan: Any) -> Any:
+        # detach() so that an alias never changes the source's own flag.
+        return x.detach().requires_grad_()
+
+    # Exchanges.
+
+    def step_from_numpy(self, a: Any, plan: Any) -> Any:
+        import torch
+
+        name = numpy_name(a.dtype)
+        if DTYPES[name].numpy is not None:
+            return torch.from_numpy(a)
+        carrier = a.view(_CARRIER[a.dtype.itemsize])
+        with _quiet_if_complex_half(name):
+            return torch.from_numpy(carrier).view(torch_dtype(name))
+
+    def step_numpy(self, t: Any, plan: Any) -> Any:
+        name = torch_name(t.dtype)
+        if DTYPES[name].numpy is not None:
+            return t.numpy()
+        carrier = getattr(sys.modules["torch"], _CARRIER[t.element_size()])
+        return t.view(carrier).numpy().view(numpy_dtype(name))
