@@ -232,7 +232,8 @@ def canonical_name(dtype: Any) -> str:
     module = type(dtype).__module__.partition(".")[0]
     if module == "torch":
         name = torch_name(dtype)
-    elif "numpy" in sys.modules and dtype not in (int, float, complex, bool):
+    elif "numpy" in sys.modules and getattr(dtype, "__module__", None) != "builtins":
+        # Python's own int/float (np.dtype(float) == float, so test the module)
         import numpy as np
 
         try:

@@ -105,7 +105,7 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
     if t.dtype not in DTYPES or not src.holds(t.dtype):
         raise _no_crossing(t, src, dst)
     dtype = r.dtype or t.dtype
-    if not dst.holds(dtype):
+    if r.dtype is not None and not dst.holds(dtype):
         row = DTYPES[dtype]
         hint = (
             "install ml_dtypes to give NumPy this type"
@@ -117,9 +117,11 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
         if src is dst or (crosses(dtype) and dst.holds(dtype)):
             return dtype, ""
         raise _no_crossing(t, src, dst)
-    if src is dst or (crosses(t.dtype) and dst.holds(t.dtype)):
+    if (src is dst or (crosses(t.dtype) and dst.holds(t.dtype))) and dst.can_cast(t.dtype):
+        if not dst.can_cast(dtype):
+            raise DTypeError(f"{dst.name} cannot cast to {dtype!r}: pass another dtype")
         return dtype, "target"  # the target library's own astype
-    if src.can_cast_from(t.dtype) and src.holds(dtype) and crosses(dtype):
+    if src.can_cast(t.dtype) and src.can_cast(dtype) and crosses(dtype):
         return dtype, "source"  # the source dtype cannot cross: cast before the exchange
     raise _no_crossing(t, src, dst)
 

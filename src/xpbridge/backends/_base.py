@@ -54,8 +54,8 @@ class Backend:
         """Whether the library has the canonical dtype."""
         raise NotImplementedError
 
-    def can_cast_from(self, dtype: str) -> bool:
-        """Whether the library's own ``astype`` can cast from the dtype."""
+    def can_cast(self, dtype: str) -> bool:
+        """Whether the library's own ``astype`` casts to and from the dtype."""
         return self.holds(dtype)
 
     def resolve_device(self, device: Device) -> Device:

@@ -36,6 +36,21 @@ def _quiet_if_complex_half(dtype: str) -> Iterator[None]:
         yield
 
 
+def _normalise(a: Any, name: str) -> Any:
+    """A view of ``a`` that torch.from_numpy accepts, for the two cases it rejects wrongly.
+
+    torch checks the stride of a length-1 axis, which is never read, and knows
+    NumPy's integer types by type code, so ``np.ulonglong`` ('Q') is refused
+    although it is the same 64-bit type as ``np.uint64`` ('L') on LP64.
+    """
+    from numpy.lib.stride_tricks import as_strided
+
+    if DTYPES[name].numpy is not None:
+        a = a.view(numpy_dtype(name))
+    strides = [a.itemsize if n == 1 else s for n, s in zip(a.shape, a.strides)]
+    return as_strided(a, a.shape, strides, writeable=a.flags.writeable)
+
+
 class TorchBackend(Backend):
     """torch tensors (subclasses such as ``nn.Parameter`` included)."""
 
@@ -80,7 +95,7 @@ class TorchBackend(Backend):
         row = DTYPES.get(dtype)
         return row is not None and row.torch is not None
 
-    def can_cast_from(self, dtype: str) -> bool:
+    def can_cast(self, dtype: str) -> bool:
         row = DTYPES.get(dtype)
         # torch has no casts from its sub-byte, bits and packed float4 types.
         return (
@@ -149,7 +164,8 @@ class TorchBackend(Backend):
         return x.resolve_neg()
 
     def step_copy(self, x: Any, plan: Any) -> Any:
-        return x.clone()
+        with _quiet_if_complex_half(torch_name(x.dtype)):
+            return x.clone()
 
     def step_to_device(self, x: Any, plan: Any) -> Any:
         return x.to(str(plan.device))
@@ -168,11 +184,17 @@ class TorchBackend(Backend):
         import torch
 
         name = numpy_name(a.dtype)
-        if DTYPES[name].numpy is not None:
-            return torch.from_numpy(a)
-        carrier = a.view(_CARRIER[a.dtype.itemsize])
+        bit_view = DTYPES[name].numpy is None
+        if bit_view:
+            a = a.view(_CARRIER[a.dtype.itemsize])
+        try:
+            t = torch.from_numpy(a)
+        except (TypeError, ValueError):
+            t = torch.from_numpy(_normalise(a, name))
+        if not bit_view:
+            return t
         with _quiet_if_complex_half(name):
-            return torch.from_numpy(carrier).view(torch_dtype(name))
+            return t.view(torch_dtype(name))
 
     def step_numpy(self, t: Any, plan: Any) -> Any:
         name = torch_name(t.dtype)

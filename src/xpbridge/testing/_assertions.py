@@ -1,0 +1,96 @@
+"""Assertions for tests of code that converts arrays."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ._bits import host_bits
+
+__all__ = ["assert_aliases", "assert_bitwise_equal", "snapshot"]
+
+
+def assert_bitwise_equal(actual: Any, expected: Any) -> None:
+    """Assert that two arrays of any supported library hold the same bits.
+
+    NaN-aware in the strictest sense: NaN payloads must match too.  Shapes
+    must match and dtypes must have the same canonical name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> assert_bitwise_equal(np.array([np.nan]), np.array([np.nan]))
+    """
+    import numpy as np
+
+    a_bits, a_name = host_bits(actual)
+    e_bits, e_name = host_bits(expected)
+    if a_name != e_name:
+        raise AssertionError(f"dtype {a_name} != {e_name}")
+    if a_bits.shape != e_bits.shape:
+        raise AssertionError(f"shape {a_bits.shape} != {e_bits.shape}")
+    if not np.array_equal(a_bits, e_bits):
+        raise AssertionError(f"bits differ:\n{a_bits!r}\n{e_bits!r}")
+
+
+def assert_aliases(a: Any, b: Any, expected: bool = True) -> None:
+    """Assert that ``a`` and ``b`` share memory (or, with ``expected=False``, do not).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(3)
+    >>> assert_aliases(x, x[1:])
+    >>> assert_aliases(x, x.copy(), expected=False)
+    """
+    from .._memory import shares_memory
+
+    if shares_memory(a, b) is not expected:
+        raise AssertionError(f"shares_memory is {not expected}, expected {expected}")
+
+
+def snapshot(x: Any) -> tuple[Any, ...]:
+    """A value that changes whenever the bytes or flags of ``x`` change.
+
+    Works for every input the library may be handed, including those it
+    refuses (masked arrays, sparse or quantized tensors, plain objects).
+    """
+    import numpy as np
+
+    torch = sys.modules.get("torch")
+    if isinstance(x, np.ma.MaskedArray):
+        return ("masked", x.data.tobytes(), x.mask.tobytes())
+    if isinstance(x, np.ndarray):
+        return (
+            "numpy",
+            x.tobytes() if x.dtype != object else repr(x.tolist()),
+            str(x.dtype),
+            x.shape,
+            x.strides,
+            x.flags.writeable,
+        )
+    if isinstance(x, np.generic):
+        return ("scalar", np.asarray(x).tobytes(), str(x.dtype))
+    if torch is not None and isinstance(x, torch.Tensor):
+        flags = (x.requires_grad, x.is_leaf, type(x).__name__, str(x.dtype), str(x.device))
+        if x.is_nested:
+            return ("nested", *flags, tuple(snapshot(t) for t in x.unbind()))
+        if x.is_quantized:
+            return ("quantized", *flags, snapshot(x.int_repr()))
+        if x.layout is not torch.strided:
+            return ("sparse", *flags, snapshot(x.to_dense()))
+        if x.device.type == "meta":
+            return ("meta", *flags, tuple(x.shape))
+        meta = (x.is_conj(), x.is_neg(), tuple(x.shape), x.stride(), x.storage_offset())
+        if x.dtype.itemsize < 1 or x.dtype in _opaque(torch):
+            raw = x.view(torch.uint8) if x.element_size() == 1 else x.view(torch.int16)
+            return ("torch", *flags, *meta, raw.detach().cpu().numpy().tobytes())
+        bits, _ = host_bits(x)
+        return ("torch", *flags, *meta, bits.tobytes())
+    return ("object", repr(x))
+
+
+def _opaque(torch: Any) -> set[Any]:
+    names = ["bits1x8", "bits2x4", "bits4x2", "bits8", "bits16", "float4_e2m1fn_x2"]
+    names += [f"{p}int{b}" for p in ("", "u") for b in range(1, 8)]
+    return {getattr(torch, n) for n in names if hasattr(torch, n)}

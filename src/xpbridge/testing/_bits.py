@@ -1,0 +1,44 @@
+"""Bitwise views of arrays, built only from upstream calls.
+
+The assertions compare results through these views, so they never trust the
+conversion code they check.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+__all__ = ["host_bits"]
+
+_CARRIER = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64", 16: "uint64"}
+
+
+def host_bits(x: Any) -> tuple[Any, str]:
+    """A C-contiguous NumPy array of the raw element bits of ``x``, and its dtype name.
+
+    Works for NumPy arrays and scalars (ml_dtypes types included) and torch
+    tensors on any device, with conjugate and negative bits resolved.  Two
+    arrays are bitwise equal exactly when these arrays and names are equal.
+    """
+    import numpy as np
+
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        t = x.detach().resolve_conj().resolve_neg().cpu().contiguous()
+        name = str(t.dtype).removeprefix("torch.")
+        size = t.element_size()
+        if t.dtype.is_complex and size == 16:
+            t = torch.view_as_real(t)
+            size = 8
+        carrier = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[size]
+        bits = t.view(carrier).numpy().view(_CARRIER[size])
+        return bits, name
+    a = np.asarray(x)
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    a = np.array(a, order="C")  # ascontiguousarray would make a 0-d array 1-d
+    size = a.dtype.itemsize
+    if size == 16:
+        return a.view("uint64").reshape(*a.shape, 2), a.dtype.name
+    return a.view(_CARRIER[size]), a.dtype.name
