@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec"
@@ -17,5 +17,7 @@ def load_spec(name: str) -> dict[str, Any]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "rule(id): the contract rule in spec/contract.toml a test proves")
+    config.addinivalue_line(
+        "markers", "rule(id): the contract rule in spec/contract.toml a test proves"
+    )
     sys.path.insert(0, str(Path(__file__).parent))

@@ -257,7 +257,11 @@ def test_to_accepts_modules_and_arrays() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
-    [({"copy": 1}, xb.ArgumentError), ({"copy": "no"}, xb.ArgumentError), ({"grad": "keep"}, xb.ArgumentError)],
+    [
+        ({"copy": 1}, xb.ArgumentError),
+        ({"copy": "no"}, xb.ArgumentError),
+        ({"grad": "keep"}, xb.ArgumentError),
+    ],
 )
 def test_invalid_keywords(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):

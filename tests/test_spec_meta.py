@@ -56,8 +56,16 @@ def test_cases_and_rules_match() -> None:
 
 
 def test_rules_have_the_documented_fields() -> None:
-    outcomes = {"A", "C", "CopyError", "DTypeError", "DeviceError", "GradError",
-                "UnsupportedInputError", "ArgumentError"}
+    outcomes = {
+        "A",
+        "C",
+        "CopyError",
+        "DTypeError",
+        "DeviceError",
+        "GradError",
+        "UnsupportedInputError",
+        "ArgumentError",
+    }
     for rule in RULES:
         assert {"id", "situation", "reason", "refs"} <= set(rule), rule["id"]
         if rule.get("driver") != "custom":

@@ -167,7 +167,7 @@ def observe_bfloat16_crosses_no_path(tmp: Path) -> bool:
     calls = [
         lambda: torch.from_numpy(a),
         lambda: torch.from_dlpack(a),
-        lambda: t.numpy(),
+        t.numpy,
         lambda: np.from_dlpack(t),
     ]
     failures = 0

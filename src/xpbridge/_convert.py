@@ -30,7 +30,7 @@ def _request(
 ) -> Plan:
     if copy is not None and copy is not True and copy is not False:
         raise ArgumentError(f"copy must be None, True or False, not {copy!r}")
-    if grad != "detach" and grad != "raise":
+    if grad not in ("detach", "raise"):
         raise ArgumentError(f"grad must be 'detach' or 'raise', not {grad!r}")
     if requires_grad is not True and requires_grad is not False:
         raise ArgumentError(f"requires_grad must be True or False, not {requires_grad!r}")

@@ -16,13 +16,13 @@ __all__ = ["CPU", "DLPACK_KINDS", "Device", "parse_device"]
 
 
 class Device(NamedTuple):
-    """A device kind and index, e.g. ``Device("cuda", 1)``."""
+    """A device kind and its DLPack-style ``device_id``, e.g. ``Device("cuda", 1)``."""
 
     kind: str
-    index: int = 0
+    id: int = 0
 
     def __str__(self) -> str:
-        return "cpu" if self.kind == "cpu" else f"{self.kind}:{self.index}"
+        return "cpu" if self.kind == "cpu" else f"{self.kind}:{self.id}"
 
 
 CPU = Device("cpu", 0)
@@ -53,15 +53,15 @@ def parse_device(spec: Any) -> Device:
     """Parse a ``device=`` argument into a :class:`Device`.
 
     Accepts ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``, a DLPack
-    ``(type, id)`` tuple, or a :class:`Device`.  An index of ``-1`` means "the
+    ``(type, id)`` tuple, or a :class:`Device`.  An id of ``-1`` means "the
     current device of that kind".
 
     Examples
     --------
     >>> parse_device("cuda:1")
-    Device(kind='cuda', index=1)
+    Device(kind='cuda', id=1)
     >>> parse_device((1, 0))
-    Device(kind='cpu', index=0)
+    Device(kind='cpu', id=0)
     """
     if isinstance(spec, Device):
         return spec

@@ -130,7 +130,9 @@ def info(name: str) -> DTypeInfo | None:
 def crosses(name: str) -> bool:
     """Whether the dtype exists in both NumPy (or ml_dtypes) and torch."""
     row = DTYPES.get(name)
-    return row is not None and row.host is not None and row.torch is not None and name not in SUB_BYTE
+    return (
+        row is not None and row.host is not None and row.torch is not None and name not in SUB_BYTE
+    )
 
 
 @cache

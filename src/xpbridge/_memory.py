@@ -14,7 +14,7 @@ def _bounds(e: Extent) -> tuple[int, int] | None:
     if 0 in e.shape:
         return None
     low = high = e.pointer
-    for n, s in zip(e.shape, e.strides):
+    for n, s in zip(e.shape, e.strides, strict=True):
         if s < 0:
             low += (n - 1) * s
         else:
@@ -59,6 +59,8 @@ def shares_memory(a: Any, b: Any, /) -> bool:
     import numpy as np
 
     try:
-        return bool(np.shares_memory(np.asarray(_Raw(ea)), np.asarray(_Raw(eb)), max_work=10**6))
+        # NumPy's stubs admit only -1 and 0, its documentation any bound on the work.
+        raws = np.asarray(_Raw(ea)), np.asarray(_Raw(eb))
+        return bool(np.shares_memory(*raws, max_work=10**6))  # type: ignore[arg-type]
     except np.exceptions.TooHardError:
         return True  # the bounds overlap; too hard to prove disjoint, so say they may share

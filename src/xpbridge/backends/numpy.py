@@ -59,7 +59,7 @@ class NumpyBackend(Backend):
         negative = odd = False
         if not (flags.c_contiguous or flags.f_contiguous):
             itemsize = dtype.itemsize
-            for n, s in zip(x.shape, x.strides):
+            for n, s in zip(x.shape, x.strides, strict=True):
                 if n > 1:  # a length-1 axis's stride is never read
                     negative = negative or s < 0
                     odd = odd or s % itemsize != 0
@@ -99,9 +99,7 @@ class NumpyBackend(Backend):
 
         if not isinstance(x, np.ndarray):
             return None
-        return Extent(
-            CPU, x.__array_interface__["data"][0], x.shape, x.strides, x.dtype.itemsize
-        )
+        return Extent(CPU, x.__array_interface__["data"][0], x.shape, x.strides, x.dtype.itemsize)
 
     # Steps.  Each takes (array, plan) and returns an array.
 

@@ -47,7 +47,7 @@ def _normalise(a: Any, name: str) -> Any:
 
     if DTYPES[name].numpy is not None:
         a = a.view(numpy_dtype(name))
-    strides = [a.itemsize if n == 1 else s for n, s in zip(a.shape, a.strides)]
+    strides = [a.itemsize if n == 1 else s for n, s in zip(a.shape, a.strides, strict=True)]
     return as_strided(a, a.shape, strides, writeable=a.flags.writeable)
 
 
@@ -117,14 +117,13 @@ class TorchBackend(Backend):
                 f"or a device of kind {sorted(self.device_kinds)}"
             )
         module = getattr(torch, device.kind, None)
-        available = module is not None and module.is_available()
-        if not available:
+        if module is None or not module.is_available():
             raise DeviceError(
                 f"device {device} is not available: this torch build or machine has no "
                 f"{device.kind}; pass device='cpu'"
             )
         count = module.device_count()
-        index = module.current_device() if device.index == CURRENT else device.index
+        index = module.current_device() if device.id == CURRENT else device.id
         if not 0 <= index < count:
             raise DeviceError(
                 f"device {device.kind}:{index} does not exist: this machine has {count} "
