@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from . import _registry
@@ -17,6 +18,29 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["convert", "plan", "shares_memory", "to_numpy", "to_torch"]
+
+
+class _Never:
+    """A type no object has: the fast paths stay off until both libraries are loaded."""
+
+
+# The fast paths.  For a plain ndarray that is aligned and writable,
+# torch.from_numpy either does exactly what the plan would (zero-copy, from_numpy)
+# or raises (negative or odd strides, byte order, a dtype torch lacks); the same
+# holds for Tensor.numpy on a plain tensor (grad, conj/neg bits, device, dtype,
+# layout all raise).  So trying the primitive first and falling back to the
+# planner on its exception keeps the contract; tests/test_fast_path.py checks
+# that both paths agree.  Set once numpy and torch are both imported.
+_NDARRAY: type = _Never
+_TENSOR: type = _Never
+_FROM_NUMPY: Any = None
+
+
+def _prime_fast_paths() -> None:
+    global _NDARRAY, _TENSOR, _FROM_NUMPY
+    np, torch = sys.modules.get("numpy"), sys.modules.get("torch")
+    if np is not None and torch is not None:
+        _NDARRAY, _TENSOR, _FROM_NUMPY = np.ndarray, torch.Tensor, torch.from_numpy
 
 
 def _request(
@@ -48,6 +72,8 @@ def _request(
         grad,
         requires_grad,
     )
+    if _FROM_NUMPY is None:
+        _prime_fast_paths()
     return make_plan(source.traits(x), request)
 
 
@@ -129,6 +155,11 @@ def convert(
     >>> a
     array([7., 1., 2.])
     """
+    if device is None and dtype is None and copy is None and grad == "detach" and not requires_grad:
+        if to == "torch":
+            return to_torch(x)
+        if to == "numpy":
+            return to_numpy(x)
     return _execute(_request(x, to, device, dtype, copy, grad, requires_grad), x)
 
 
@@ -150,6 +181,11 @@ def to_numpy(
     >>> a, a.flags.writeable
     (array([1., 1.], dtype=float32), False)
     """
+    if type(x) is _TENSOR and dtype is None and copy is None and grad == "detach":
+        try:
+            return x.numpy()  # type: ignore[attr-defined,no-any-return]
+        except (TypeError, RuntimeError):
+            pass  # the planner says why, and what to do
     return _execute(_request(x, "numpy", None, dtype, copy, grad, False), x)  # type: ignore[no-any-return]
 
 
@@ -170,6 +206,18 @@ def to_torch(
     >>> xb.to_torch(np.arange(4)[::-1])       # negative strides: a safe copy
     tensor([3, 2, 1, 0])
     """
+    if (
+        type(x) is _NDARRAY
+        and device is None
+        and dtype is None
+        and copy is None
+        and requires_grad is False
+        and x.flags.behaved  # type: ignore[attr-defined]
+    ):
+        try:
+            return _FROM_NUMPY(x)  # type: ignore[no-any-return]
+        except (TypeError, ValueError):
+            pass  # the planner says why, and what to do
     return _execute(  # type: ignore[no-any-return]
         _request(x, "torch", device, dtype, copy, "detach", requires_grad), x
     )
