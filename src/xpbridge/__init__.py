@@ -4,14 +4,13 @@ One contract for every conversion: zero-copy whenever the memory allows,
 explicit ``copy=None/True/False`` semantics from the array API standard,
 explicit device, dtype and autograd policy, and errors that say what to do.
 
-Importing xpbridge imports no array library.
+Importing xpbridge imports no array library, and the conversion machinery
+itself loads on first use (SPEC 1 lazy loading), so that packages can import
+xpbridge at no cost.
 """
 
 from __future__ import annotations
 
-from ._convert import convert, plan, shares_memory, to_numpy, to_torch
-from ._dtypes import DTYPES as _DTYPES
-from ._plan import Plan
 from .errors import (
     ArgumentError,
     ConversionError,
@@ -21,6 +20,13 @@ from .errors import (
     GradError,
     UnsupportedInputError,
 )
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._convert import convert, plan, shares_memory, to_numpy, to_torch
+    from ._plan import Plan
 
 __all__ = [
     "ArgumentError",
@@ -42,13 +48,39 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "convert": "_convert",
+    "plan": "_convert",
+    "shares_memory": "_convert",
+    "to_numpy": "_convert",
+    "to_torch": "_convert",
+    "Plan": "_plan",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xpbridge' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 def dtypes() -> tuple[str, ...]:
-    """The canonical dtype names xpbridge knows.
+    """Return the canonical dtype names xpbridge knows.
 
     Examples
     --------
     >>> "bfloat16" in dtypes()
     True
     """
-    return tuple(_DTYPES)
+    from ._dtypes import DTYPES
+
+    return tuple(DTYPES)

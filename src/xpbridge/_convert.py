@@ -9,8 +9,7 @@ from . import _registry
 from ._devices import parse_device
 from ._dtypes import canonical_name
 from ._memory import shares_memory
-from ._plan import Plan, make_plan
-from ._traits import Request
+from ._plan import Plan, cached_plan
 from .errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -64,17 +63,13 @@ def _request(
         raise ArgumentError(f"requires_grad=True needs a target with autograd, not {target.name}")
     if device is None:
         device = default_device
-    request = Request(
-        target.name,
-        None if device is None else target.resolve_device(parse_device(device)),
-        None if dtype is None else canonical_name(dtype),
-        copy,
-        grad,
-        requires_grad,
-    )
+    if device is not None:
+        device = target.resolve_device(parse_device(device))
+    if dtype is not None:
+        dtype = canonical_name(dtype)
     if _FROM_NUMPY is None:
         _prime_fast_paths()
-    return make_plan(source.traits(x), request)
+    return cached_plan(source.traits(x), target.name, device, dtype, copy, grad, requires_grad)
 
 
 def _execute(p: Plan, x: Any) -> Any:

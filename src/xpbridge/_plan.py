@@ -2,12 +2,11 @@
 
 Pure: it reads traits, a request and the backends' fixed capabilities, and
 never touches data, so the whole behaviour contract can be checked without
-hardware.  Plans are cached by ``(traits, request)``.
+hardware.  Plans are cached by traits and request (:func:`cached_plan`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import _registry
@@ -17,7 +16,7 @@ from ._traits import Request, Traits
 from .backends._base import Backend, Step
 from .errors import CopyError, DTypeError, GradError, UnsupportedInputError
 
-__all__ = ["BUFFER_STEPS", "Plan", "make_plan"]
+__all__ = ["BUFFER_STEPS", "Plan", "cached_plan", "make_plan"]
 
 # Steps that allocate a new buffer; every other step keeps the memory.
 BUFFER_STEPS = frozenset({"copy", "byteswap", "resolve_conj", "resolve_neg", "to_device", "cast"})
@@ -26,16 +25,21 @@ BUFFER_STEPS = frozenset({"copy", "byteswap", "resolve_conj", "resolve_neg", "to
 _SOURCE_ORDER = ("detach", "resolve_conj", "resolve_neg", "byteswap", "copy", "to_device", "cast")
 
 
-@dataclass(frozen=True, slots=True)
 class Plan:
     """What a conversion will do, decided before any data moves.
+
+    Immutable.  Written by hand rather than as a dataclass because
+    ``dataclasses`` imports ``inspect``, which alone would triple the cost of
+    ``import xpbridge``.
 
     Attributes
     ----------
     source, target : str
         The source (library, dtype, device) and the target library.
-    device, dtype
-        The result's device and canonical dtype name.
+    device : Device
+        The result's device.
+    dtype : str
+        The result's canonical dtype name.
     steps : tuple of str
         Step names in the order they run; the exchange step (``"from_numpy"``,
         ``"numpy"``) hands data from the source library to the target.
@@ -54,6 +58,19 @@ class Plan:
     (('copy', 'from_numpy'), False)
     """
 
+    __slots__ = (
+        "aliases",
+        "calls",
+        "device",
+        "dtype",
+        "reasons",
+        "source",
+        "steps",
+        "target",
+        "writable",
+    )
+    _FIELDS = ("source", "target", "device", "dtype", "steps", "reasons", "aliases", "writable")
+
     source: str
     target: str
     device: Device
@@ -62,7 +79,39 @@ class Plan:
     reasons: tuple[str, ...]
     aliases: bool
     writable: bool
-    calls: tuple[Step, ...] = field(default=(), repr=False, compare=False)
+    calls: tuple[Step, ...]  # the functions that carry out the steps
+
+    def __init__(
+        self,
+        source: str,
+        target: str,
+        device: Device,
+        dtype: str,
+        steps: tuple[str, ...],
+        reasons: tuple[str, ...],
+        aliases: bool,
+        writable: bool,
+        calls: tuple[Step, ...] = (),
+    ) -> None:
+        values = (source, target, device, dtype, steps, reasons, aliases, writable, calls)
+        for name, value in zip((*self._FIELDS, "calls"), values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Plan is immutable: cannot set {name!r}")
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Plan) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"Plan({fields})"
 
     def __str__(self) -> str:
         result = "shares the source's memory (zero-copy)" if self.aliases else "a new buffer"
@@ -146,6 +195,19 @@ def _layout_reasons(t: Traits, src: Backend, dst: Backend) -> list[str]:
 
 
 @lru_cache(maxsize=4096)
+def cached_plan(
+    t: Traits,
+    target: str,
+    device: Device | None,
+    dtype: str | None,
+    copy: bool | None,
+    grad: str,
+    requires_grad: bool,
+) -> Plan:
+    """:func:`make_plan`, cached by its arguments (errors are not cached)."""
+    return make_plan(t, Request(target, device, dtype, copy, grad, requires_grad))
+
+
 def make_plan(t: Traits, r: Request) -> Plan:
     """Plan the conversion of a source with traits ``t`` as ``r`` asks.
 

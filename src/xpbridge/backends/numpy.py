@@ -14,6 +14,14 @@ from ._base import Backend, Extent
 __all__ = ["NumpyBackend"]
 
 
+# NumPy's flag bits (ndarray.flags.num), stable since NumPy 1.0.
+_CONTIGUOUS = 0x1 | 0x2  # C or Fortran
+_ALIGNED = 0x100
+_WRITEABLE = 0x400
+_DECIDING = _ALIGNED | _WRITEABLE
+_TRAITS: dict[tuple[Any, ...], Traits] = {}
+
+
 def _is_memmap(x: Any) -> bool:
     import mmap
 
@@ -41,41 +49,50 @@ class NumpyBackend(Backend):
         return np is not None and issubclass(cls, (np.ndarray, np.generic))
 
     def traits(self, x: Any) -> Traits:
-        import numpy as np
-
-        if not isinstance(x, np.ndarray):  # a NumPy scalar: immutable, no buffer to share
-            return Traits("numpy", numpy_name(x.dtype), scalar=True)
+        np = sys.modules["numpy"]
         if type(x) is not np.ndarray:
-            ma = sys.modules.get("numpy.ma")
-            if ma is not None and isinstance(x, ma.MaskedArray):
-                return Traits(
-                    "numpy",
-                    "",
-                    unsupported="a masked array: its mask would be lost; pass "
-                    "x.filled(fill_value) or np.asarray(x) if the mask is not needed",
-                )
+            return self._other_traits(x, np)
         dtype = x.dtype
-        flags = x.flags
+        flags = x.flags.num  # one attribute instead of four: this runs on every call
         negative = odd = False
-        if not (flags.c_contiguous or flags.f_contiguous):
+        if not flags & _CONTIGUOUS:
             itemsize = dtype.itemsize
             for n, s in zip(x.shape, x.strides, strict=True):
                 if n > 1:  # a length-1 axis's stride is never read
                     negative = negative or s < 0
                     odd = odd or s % itemsize != 0
-        readonly = not flags.writeable
-        return Traits(
-            "numpy",
-            numpy_name(dtype),
-            CPU,
-            size_zero=x.size == 0,
-            readonly=readonly,
-            memmap=readonly and _is_memmap(x),
-            nonnative=not dtype.isnative,
-            unaligned=not flags.aligned,
-            negative_strides=negative,
-            odd_strides=odd,
-        )
+        memmap = not flags & _WRITEABLE and _is_memmap(x)
+        key = (dtype, flags & _DECIDING, negative, odd, x.size == 0, memmap)
+        traits = _TRAITS.get(key)
+        if traits is None:
+            if len(_TRAITS) > 4096:  # many distinct structured dtypes: start again
+                _TRAITS.clear()
+            traits = _TRAITS[key] = Traits(
+                "numpy",
+                numpy_name(dtype),
+                CPU,
+                size_zero=x.size == 0,
+                readonly=not flags & _WRITEABLE,
+                memmap=memmap,
+                nonnative=not dtype.isnative,
+                unaligned=not flags & _ALIGNED,
+                negative_strides=negative,
+                odd_strides=odd,
+            )
+        return traits
+
+    def _other_traits(self, x: Any, np: Any) -> Traits:
+        if not isinstance(x, np.ndarray):  # a NumPy scalar: immutable, no buffer to share
+            return Traits("numpy", numpy_name(x.dtype), scalar=True)
+        ma = sys.modules.get("numpy.ma")
+        if ma is not None and isinstance(x, ma.MaskedArray):
+            return Traits(
+                "numpy",
+                "",
+                unsupported="a masked array: its mask would be lost; pass "
+                "x.filled(fill_value) or np.asarray(x) if the mask is not needed",
+            )
+        return self.traits(x.view(np.ndarray))  # other subclasses: the same memory
 
     def holds(self, dtype: str) -> bool:
         row = DTYPES.get(dtype)
