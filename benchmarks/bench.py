@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import timeit
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,9 +273,13 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
 
 
 def markdown(rows: list[Row], imports: dict[str, Any]) -> str:
+    machine = (
+        f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"torch {torch.__version__}, xpbridge {xb.__version__}."
+    )
     lines = [
-        f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, torch {torch.__version__}, xpbridge {xb.__version__}.",
+        machine,
         "",
         "| group | ours / baseline | median ratio | spread | ours (µs) | target |",
         "|---|---|---|---|---|---|",
@@ -287,11 +290,12 @@ def markdown(rows: list[Row], imports: dict[str, Any]) -> str:
             f"| {r.group} | `{r.name}` | {r.median:.2f} | {min(r.ratios):.2f}-{max(r.ratios):.2f} "
             f"| {statistics.median(r.ours_us):.2f} | {target} |"
         )
-    lines += [
-        "",
+    imported = (
         f"`import xpbridge`: {imports['import_xpbridge_ms']:.1f} ms in a fresh interpreter "
-        f"(`import numpy`: {imports['import_numpy_ms']:.1f} ms); frameworks imported: {imports['frameworks_imported']}.",
-    ]
+        f"(`import numpy`: {imports['import_numpy_ms']:.1f} ms); "
+        f"frameworks imported: {imports['frameworks_imported']}."
+    )
+    lines += ["", imported]
     return "\n".join(lines) + "\n"
 
 
