@@ -135,6 +135,13 @@ def numpy_size0_readonly_negative(tmp: Path) -> Any:
 
 
 @case
+def numpy_size0_negative_flagged_contiguous(tmp: Path) -> Any:
+    a = np.zeros((0, 3), dtype=np.float32)[:, ::-1]
+    assert a.flags.c_contiguous  # NumPy calls every size-0 array contiguous
+    return a
+
+
+@case
 def numpy_scalar(tmp: Path) -> Any:
     return np.float32(1.5)
 

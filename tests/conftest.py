@@ -1,10 +1,27 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles: "quick" for local work, "ci" (derandomized, 200 examples
+# per property) in CI, "thorough" (2,000) on demand:
+#   XPBRIDGE_HYPOTHESIS_PROFILE=thorough python -m pytest tests/property
+_SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("quick", max_examples=30, deadline=None, suppress_health_check=_SLOW_DATA)
+settings.register_profile(
+    "ci", max_examples=200, derandomize=True, deadline=None, suppress_health_check=_SLOW_DATA
+)
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=_SLOW_DATA
+)
+settings.load_profile(
+    os.environ.get("XPBRIDGE_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "quick")
+)
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent

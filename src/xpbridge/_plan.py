@@ -144,8 +144,8 @@ def _no_crossing(t: Traits, src: Backend, dst: Backend) -> DTypeError:
         why = f"{dst.name} has no dtype {t.dtype!r}"
     return DTypeError(
         f"cannot convert {_describe(t)} to {dst.name}: {why}; it is never converted "
-        f"silently. Cast it in {src.name} first to a dtype both libraries have "
-        f"(xpbridge.dtypes() lists them)"
+        f"silently. Pass dtype= with a dtype both libraries have (xpbridge.dtypes() "
+        f"lists them) to cast it in {src.name} first"
     )
 
 
@@ -166,12 +166,15 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
         if src is dst or (crosses(dtype) and dst.holds(dtype)):
             return dtype, ""
         raise _no_crossing(t, src, dst)
-    if (src is dst or (crosses(t.dtype) and dst.holds(t.dtype))) and dst.can_cast(t.dtype):
-        if not dst.can_cast(dtype):
-            raise DTypeError(f"{dst.name} cannot cast to {dtype!r}: pass another dtype")
-        return dtype, "target"  # the target library's own astype
-    if src.can_cast(t.dtype) and src.can_cast(dtype) and crosses(dtype):
-        return dtype, "source"  # the source dtype cannot cross: cast before the exchange
+    if src is dst or (crosses(t.dtype) and dst.holds(t.dtype)):
+        if dst.casts(t.dtype, dtype):
+            return dtype, "target"  # the target library's own astype
+        if src is dst:
+            raise DTypeError(f"{dst.name} cannot cast {t.dtype} to {dtype}: pass another dtype")
+    if crosses(dtype) and src.casts(t.dtype, dtype):
+        # The source dtype cannot cross, or the target has no such cast:
+        # cast in the source library before the exchange.
+        return dtype, "source"
     raise _no_crossing(t, src, dst)
 
 

@@ -54,9 +54,9 @@ class Backend:
         """Whether the library has the canonical dtype."""
         raise NotImplementedError
 
-    def can_cast(self, dtype: str) -> bool:
-        """Whether the library's own ``astype`` casts to and from the dtype."""
-        return self.holds(dtype)
+    def casts(self, source: str, target: str) -> bool:
+        """Whether the library's own ``astype`` casts between the two dtypes."""
+        return self.holds(source) and self.holds(target)
 
     def resolve_device(self, device: Device) -> Device:
         """The concrete device, or :class:`DeviceError` when it is unavailable."""

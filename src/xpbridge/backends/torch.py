@@ -51,6 +51,18 @@ def _normalise(a: Any, name: str) -> Any:
     return as_strided(a, a.shape, strides, writeable=a.flags.writeable)
 
 
+def _castable(dtype: str) -> bool:
+    row = DTYPES.get(dtype)
+    # torch has no casts to or from its sub-byte, bits and packed float4 types.
+    return (
+        row is not None
+        and row.torch is not None
+        and row.kind != "bits"
+        and row.bits >= 8
+        and row.name != "float4_e2m1fn_x2"
+    )
+
+
 class TorchBackend(Backend):
     """torch tensors (subclasses such as ``nn.Parameter`` included)."""
 
@@ -95,16 +107,8 @@ class TorchBackend(Backend):
         row = DTYPES.get(dtype)
         return row is not None and row.torch is not None
 
-    def can_cast(self, dtype: str) -> bool:
-        row = DTYPES.get(dtype)
-        # torch has no casts from its sub-byte, bits and packed float4 types.
-        return (
-            row is not None
-            and row.torch is not None
-            and row.kind != "bits"
-            and row.bits >= 8
-            and row.name != "float4_e2m1fn_x2"
-        )
+    def casts(self, source: str, target: str) -> bool:
+        return _castable(source) and _castable(target)
 
     def resolve_device(self, device: Device) -> Device:
         import torch
@@ -170,6 +174,10 @@ class TorchBackend(Backend):
         return x.to(str(plan.device))
 
     def step_cast(self, x: Any, plan: Any) -> Any:
+        kind = DTYPES[plan.dtype].kind
+        if x.is_complex() and kind not in {"complex", "bool"}:
+            # What Tensor.to does (drop the imaginary part), without its warning.
+            x = x.real
         with _quiet_if_complex_half(plan.dtype):
             return x.to(torch_dtype(plan.dtype))
 

@@ -7,6 +7,7 @@ conversion code they check.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 __all__ = ["host_bits"]
@@ -25,7 +26,9 @@ def host_bits(x: Any) -> tuple[Any, str]:
 
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(x, torch.Tensor):
-        t = x.detach().resolve_conj().resolve_neg().cpu().contiguous()
+        with warnings.catch_warnings():  # copying complex32 warns "experimental"
+            warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
+            t = x.detach().resolve_conj().resolve_neg().cpu().contiguous()
         name = str(t.dtype).removeprefix("torch.")
         size = t.element_size()
         if t.dtype.is_complex and size == 16:
@@ -40,5 +43,5 @@ def host_bits(x: Any) -> tuple[Any, str]:
     a = np.array(a, order="C")  # ascontiguousarray would make a 0-d array 1-d
     size = a.dtype.itemsize
     if size == 16:
-        return a.view("uint64").reshape(*a.shape, 2), a.dtype.name
+        return a.reshape(*a.shape, 1).view("uint64"), a.dtype.name  # (..., 2): 0-d safe
     return a.view(_CARRIER[size]), a.dtype.name
