@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import ctypes
 import warnings
 from typing import Any
@@ -187,7 +189,5 @@ def test_arbitrary_objects_give_documented_errors(obj: Any) -> None:
         lambda: xb.to_torch(a, copy=obj),
         lambda: xb.to_numpy(torch.ones(1), grad=obj),
     ):
-        try:
+        with contextlib.suppress(xb.ConversionError):  # anything else fails the test
             call()
-        except xb.ConversionError:
-            pass

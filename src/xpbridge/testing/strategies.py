@@ -145,7 +145,7 @@ def torch_tensors(
     flags: bool = True,
     devices: list[str] | None = None,
 ) -> Any:
-    """torch tensors over ``dtypes``, layouts, flags and ``devices``.
+    """Tensors of torch over ``dtypes``, layouts, flags and ``devices``.
 
     With ``flags``, floating tensors may require grad, and complex tensors may
     carry the conjugate bit, or (through ``.imag``) the negative bit.  Pass
@@ -192,9 +192,8 @@ def torch_tensors(
                     t = t.conj()
                 elif bit == "neg":
                     t = t.conj().imag
-            if t.dtype.is_floating_point or t.dtype.is_complex:
-                if draw(st.booleans()):
-                    t = t.detach().requires_grad_()
+            if (t.dtype.is_floating_point or t.dtype.is_complex) and draw(st.booleans()):
+                t = t.detach().requires_grad_()
     return t
 
 
