@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -17,20 +14,8 @@ import xpbridge as xb
 from xpbridge._devices import Device
 from xpbridge._plan import make_plan
 from xpbridge._traits import Request, Traits
+from xpbridge._upstream import run_python
 from xpbridge.testing import assert_bitwise_equal, snapshot
-
-SRC = str(Path(__file__).resolve().parent.parent / "src")
-
-
-def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
 
 
 @pytest.mark.subprocess
@@ -229,7 +214,7 @@ def test_dtype_arguments_accept_every_spelling() -> None:
     for spelling in ("float64", np.float64, np.dtype("f8"), np.dtype(">f8"), torch.float64):
         assert xb.to_torch(a, dtype=spelling).dtype == torch.float64
     assert xb.to_torch(a, dtype=ml_dtypes.bfloat16).dtype == torch.bfloat16
-    for bad in ("float", float, int, "f8", object()):
+    for bad in ("float", float, int, "f8", object(), b"a", "a", [("x", "f4")]):
         with pytest.raises(xb.DTypeError):
             xb.to_torch(a, dtype=bad)
     with pytest.raises(xb.DTypeError, match="numpy has no dtype 'uint3'"):

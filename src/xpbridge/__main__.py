@@ -1,7 +1,9 @@
 """``python -m xpbridge``: what xpbridge does on this machine.
 
-Commands: ``info`` (versions and capabilities), ``demo`` (the main job in a
-few conversions), ``explain`` (the plan for a described case).
+Commands: ``info`` (versions, devices, capabilities), ``report`` (the
+conformance matrix and the upstream facts on this machine), ``explain`` (the
+plan for a described case, in words), ``demo`` (the main job in a few
+conversions).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def _version(module: str) -> str:
@@ -33,6 +36,12 @@ def info() -> None:
         return
     cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
     print(f"cuda        {cuda} device(s)")
+    from ._dtypes import DTYPES, crosses, ml_dtypes_available
+    from ._registry import _BACKENDS
+
+    crossing = [n for n in DTYPES if crosses(n) and (DTYPES[n].numpy or ml_dtypes_available())]
+    print(f"backends    {', '.join(_BACKENDS)}")
+    print(f"dtypes      {len(crossing)} cross NumPy <-> torch: {', '.join(crossing)}")
 
 
 def demo() -> None:
@@ -64,23 +73,50 @@ def demo() -> None:
         print(f"DTypeError: {e}")
 
 
-def explain(case: str, target: str, copy: str) -> None:
+def explain(case: str, target: str | None, copy: str) -> None:
     """Print the plan for a small described case."""
     import numpy as np
 
     import xpbridge as xb
 
-    cases = {
+    cases: dict[str, Any] = {
         "reversed": np.arange(4.0, dtype=np.float32)[::-1],
         "contiguous": np.arange(4.0, dtype=np.float32),
         "readonly": np.frombuffer(bytes(16), dtype=np.float32),
         "big-endian": np.arange(4.0, dtype=">f4"),
+        "bfloat16-tensor": None,
+        "requires-grad": None,
     }
+    if case in {"bfloat16-tensor", "requires-grad"}:
+        import torch
+
+        cases["bfloat16-tensor"] = torch.ones(3, dtype=torch.bfloat16)
+        cases["requires-grad"] = torch.ones(3, requires_grad=True)
     modes = {"none": None, "true": True, "false": False}
+    source = cases[case]
+    target = target or ("numpy" if type(source).__module__.startswith("torch") else "torch")
     try:
-        print(xb.plan(cases[case], target, copy=modes[copy]))
+        print(xb.plan(source, target, copy=modes[copy]))
     except xb.ConversionError as e:
         print(f"{type(e).__name__}: {e}")
+
+
+def report(
+    fmt: str, output: str | None, dtypes: list[str] | None = None, facts: bool = True
+) -> int:
+    """Run the conformance report; exit status 1 when xpbridge breaks its contract."""
+    from ._report import print_progress, render, run_report
+
+    result = run_report(print_progress, dtypes, facts)
+    text = render(result, fmt)
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
+        print(render(result, "text") if fmt != "text" else text, end="")
+        print(f"{fmt} report written to {output}")
+    else:
+        print(text, end="")
+    return 1 if result.violations else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,15 +125,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="versions and capabilities")
     commands.add_parser("demo", help="the main job in a few conversions")
+    rep = commands.add_parser("report", help="the conformance matrix and upstream facts here")
+    rep.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    rep.add_argument("--output", "-o", help="write the report to this file")
+    rep.add_argument("--dtype", action="append", help="limit the matrix to these dtypes")
+    rep.add_argument("--no-facts", action="store_true", help="skip observing the upstream facts")
     ex = commands.add_parser("explain", help="the plan for a described case")
-    ex.add_argument("case", choices=["reversed", "contiguous", "readonly", "big-endian"])
-    ex.add_argument("--to", default="torch")
+    ex.add_argument(
+        "case",
+        choices=[
+            "reversed",
+            "contiguous",
+            "readonly",
+            "big-endian",
+            "bfloat16-tensor",
+            "requires-grad",
+        ],
+    )
+    ex.add_argument("--to", default=None, help="target library (default: the other one)")
     ex.add_argument("--copy", choices=["none", "true", "false"], default="none")
     args = parser.parse_args(argv)
     if args.command == "info":
         info()
     elif args.command == "demo":
         demo()
+    elif args.command == "report":
+        return report(args.format, args.output, args.dtype, not args.no_facts)
     else:
         explain(args.case, args.to, args.copy)
     return 0

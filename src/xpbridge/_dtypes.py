@@ -234,13 +234,17 @@ def canonical_name(dtype: Any) -> str:
     module = type(dtype).__module__.partition(".")[0]
     if module == "torch":
         name = torch_name(dtype)
-    elif "numpy" in sys.modules and getattr(dtype, "__module__", None) != "builtins":
-        # Python's own int/float (np.dtype(float) == float, so test the module)
+    elif "numpy" in sys.modules:
         import numpy as np
 
-        try:
+        # Only real dtype objects and scalar types: np.dtype() would also parse
+        # arbitrary strings, bytes and Python's platform-dependent int/float,
+        # and warns on deprecated spellings.
+        if isinstance(dtype, np.dtype) or (
+            isinstance(dtype, type) and issubclass(dtype, np.generic)
+        ):
             name = numpy_name(np.dtype(dtype))
-        except TypeError:
+        else:
             name = ""
     else:
         name = ""

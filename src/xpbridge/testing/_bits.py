@@ -10,7 +10,7 @@ import sys
 import warnings
 from typing import Any
 
-__all__ = ["host_bits"]
+__all__ = ["host_bits", "tensor_from_bits"]
 
 _CARRIER = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64", 16: "uint64"}
 
@@ -45,3 +45,24 @@ def host_bits(x: Any) -> tuple[Any, str]:
     if size == 16:
         return a.reshape(*a.shape, 1).view("uint64"), a.dtype.name  # (..., 2): 0-d safe
     return a.view(_CARRIER[size]), a.dtype.name
+
+
+def tensor_from_bits(a: Any) -> Any:
+    """A new torch tensor with the dtype, shape and bits of NumPy array ``a``.
+
+    Built from upstream calls only (ml_dtypes types travel as same-width
+    integers), so tests can make tensors without the code they test.
+    """
+    import numpy as np
+    import torch
+
+    a = np.array(a, order="C")  # a new, native, C-contiguous array of the same dtype
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    name = a.dtype.name
+    if a.dtype.type.__module__ == "numpy":  # not an ml_dtypes type
+        return torch.from_numpy(a)
+    carrier = {1: np.uint8, 2: np.int16, 4: np.int32}[a.dtype.itemsize]
+    with warnings.catch_warnings():  # making complex32 tensors warns "experimental"
+        warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
+        return torch.from_numpy(a.view(carrier)).view(getattr(torch, name))

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
 from .._dtypes import DTYPES, crosses, ml_dtypes_available, numpy_dtype
+from ._bits import tensor_from_bits
 
 __all__ = [
     "NUMPY_LAYOUTS",
@@ -151,10 +154,6 @@ def torch_tensors(
     carry the conjugate bit, or (through ``.imag``) the negative bit.  Pass
     ``devices=["meta"]`` (or include it) for tensors without data.
     """
-    import torch
-
-    from .._dtypes import torch_dtype
-
     dtype = draw(st.sampled_from(dtypes or crossing_dtypes()))
     layout = draw(st.sampled_from(layouts))
     dims = draw(shape or shapes())
@@ -167,13 +166,8 @@ def torch_tensors(
         base = draw(_numpy_layout(dtype, (1, *dims[1:]), "C"))
     else:
         base = draw(_numpy_layout(dtype, dims, "C"))
-    with warnings.catch_warnings():  # every complex32 operation warns "experimental"
-        warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
-        if DTYPES[dtype].numpy is not None:
-            t = torch.from_numpy(base.copy())
-        else:  # an ml_dtypes type: carry the bits through a same-width integer
-            carrier = base.view({1: np.uint8, 2: np.int16, 4: np.int32}[base.dtype.itemsize])
-            t = torch.from_numpy(carrier.copy()).view(torch_dtype(dtype))
+    with _quiet_complex_half():
+        t = tensor_from_bits(base)
         if device != "cpu":
             t = t.to(device)
         if layout == "strided" and dims:
@@ -195,6 +189,14 @@ def torch_tensors(
             if (t.dtype.is_floating_point or t.dtype.is_complex) and draw(st.booleans()):
                 t = t.detach().requires_grad_()
     return t
+
+
+@contextmanager
+def _quiet_complex_half() -> Iterator[None]:
+    # every complex32 operation in torch warns "experimental"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
+        yield
 
 
 def arrays(**kwargs: Any) -> st.SearchStrategy[Any]:

@@ -1,0 +1,30 @@
+"""Read the behaviour specification (spec/*.toml) shipped with the package."""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+__all__ = ["load", "spec_dir"]
+
+
+def spec_dir() -> Path:
+    """Where spec/ lies: inside an installed wheel, or at the root of a source checkout."""
+    packaged = Path(__file__).parent / "spec"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "spec"
+
+
+@cache
+def load(name: str) -> dict[str, Any]:
+    """The parsed ``spec/<name>.toml``."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    with (spec_dir() / f"{name}.toml").open("rb") as f:
+        data: dict[str, Any] = tomllib.load(f)
+    return data

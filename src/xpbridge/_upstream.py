@@ -1,0 +1,355 @@
+"""Observations of the upstream facts in spec/upstream.toml, on the installed versions.
+
+Each function observes one claim and returns whether it holds here.  The test
+suite checks them against the recorded ``holds``; ``python -m xpbridge report``
+runs them to tell a user what their own NumPy and torch do.  Facts that kill
+the interpreter are observed in a child process.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["OBSERVE", "observe", "run_python"]
+
+OBSERVE: dict[str, Callable[[], bool]] = {}
+
+
+def _fact(fn: Callable[[], bool]) -> Callable[[], bool]:
+    OBSERVE[fn.__name__.lstrip("_").replace("_", "-")] = fn
+    return fn
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter with this one's import path."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": ":".join(p for p in sys.path if p), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+
+
+def _died_by(code: str, *signals: int) -> bool:
+    done = run_python(code)
+    return done.returncode in {-s for s in signals} and "survived" not in done.stdout
+
+
+def _raises(
+    error: type[BaseException] | tuple[type[BaseException], ...],
+    call: Callable[[], Any],
+    match: str = "",
+) -> bool:
+    try:
+        call()
+    except error as e:
+        return re.search(match, str(e)) is not None
+    return False
+
+
+@_fact
+def _torch_from_dlpack_negative_strides_aborts() -> bool:
+    return _died_by(
+        "import numpy as np, torch\ntorch.from_dlpack(np.arange(4.0)[::-1])\nprint('survived')",
+        signal.SIGABRT,
+    )
+
+
+@_fact
+def _torch_from_numpy_negative_strides_raises() -> bool:
+    import numpy as np
+    import torch
+
+    return _raises(ValueError, lambda: torch.from_numpy(np.arange(4.0)[::-1]), "negative")
+
+
+def _neg_bit() -> tuple[Any, Any]:
+    import torch
+
+    x = torch.tensor([1 + 2j, 3 - 4j]).conj().imag
+    return x, x.resolve_neg()
+
+
+@_fact
+def _from_dlpack_ignores_neg_bit() -> bool:
+    import numpy as np
+    import torch
+
+    x, right = _neg_bit()
+    return not np.array_equal(np.from_dlpack(x), right.numpy()) and not torch.equal(
+        torch.from_dlpack(x), right
+    )
+
+
+@_fact
+def _tensor_numpy_refuses_neg_bit() -> bool:
+    return _raises(RuntimeError, _neg_bit()[0].numpy, "negative bit")
+
+
+@_fact
+def _torch_from_numpy_readonly_warns_once() -> bool:
+    done = run_python(
+        """
+        import warnings, numpy as np, torch
+        a, b = np.arange(3.0), np.arange(3.0)
+        a.flags.writeable = b.flags.writeable = False
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            t = torch.from_numpy(a)
+            torch.from_numpy(b)
+        print(len(seen), t.data_ptr() == a.ctypes.data)
+        """
+    )
+    return done.stdout.split() == ["1", "True"]
+
+
+@_fact
+def _torch_from_dlpack_ignores_readonly() -> bool:
+    import numpy as np
+    import torch
+
+    a = np.arange(3.0)
+    a.flags.writeable = False
+    back = np.from_dlpack(torch.from_dlpack(a))
+    return bool(back.flags.writeable) and bool(np.shares_memory(a, back))
+
+
+@_fact
+def _memmap_readonly_write_segfaults() -> bool:
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.bin"
+        np.zeros(4).tofile(path)
+        return _died_by(
+            f"""
+            import numpy as np, torch, warnings
+            warnings.simplefilter("ignore")
+            t = torch.from_numpy(np.memmap({str(path)!r}, dtype=np.float64, mode="r"))
+            t[0] = 1.0
+            print("survived")
+            """,
+            signal.SIGSEGV,
+            signal.SIGBUS,
+        )
+
+
+@_fact
+def _torch_from_numpy_unaligned_complex_crashes() -> bool:
+    return _died_by(
+        """
+        import numpy as np, torch
+        a = np.zeros(3 * 16 + 1, dtype=np.uint8)[1:].view(np.complex128)
+        torch.from_numpy(a).clone()
+        print("survived")
+        """,
+        signal.SIGSEGV,
+        signal.SIGBUS,
+        signal.SIGABRT,
+    )
+
+
+@_fact
+def _np_array_of_tensor_deprecation_warning() -> bool:
+    import numpy as np
+    import torch
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        np.array(torch.arange(3.0))
+    return any(issubclass(w.category, DeprecationWarning) for w in seen)
+
+
+@_fact
+def _np_asarray_copy_false_raises() -> bool:
+    import numpy as np
+    import torch
+
+    t = torch.arange(3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        refused = _raises(ValueError, lambda: np.asarray(t, copy=False), "avoid copy")
+    return refused and bool(np.shares_memory(np.asarray(t), t.numpy()))
+
+
+@_fact
+def _torch_asarray_0d_copy_false_copies() -> bool:
+    import numpy as np
+    import torch
+
+    z = np.array(5.0)
+    return bool(torch.asarray(z, copy=False).data_ptr() != z.ctypes.data)
+
+
+@_fact
+def _torch_Tensor_int_scalar_uninitialised() -> bool:
+    import numpy as np
+    import torch
+
+    return tuple(torch.Tensor(np.int64(7)).shape) == (7,)
+
+
+@_fact
+def _sub_byte_widened_by_dlpack() -> bool:
+    import numpy as np
+    import torch
+
+    return bool(np.from_dlpack(torch.zeros(2, dtype=torch.uint3)).dtype == np.uint8)
+
+
+@_fact
+def _masked_array_loses_mask() -> bool:
+    import numpy as np
+    import torch
+
+    m = np.ma.masked_array([1.0, 99.0], mask=[False, True])
+    return bool(torch.from_numpy(m).tolist() == [1.0, 99.0])
+
+
+@_fact
+def _bfloat16_crosses_no_path() -> bool:
+    import ml_dtypes
+    import numpy as np
+    import torch
+
+    a = np.zeros(2, dtype=ml_dtypes.bfloat16)
+    t = torch.zeros(2, dtype=torch.bfloat16)
+    calls = [
+        lambda: torch.from_numpy(a),
+        lambda: torch.from_dlpack(a),
+        t.numpy,
+        lambda: np.from_dlpack(t),
+    ]
+    return all(_raises((TypeError, RuntimeError, BufferError), call) for call in calls)
+
+
+@_fact
+def _torch_from_numpy_ulonglong_rejected() -> bool:
+    import numpy as np
+    import torch
+
+    same = np.dtype(np.ulonglong) == np.dtype(np.uint64)
+    return same and _raises(TypeError, lambda: torch.from_numpy(np.zeros(2, dtype=np.ulonglong)))
+
+
+@_fact
+def _torch_from_numpy_checks_length1_strides() -> bool:
+    import numpy as np
+    import torch
+
+    a = np.lib.stride_tricks.as_strided(np.zeros(3, np.float32), (1, 3), (-7, 4))
+    return _raises(ValueError, lambda: torch.from_numpy(a), "stride")
+
+
+@_fact
+def _seed_default_integer_int32() -> bool:
+    import numpy as np
+
+    return bool(np.array([5, 7, 1, 2, 4, 4]).dtype == np.int32)
+
+
+@_fact
+def _seed_torch_Tensor_casts_float32() -> bool:
+    import numpy as np
+    import torch
+
+    a = np.array([5, 7, 1, 2, 4, 4])
+    return bool(
+        torch.Tensor(a).dtype == torch.float32
+        and torch.tensor(a).dtype == torch.from_numpy(a).dtype == torch.int64
+    )
+
+
+@_fact
+def _seed_from_numpy_no_dtype_argument() -> bool:
+    import numpy as np
+    import torch
+
+    a = np.arange(3.0)
+    refused = _raises(TypeError, lambda: torch.from_numpy(a, dtype=torch.float32))
+    return refused and torch.tensor(a, dtype=torch.float32).dtype == torch.float32
+
+
+@_fact
+def _seed_torch_tensor_copies() -> bool:
+    import numpy as np
+    import torch
+
+    a = np.array([[1, 2], [3, 4]], dtype=np.float32)
+    t = torch.tensor(a)
+    a[0, 0] = 5
+    return float(t[0, 0]) == 1.0
+
+
+@_fact
+def _seed_from_numpy_shares_memory() -> bool:
+    import numpy as np
+    import torch
+
+    a = np.array([[5, 6], [7, 8]], dtype=np.int64)
+    t = torch.from_numpy(a)
+    a[0, 0] = 9
+    t[1, 1] = 10
+    return int(t[0, 0]) == 9 and int(a[1, 1]) == 10
+
+
+@_fact
+def _seed_tensor_keeps_float64() -> bool:
+    import numpy as np
+    import torch
+
+    return bool(torch.tensor(np.array([1.0, 2.0])).dtype == torch.float64)
+
+
+@_fact
+def _seed_numpy_requires_grad_raises() -> bool:
+    import torch
+
+    return _raises(RuntimeError, torch.ones(2, requires_grad=True).numpy, r"detach\(\)")
+
+
+@_fact
+def _seed_tensors_built_on_numpy() -> bool:
+    import numpy as np
+    import torch
+
+    if issubclass(torch.Tensor, np.ndarray):
+        return True
+    done = run_python(
+        """
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        sys.modules["numpy"] = None
+        import torch
+        print(float(torch.arange(4.0).sum()))
+        """
+    )
+    return done.stdout.strip() != "6.0"
+
+
+@_fact
+def _seed_cuda_numpy_typeerror() -> bool:
+    import torch
+
+    return _raises(TypeError, torch.ones(2, device="cuda").numpy, r"Tensor\.cpu\(\)")
+
+
+def observe(fact: dict[str, Any]) -> bool | None:
+    """Whether the fact holds here, or None when it cannot be observed on this machine."""
+    if fact.get("requires") == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+    return OBSERVE[fact["id"]]()
