@@ -9,6 +9,7 @@ ratio of 1.3 means xpbridge takes 30% longer than the baseline; for copies,
     python benchmarks/bench.py                 # print the table
     python benchmarks/bench.py --markdown docs/performance-table.md --json out.json
     python benchmarks/bench.py --quick         # fewer rounds (smoke test)
+    python benchmarks/bench.py --publish docs/performance   # the docs' table and plot
 """
 
 from __future__ import annotations
@@ -299,6 +300,34 @@ def markdown(rows: list[Row], imports: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(rows: list[Row], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.2))
+    names = [f"{r.group}: {r.name}" for r in rows]
+    medians = [r.median for r in rows]
+    low = [r.median - min(r.ratios) for r in rows]
+    high = [max(r.ratios) - r.median for r in rows]
+    colors = [
+        "tab:green" if r.target and r.median <= r.target else "tab:red" if r.target else "tab:gray"
+        for r in rows
+    ]
+    ax.barh(range(len(rows)), medians, xerr=[low, high], color=colors, alpha=0.8)
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.axvline(1.3, color="tab:orange", lw=0.8, ls="--", label="1.3x (zero-copy target)")
+    ax.axvline(1 / 0.9, color="tab:blue", lw=0.8, ls=":", label="1/0.9 (copy target)")
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("time(xpbridge) / time(baseline), median over rounds (log scale)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -306,10 +335,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--markdown")
     parser.add_argument("--json")
+    parser.add_argument(
+        "--publish", metavar="DIR", help="write DIR/table.md, DIR/ratios.png, DIR/results.json"
+    )
     args = parser.parse_args(argv)
     rows, imports = run(args.quick)
     text = markdown(rows, imports)
     print(text)
+    if args.publish:
+        args.markdown = f"{args.publish}/table.md"
+        args.json = f"{args.publish}/results.json"
+        plot(rows, f"{args.publish}/ratios.png")
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(text)

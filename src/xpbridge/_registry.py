@@ -8,6 +8,7 @@ conversion's dispatch is one dict lookup.
 
 from __future__ import annotations
 
+import importlib.util
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = ["backend_named", "backend_of", "exchange", "target_of"]
 
 _BACKENDS: dict[str, Backend] = {b.name: b for b in (NumpyBackend(), TorchBackend())}
 _BY_TYPE: dict[type, Backend] = {}
+_INSTALLED: set[str] = set()
 
 
 def backend_named(name: str) -> Backend:
@@ -30,6 +32,10 @@ def backend_named(name: str) -> Backend:
         raise ArgumentError(
             f"unknown target library {name!r}: known are {', '.join(sorted(_BACKENDS))}"
         )
+    if name not in _INSTALLED:
+        if importlib.util.find_spec(name) is None:
+            raise ArgumentError(f"{name} is not installed: pip install {name}")
+        _INSTALLED.add(name)
     return backend
 
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env -S uv run --script
+# /// script
+# dependencies = ["nox>=2024.4.15"]
+# ///
+"""Sessions: tests, a minimal (NumPy-only) install, the NumPy version matrix, lint,
+typecheck, docs, benchmarks and the conformance report.
+
+    nox -l                    # list the sessions
+    nox                       # the default ones: tests, minimal, lint, typecheck
+    nox -s matrix             # NumPy 1.26, 2.0, 2.1 and the newest, each with torch
+    nox -s conformance        # writes conformance-report.md
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.4.15"
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+
+# The torch build this project's machines have on disk (CPU only).  Elsewhere,
+# set XPBRIDGE_TORCH to the requirement you want, e.g. "torch>=2.1".
+TORCH = "torch==2.13.0"
+NUMPY_MATRIX = ["1.26", "2.0", "2.1", "2.4"]
+
+
+def _torch(session: nox.Session) -> str:
+    return session.env.get("XPBRIDGE_TORCH", TORCH)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite in a fresh environment."""
+    session.install("-e", ".[test]", _torch(session))
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def minimal(session: nox.Session) -> None:
+    """NumPy only (no torch, no ml_dtypes): xpbridge imports and works for NumPy."""
+    session.install("-e", ".", "pytest", "hypothesis")
+    session.run("python", "-c", "import xpbridge.testing, xpbridge")
+    session.run("pytest", "tests/minimal", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(default=False)
+@nox.parametrize("numpy", NUMPY_MATRIX)
+def matrix(session: nox.Session, numpy: str) -> None:
+    """The test suite on each NumPy of the matrix, with the torch build this machine has."""
+    session.install("-e", ".[test]", _torch(session), f"numpy=={numpy}.*")
+    session.run("python", "-m", "xpbridge", "info")
+    session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy, strict."""
+    session.install("-e", ".[test]", _torch(session), "mypy")
+    session.run("mypy")
+
+
+@nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """Build the docs with warnings as errors, then check the rendered tables against spec/."""
+    session.install("-e", ".[docs]", _torch(session))
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run("sphinx-build", "-W", "-b", "doctest", "docs", "docs/_build/doctest")
+
+
+@nox.session(default=False)
+def benchmarks(session: nox.Session) -> None:
+    """Ratio benchmarks; regenerates the docs' performance table and plot."""
+    session.install("-e", ".[test]", _torch(session), "matplotlib", "autoray", "arraybridge")
+    session.run("python", "benchmarks/bench.py", "--publish", "docs/performance", *session.posargs)
+
+
+@nox.session(default=False)
+def conformance(session: nox.Session) -> None:
+    """The conformance report, as an artifact (conformance-report.md and .json)."""
+    session.install("-e", ".[test]", _torch(session))
+    session.run(
+        "python", "-m", "xpbridge", "report", "--format", "json", "-o", "conformance-report.json"
+    )
+    session.run(
+        "python", "-m", "xpbridge", "report", "--format", "markdown", "-o", "conformance-report.md"
+    )
+
+
+if __name__ == "__main__":
+    nox.main()
