@@ -424,4 +424,14 @@ def torch_meta(tmp: Path) -> Any:
 
 @case
 def python_list(tmp: Path) -> Any:
-    return [1.0, 2.0]
+    return [[1.0, 2.0], [3.0, 4.5]]
+
+
+@case
+def python_scalar(tmp: Path) -> Any:
+    return 7
+
+
+@case
+def python_object(tmp: Path) -> Any:
+    return object()

@@ -14,7 +14,7 @@ from xpbridge.testing import assert_bitwise_equal
 
 
 def _slow(x: object, to: str) -> object:
-    return _convert._execute(_convert._request(x, to, None, None, None, "detach", False), x)
+    return _convert._execute(_convert._request(x, to, None, None, None, "detach", False))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -272,8 +272,9 @@ def test_shares_memory_across_libraries() -> None:
     assert not xb.shares_memory(a[:, ::2], t[:, 1::2])  # interleaved, exact
     assert not xb.shares_memory(a[:0], t)
     assert not xb.shares_memory(np.float64(1.0), a)
+    assert not xb.shares_memory([1.0], a)  # a Python list has no buffer
     with pytest.raises(xb.UnsupportedInputError):
-        xb.shares_memory([1.0], a)
+        xb.shares_memory(object(), a)
 
 
 def test_deleting_the_source_keeps_an_alias_valid() -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from ._convert import convert, plan, shares_memory, to_numpy, to_torch
     from ._plan import Plan
+    from ._registry import list_backends, register_backend
 
 __all__ = [
     "ArgumentError",
@@ -40,7 +41,9 @@ __all__ = [
     "__version__",
     "convert",
     "dtypes",
+    "list_backends",
     "plan",
+    "register_backend",
     "shares_memory",
     "to_numpy",
     "to_torch",
@@ -55,6 +58,8 @@ _LAZY = {
     "to_numpy": "_convert",
     "to_torch": "_convert",
     "Plan": "_plan",
+    "list_backends": "_registry",
+    "register_backend": "_registry",
 }
 
 

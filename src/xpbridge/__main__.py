@@ -37,10 +37,11 @@ def info() -> None:
     cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
     print(f"cuda        {cuda} device(s)")
     from ._dtypes import DTYPES, crosses, ml_dtypes_available
-    from ._registry import _BACKENDS
+    from ._registry import list_backends
 
     crossing = [n for n in DTYPES if crosses(n) and (DTYPES[n].numpy or ml_dtypes_available())]
-    print(f"backends    {', '.join(_BACKENDS)}")
+    for name, origin in list_backends().items():
+        print(f"backend     {name} ({origin})")
     print(f"dtypes      {len(crossing)} cross NumPy <-> torch: {', '.join(crossing)}")
 
 

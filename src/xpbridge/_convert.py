@@ -6,7 +6,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from . import _registry
-from ._devices import parse_device
+from ._devices import CPU, parse_device
 from ._dtypes import canonical_name
 from ._memory import shares_memory
 from ._plan import Plan, cached_plan
@@ -50,7 +50,8 @@ def _request(
     copy: Any,
     grad: Any,
     requires_grad: Any,
-) -> Plan:
+) -> tuple[Plan, Any]:
+    """The plan, and what its steps work on (``x``, or what a protocol source exported)."""
     if copy is not None and copy is not True and copy is not False:
         raise ArgumentError(f"copy must be None, True or False, not {copy!r}")
     if grad not in ("detach", "raise"):
@@ -63,16 +64,22 @@ def _request(
         raise ArgumentError(f"requires_grad=True needs a target with autograd, not {target.name}")
     if device is None:
         device = default_device
+    native = None
     if device is not None:
-        device = target.resolve_device(parse_device(device))
+        native = target.native_device(device)
+        device = CPU if native is not None else target.resolve_device(parse_device(device))
     if dtype is not None:
         dtype = canonical_name(dtype)
     if _FROM_NUMPY is None:
         _prime_fast_paths()
-    return cached_plan(source.traits(x), target.name, device, dtype, copy, grad, requires_grad)
+    prepared = source.prepare(x, target, device, copy)
+    traits = source.traits(prepared)
+    p = cached_plan(traits, target.name, device, dtype, copy, grad, requires_grad, native)
+    return p, prepared
 
 
-def _execute(p: Plan, x: Any) -> Any:
+def _execute(request: tuple[Plan, Any]) -> Any:
+    p, x = request
     for call in p.calls:
         x = call(x, p)
     return x
@@ -102,7 +109,7 @@ def plan(
       steps:   from_numpy
       result:  shares the source's memory (zero-copy), writable
     """
-    return _request(x, to, device, dtype, copy, grad, requires_grad)
+    return _request(x, to, device, dtype, copy, grad, requires_grad)[0]
 
 
 def convert(
@@ -150,12 +157,19 @@ def convert(
     >>> a
     array([7., 1., 2.])
     """
-    if device is None and dtype is None and copy is None and grad == "detach" and not requires_grad:
+    if (
+        type(to) is str  # not ==: an array's __eq__ may be anything
+        and device is None
+        and dtype is None
+        and copy is None
+        and grad == "detach"
+        and not requires_grad
+    ):
         if to == "torch":
             return to_torch(x)
         if to == "numpy":
             return to_numpy(x)
-    return _execute(_request(x, to, device, dtype, copy, grad, requires_grad), x)
+    return _execute(_request(x, to, device, dtype, copy, grad, requires_grad))
 
 
 def to_numpy(
@@ -181,7 +195,7 @@ def to_numpy(
             return x.numpy()  # type: ignore[attr-defined,no-any-return]
         except (TypeError, RuntimeError):
             pass  # the planner says why, and what to do
-    return _execute(_request(x, "numpy", None, dtype, copy, grad, False), x)  # type: ignore[no-any-return]
+    return _execute(_request(x, "numpy", None, dtype, copy, grad, False))  # type: ignore[no-any-return]
 
 
 def to_torch(
@@ -214,5 +228,5 @@ def to_torch(
         except (TypeError, ValueError):
             pass  # the planner says why, and what to do
     return _execute(  # type: ignore[no-any-return]
-        _request(x, "torch", device, dtype, copy, "detach", requires_grad), x
+        _request(x, "torch", device, dtype, copy, "detach", requires_grad)
     )

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from . import _registry
 from ._devices import CPU, Device
-from ._dtypes import DTYPES, crosses
+from ._dtypes import DTYPES, SUB_BYTE
 from ._traits import Request, Traits
 from .backends._base import Backend, Step
 from .errors import CopyError, DTypeError, GradError, UnsupportedInputError
@@ -63,6 +63,7 @@ class Plan:
         "calls",
         "device",
         "dtype",
+        "native_device",
         "reasons",
         "source",
         "steps",
@@ -80,6 +81,7 @@ class Plan:
     aliases: bool
     writable: bool
     calls: tuple[Step, ...]  # the functions that carry out the steps
+    native_device: object  # the target library's own device object, if one was given
 
     def __init__(
         self,
@@ -92,10 +94,12 @@ class Plan:
         aliases: bool,
         writable: bool,
         calls: tuple[Step, ...] = (),
+        native_device: object = None,
     ) -> None:
         values = (source, target, device, dtype, steps, reasons, aliases, writable, calls)
         for name, value in zip((*self._FIELDS, "calls"), values, strict=True):
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "native_device", native_device)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Plan is immutable: cannot set {name!r}")
@@ -149,6 +153,11 @@ def _no_crossing(t: Traits, src: Backend, dst: Backend) -> DTypeError:
     )
 
 
+def _crosses(src: Backend, dst: Backend, dtype: str) -> bool:
+    # ml_dtypes' int4 (a byte per value) and torch's int4 (packed) share a name, not a layout.
+    return src.holds(dtype) and dst.holds(dtype) and dtype not in SUB_BYTE
+
+
 def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[str, str]:
     """The result dtype and where a cast runs: "" (none), "source" or "target"."""
     if t.dtype not in DTYPES or not src.holds(t.dtype):
@@ -163,15 +172,15 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
         )
         raise DTypeError(f"{dst.name} has no dtype {dtype!r}: {hint}")
     if dtype == t.dtype:
-        if src is dst or (crosses(dtype) and dst.holds(dtype)):
+        if src is dst or _crosses(src, dst, dtype):
             return dtype, ""
         raise _no_crossing(t, src, dst)
-    if src is dst or (crosses(t.dtype) and dst.holds(t.dtype)):
+    if src is dst or _crosses(src, dst, t.dtype):
         if dst.casts(t.dtype, dtype):
             return dtype, "target"  # the target library's own astype
         if src is dst:
             raise DTypeError(f"{dst.name} cannot cast {t.dtype} to {dtype}: pass another dtype")
-    if crosses(dtype) and src.casts(t.dtype, dtype):
+    if _crosses(src, dst, dtype) and src.casts(t.dtype, dtype):
         # The source dtype cannot cross, or the target has no such cast:
         # cast in the source library before the exchange.
         return dtype, "source"
@@ -206,9 +215,10 @@ def cached_plan(
     copy: bool | None,
     grad: str,
     requires_grad: bool,
+    native_device: object = None,
 ) -> Plan:
     """:func:`make_plan`, cached by its arguments (errors are not cached)."""
-    return make_plan(t, Request(target, device, dtype, copy, grad, requires_grad))
+    return make_plan(t, Request(target, device, dtype, copy, grad, requires_grad, native_device))
 
 
 def make_plan(t: Traits, r: Request) -> Plan:
@@ -220,6 +230,10 @@ def make_plan(t: Traits, r: Request) -> Plan:
         raise UnsupportedInputError(f"cannot convert {t.unsupported}")
     src = _registry.backend_named(t.library)
     dst = _registry.backend_named(r.target)
+    if t.library == "python":
+        return _from_python(t, r, dst)
+    if src is not dst and _registry.exchange(src.name, dst.name) is None:
+        return _through_numpy(t, r)
     source: list[str] = []
     target: list[str] = []
     reasons: list[str] = []
@@ -258,7 +272,12 @@ def make_plan(t: Traits, r: Request) -> Plan:
         source.append("copy")
     reasons += layout
 
-    new_buffer = bool(BUFFER_STEPS.intersection(source + target))
+    if src is not dst and dst.exchange_copies:
+        reasons.append(f"{dst.name}'s from_dlpack copies the data it imports")
+    if t.copied:
+        reasons.append("the producer handed over a copy (DLPack IS_COPIED)")
+    new_buffer = bool(BUFFER_STEPS.intersection(source + target)) or t.copied
+    new_buffer = new_buffer or (src is not dst and dst.exchange_copies)
     if new_buffer and r.copy is False and not t.size_zero:
         memmap = " or open the memmap with mode='c' (copy-on-write)" if t.memmap else ""
         raise CopyError(
@@ -266,7 +285,8 @@ def make_plan(t: Traits, r: Request) -> Plan:
             f"{'; '.join(reasons)}. Pass copy=None to allow the copy{memmap}"
         )
     if r.copy is True and not new_buffer:
-        source.append("copy")
+        # A capsule cannot be copied before it is consumed: copy after the exchange.
+        (source if hasattr(src, "step_copy") else target).append("copy")
         reasons.append("copy=True asks for a new buffer")
         new_buffer = True
 
@@ -290,8 +310,9 @@ def make_plan(t: Traits, r: Request) -> Plan:
     source.sort(key=_SOURCE_ORDER.index)
     steps = source
     calls = [src.step(s) for s in source]
-    if src is not dst:
-        name, call = _registry.exchange(src.name, dst.name)
+    exchange = _registry.exchange(src.name, dst.name) if src is not dst else None
+    if exchange is not None:
+        name, call = exchange
         steps = [*source, name, *target]
         calls += [call, *(dst.step(s) for s in target)]
     else:
@@ -307,4 +328,63 @@ def make_plan(t: Traits, r: Request) -> Plan:
         aliases,
         writable,
         tuple(calls),
+        r.native_device,
+    )
+
+
+def _through_numpy(t: Traits, r: Request) -> Plan:
+    """Two libraries with no direct exchange meet in host memory, as NumPy arrays."""
+    first = make_plan(t, Request("numpy", None, None, False if r.copy is False else None, r.grad))
+    middle = Traits(
+        "numpy",
+        first.dtype,
+        size_zero=t.size_zero,
+        readonly=not first.writable,
+        unaligned=t.unaligned and first.aliases,
+        negative_strides=t.negative_strides and first.aliases,
+        odd_strides=t.odd_strides and first.aliases,
+    )
+    second = make_plan(middle, r)
+    return Plan(
+        first.source,
+        second.target,
+        second.device,
+        second.dtype,
+        first.steps + second.steps,
+        first.reasons + second.reasons,
+        first.aliases and second.aliases,
+        second.writable,
+        first.calls + second.calls,
+        r.native_device,
+    )
+
+
+def _from_python(t: Traits, r: Request, dst: Backend) -> Plan:
+    """Python scalars and sequences: the target's own asarray, which infers the dtype."""
+    if r.copy is False:
+        raise CopyError(
+            "copy=False, but a Python object has no buffer to share: its values are copied "
+            "into a new array. Pass copy=None"
+        )
+    exchange = _registry.exchange("python", dst.name)
+    if exchange is None:
+        raise UnsupportedInputError(f"{dst.name} cannot make arrays from Python objects")
+    if r.dtype is not None and not dst.holds(r.dtype):
+        raise DTypeError(f"{dst.name} has no dtype {r.dtype!r}: pass a dtype it has")
+    name, call = exchange
+    steps, calls = [name], [call]
+    if r.requires_grad:
+        steps.append("require_grad")
+        calls.append(dst.step("require_grad"))
+    return Plan(
+        "python object",
+        dst.name,
+        r.device or CPU,
+        r.dtype or "inferred",
+        tuple(steps),
+        (f"{dst.name}.asarray copies the values into a new array",),
+        False,
+        True,
+        tuple(calls),
+        r.native_device,
     )

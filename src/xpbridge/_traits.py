@@ -32,6 +32,7 @@ class Traits(NamedTuple):
     conj: bool = False  # torch's lazy conjugation bit
     neg: bool = False  # torch's lazy negation bit
     unsupported: str = ""  # why the input cannot be converted at all, with the remedy
+    copied: bool = False  # the producer already made a copy (DLPack IS_COPIED)
 
 
 class Request(NamedTuple):
@@ -43,3 +44,4 @@ class Request(NamedTuple):
     copy: bool | None = None
     grad: str = "detach"
     requires_grad: bool = False
+    native_device: object = None  # the target library's own device object, when given one

@@ -34,4 +34,5 @@ def test_errors_and_testing_helpers_need_no_torch() -> None:
 
     assert_bitwise_equal(np.array([np.nan]), np.array([np.nan]))
     with pytest.raises(xb.UnsupportedInputError):
-        xb.to_numpy([1.0, 2.0])
+        xb.to_numpy(object())
+    assert xb.to_numpy([1.0, 2.0]).dtype == np.float64  # NumPy's own inference

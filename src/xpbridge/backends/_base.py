@@ -41,13 +41,19 @@ class Backend:
     nonnative_byte_order: ClassVar[bool] = False
     unaligned: ClassVar[bool] = False
     lazy_bits: ClassVar[bool] = False  # conjugate / negative bits
+    exchange_copies: ClassVar[bool] = False  # importing data always copies it
+    exchanges: ClassVar[dict[tuple[str, str], str]] = {}  # (source, target) -> step name
 
     def owns(self, cls: type) -> bool:
         """Whether objects of ``cls`` belong to this library (never imports it)."""
         raise NotImplementedError
 
+    def prepare(self, x: Any, target: Backend, device: Device | None, copy: bool | None) -> Any:
+        """What the steps will work on: ``x`` itself, or (for protocols) what it exports."""
+        return x
+
     def traits(self, x: Any) -> Traits:
-        """The plan-relevant description of ``x``."""
+        """The plan-relevant description of ``x`` (as :meth:`prepare` returned it)."""
         raise NotImplementedError
 
     def holds(self, dtype: str) -> bool:
@@ -60,7 +66,15 @@ class Backend:
 
     def resolve_device(self, device: Device) -> Device:
         """The concrete device, or :class:`DeviceError` when it is unavailable."""
-        raise NotImplementedError
+        if device.kind != "cpu":
+            from ..errors import DeviceError
+
+            raise DeviceError(f"{self.name} arrays live on the host, not on {device}")
+        return device
+
+    def native_device(self, device: Any) -> Any:
+        """The library's own device object when ``device`` is one (else None)."""
+        return None
 
     def device_of(self, x: Any) -> Device:
         """The device an array of this library lives on."""

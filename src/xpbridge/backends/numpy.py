@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from .._devices import CPU, Device
 from .._dtypes import DTYPES, ml_dtypes_available, numpy_dtype, numpy_name
 from .._traits import Traits
-from ..errors import DeviceError
+from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 
 __all__ = ["NumpyBackend"]
@@ -134,6 +134,17 @@ class NumpyBackend(Backend):
         return Extent(CPU, x.__array_interface__["data"][0], x.shape, x.strides, x.dtype.itemsize)
 
     # Steps.  Each takes (array, plan) and returns an array.
+
+    exchanges: ClassVar[dict[tuple[str, str], str]] = {("python", "numpy"): "asarray"}
+
+    def step_asarray(self, x: Any, plan: Any) -> Any:
+        import numpy as np
+
+        dtype = None if plan.dtype == "inferred" else numpy_dtype(plan.dtype)
+        try:
+            return np.array(x, dtype=dtype)
+        except (TypeError, ValueError) as e:
+            raise UnsupportedInputError(f"numpy cannot convert this object: {e}") from e
 
     def step_copy(self, x: Any, plan: Any) -> Any:
         import numpy as np

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from .._devices import CPU, CURRENT, Device
 from .._dtypes import DTYPES, numpy_dtype, numpy_name, torch_dtype, torch_name
 from .._traits import Traits
-from ..errors import DeviceError
+from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 
 __all__ = ["TorchBackend"]
@@ -73,6 +73,7 @@ class TorchBackend(Backend):
     exchanges: ClassVar[dict[tuple[str, str], str]] = {
         ("numpy", "torch"): "from_numpy",
         ("torch", "numpy"): "numpy",
+        ("python", "torch"): "asarray",
     }
 
     def owns(self, cls: type) -> bool:
@@ -186,6 +187,15 @@ class TorchBackend(Backend):
         return x.detach().requires_grad_()
 
     # Exchanges.
+
+    def step_asarray(self, x: Any, plan: Any) -> Any:
+        import torch
+
+        dtype = None if plan.dtype == "inferred" else torch_dtype(plan.dtype)
+        try:
+            return torch.asarray(x, dtype=dtype, device=str(plan.device))
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise UnsupportedInputError(f"torch.asarray cannot convert this object: {e}") from e
 
     def step_from_numpy(self, a: Any, plan: Any) -> Any:
         import torch

@@ -1,0 +1,259 @@
+"""Any library through the protocols: DLPack (inspected), array-API targets, buffers, plugins."""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import gc
+import sys
+import textwrap
+from pathlib import Path
+
+import array_api_strict as xp
+import numpy as np
+import pytest
+import torch
+from capsules import CREATED, DELETED, Producer
+
+import xpbridge as xb
+from xpbridge import _registry
+from xpbridge.testing import snapshot
+
+COPIES = [None, True, False]
+
+
+def _check(x: object, to: object, copy: bool | None, **kwargs: object) -> object:
+    p = xb.plan(x, to, copy=copy, **kwargs)
+    result = xb.convert(x, to, copy=copy, **kwargs)
+    assert p.aliases is xb.shares_memory(x, result)
+    if copy is True:
+        assert not p.aliases
+    return result
+
+
+@pytest.mark.rule("array-api-targets")
+@pytest.mark.parametrize("copy", COPIES)
+def test_numpy_and_torch_to_array_api_strict(copy: bool | None) -> None:
+    a = np.arange(6.0)
+    r = _check(a, "array_api_strict", copy)
+    assert isinstance(r, xp.asarray(0).__class__)
+    assert np.array_equal(np.asarray(r), a)
+    t = torch.arange(4.0)
+    r2 = _check(t, xp, copy)  # a module works as a target too
+    assert np.array_equal(np.asarray(r2), t.numpy())
+    like = xp.asarray([0.0], device=xp.Device("device1"))
+    r3 = _check(a, like, copy)  # an array: its library and device
+    assert r3.device == xp.Device("device1")
+    assert xb.plan(a, "array_api_strict", copy=None).aliases  # array-api-strict imports zero-copy
+
+
+@pytest.mark.rule("array-api-targets")
+@pytest.mark.parametrize("copy", COPIES)
+@pytest.mark.parametrize("device", ["CPU_DEVICE", "device1"])
+def test_array_api_strict_to_numpy_and_torch(copy: bool | None, device: str) -> None:
+    x = xp.asarray([1.5, -2.0, 3.25], device=xp.Device(device))
+    a = _check(x, "numpy", copy)
+    assert a.tolist() == [1.5, -2.0, 3.25] and a.flags.writeable
+    t = _check(x, "torch", copy)
+    assert t.tolist() == [1.5, -2.0, 3.25]
+    assert xb.plan(x, "torch").steps == ("from_dlpack", "from_numpy")
+
+
+@pytest.mark.rule("dlpack-non-host-producer")
+def test_non_host_producer_copies_only_on_request() -> None:
+    p = Producer(np.arange(4.0), device=(2, 0), host_copy_on_request=True)
+    a = xb.to_numpy(p)
+    assert a.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert p.requests[-1] == {"max_version": (1, 1), "dl_device": (1, 0), "copy": True}
+    assert not xb.shares_memory(p, a) and not xb.plan(p, "numpy").aliases
+    with pytest.raises(xb.CopyError, match="cuda:0"):
+        xb.to_numpy(p, copy=False)
+    with pytest.raises(xb.CopyError):
+        xb.plan(p, "numpy", copy=False)
+
+
+@pytest.mark.rule("dlpack-capsule-inspected")
+@pytest.mark.parametrize("copy", COPIES)
+def test_negative_stride_and_readonly_capsules_never_reach_torch_raw(copy: bool | None) -> None:
+    base = np.arange(8.0)
+    reversed_ = Producer(base[::-1])
+    readonly = Producer(np.arange(4.0), readonly=True)
+    for producer, values in ((reversed_, base[::-1].tolist()), (readonly, [0.0, 1.0, 2.0, 3.0])):
+        before = snapshot(producer.a)
+        if copy is False:
+            with pytest.raises(xb.CopyError):
+                xb.to_torch(producer, copy=False)
+        else:
+            t = xb.to_torch(producer, copy=copy)
+            assert t.tolist() == values and not xb.shares_memory(producer, t)
+        a = _check(producer, "numpy", copy)  # NumPy can hold both: zero-copy unless copy=True
+        assert a.tolist() == values
+        assert a.flags.writeable is (producer is reversed_ or copy is True)
+        assert snapshot(producer.a) == before
+
+
+@pytest.mark.rule("dlpack-unknown-dtype")
+def test_unknown_capsule_dtype_is_a_dtype_error() -> None:
+    from capsules import make_capsule
+
+    class Odd(Producer):
+        def __dlpack__(self, **kwargs: object) -> object:
+            return make_capsule(self.a, code_bits=(7, 8))  # float8_e3m4: torch lacks it
+
+    with pytest.raises(xb.DTypeError):
+        xb.to_torch(Odd(np.zeros(4, np.uint8)))
+    assert xb.to_numpy(Odd(np.zeros(4, np.uint8))).dtype.name == "float8_e3m4"
+
+
+@pytest.mark.rule("dlpack-legacy-producer")
+def test_legacy_producer_is_asked_again_without_keywords() -> None:
+    p = Producer(np.arange(3.0), versioned=False)
+    assert xb.to_numpy(p).tolist() == [0.0, 1.0, 2.0]
+    assert p.requests == [{"max_version": (1, 1)}, {}]
+
+
+@pytest.mark.rule("dlpack-capsules-released")
+def test_every_capsule_is_consumed_or_deleted() -> None:
+    gc.collect()
+    start_created, start_deleted = len(CREATED), len(DELETED)
+    kept = []
+    for copy in COPIES:
+        for producer in (Producer(np.arange(4.0)[::-1]), Producer(np.arange(4.0), readonly=True)):
+            for target in ("numpy", "torch"):
+                with contextlib.suppress(xb.CopyError):
+                    kept.append(xb.convert(producer, target, copy=copy))
+                xb.plan(producer, target)  # planning asks for a capsule too, and releases it
+                xb.shares_memory(producer, producer.a)
+    created = len(CREATED) - start_created
+    assert created > 0
+    del kept
+    gc.collect()
+    deleted = DELETED[start_deleted:]
+    assert sorted(deleted) == CREATED[start_created:]  # every deleter ran, exactly once
+
+
+@pytest.mark.rule("buffer-sources")
+def test_buffer_protocol_sources() -> None:
+    data = bytearray(b"\x01\x02\x03\x04")
+    t = xb.to_torch(data)
+    assert t.tolist() == [1, 2, 3, 4] and xb.shares_memory(data, t)
+    frozen = bytes(4)
+    assert not xb.plan(frozen, "torch").aliases  # read-only memory: copied for torch
+    with pytest.raises(xb.CopyError):
+        xb.to_torch(frozen, copy=False)
+    doubles = array.array("d", [1.0, 2.0])
+    assert xb.to_numpy(doubles).dtype == np.float64 and xb.shares_memory(
+        doubles, xb.to_numpy(doubles)
+    )
+
+
+def test_python_objects_follow_the_targets_inference() -> None:
+    assert xb.to_torch([1.0, 2.0]).dtype == torch.float32  # torch's default dtype
+    assert xb.to_numpy([1.0, 2.0]).dtype == np.float64
+    assert xb.to_torch([[1, 2]], dtype="int16").dtype == torch.int16
+    assert xb.to_torch(3.5).shape == ()
+    with pytest.raises(xb.CopyError):
+        xb.to_torch([1.0], copy=False)
+    with pytest.raises(xb.UnsupportedInputError):
+        xb.to_torch([[1.0], [2.0, 3.0]])  # ragged
+
+
+TOY = '''
+import numpy as np
+from xpbridge.backends import Backend, Traits
+
+class ToyArray:
+    """An array library nobody here wrote: it speaks no protocol at all."""
+    def __init__(self, values):
+        self.values = np.asarray(values, dtype=np.float64)
+'''
+
+TOY_PLUGIN = """
+import sys
+from typing import Any, ClassVar
+import numpy as np
+from xpbridge.backends import Backend, Device, Extent, Traits
+
+class ToyBackend(Backend):
+    name: ClassVar[str] = "toyarray"
+    readonly_arrays = True
+    negative_strides = True
+    exchanges = {("toyarray", "numpy"): "to_numpy", ("numpy", "toyarray"): "from_numpy"}
+
+    def owns(self, cls):
+        toy = sys.modules.get("toyarray")
+        return toy is not None and issubclass(cls, toy.ToyArray)
+
+    def traits(self, x):
+        return Traits("toyarray", "float64")
+
+    def holds(self, dtype):
+        return dtype == "float64"
+
+    def device_of(self, x):
+        return Device("cpu")
+
+    def extent(self, x):
+        v = x.values
+        return Extent(Device("cpu"), v.__array_interface__["data"][0], v.shape, v.strides, 8)
+
+    def step_to_numpy(self, x, plan):
+        return x.values
+
+    def step_from_numpy(self, a, plan):
+        import toyarray
+        out = toyarray.ToyArray.__new__(toyarray.ToyArray)
+        out.values = np.asarray(a, dtype=np.float64)
+        return out
+
+    def step_copy(self, x, plan):
+        import toyarray
+        return toyarray.ToyArray(x.values.copy())
+"""
+
+
+@pytest.mark.rule("plugin-entry-points")
+def test_third_party_backend_through_an_entry_point(tmp_path: Path) -> None:
+    (tmp_path / "toyarray.py").write_text(textwrap.dedent(TOY))
+    (tmp_path / "toyarray_xpbridge.py").write_text(textwrap.dedent(TOY_PLUGIN))
+    info = tmp_path / "toyarray_xpbridge-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toyarray-xpbridge\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[xpbridge.backends]\ntoyarray = toyarray_xpbridge:ToyBackend\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    saved = (
+        _registry._ENTRY_POINTS["loaded"],
+        dict(_registry._BACKENDS),
+        list(_registry._REGISTERED),
+        dict(_registry._ORIGIN),
+    )
+    _registry._ENTRY_POINTS["loaded"] = False
+    try:
+        import toyarray
+
+        assert "toyarray_xpbridge" not in sys.modules
+        assert "not loaded" in xb.list_backends()["toyarray"]
+        xb.to_torch(np.arange(3.0))  # known types never load plugins
+        assert "toyarray_xpbridge" not in sys.modules
+        toy = toyarray.ToyArray([1.0, 2.0, 3.0])
+        a = xb.to_numpy(toy)  # an unknown type: now the entry points load
+        assert "toyarray_xpbridge" in sys.modules
+        assert a.tolist() == [1.0, 2.0, 3.0] and xb.shares_memory(toy, a)
+        t = xb.to_torch(toy)  # no direct exchange: through host memory, zero-copy
+        assert t.tolist() == [1.0, 2.0, 3.0] and xb.shares_memory(toy, t)
+        back = xb.convert(t, "toyarray")
+        assert isinstance(back, toyarray.ToyArray) and xb.shares_memory(back, t)
+        assert xb.list_backends()["toyarray"].startswith("entry point toyarray_xpbridge")
+    finally:
+        sys.path.remove(str(tmp_path))
+        _registry._ENTRY_POINTS["loaded"], backends_, registered, origin = saved
+        _registry._BACKENDS.clear()
+        _registry._BACKENDS.update(backends_)
+        _registry._REGISTERED[:] = registered
+        _registry._ORIGIN.clear()
+        _registry._ORIGIN.update(origin)
+        _registry._BY_TYPE.clear()
+        for name in ("toyarray", "toyarray_xpbridge"):
+            sys.modules.pop(name, None)
