@@ -53,6 +53,13 @@ def matrix(session: nox.Session, numpy: str) -> None:
     session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
 
 
+@nox.session(default=False)
+def jax(session: nox.Session) -> None:
+    """JAX on the CPU through the protocols (optional: a large download)."""
+    session.install("-e", ".[test]", _torch(session), "jax")
+    session.run("pytest", "tests_optional", "-p", "no:cacheprovider", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff: lint and format."""

@@ -103,5 +103,7 @@ class Producer:
             if not (self.host_copy_on_request and kwargs.get("copy") is True):
                 raise BufferError("this producer copies to the host only when asked with copy=True")
             return make_capsule(self.a.copy(), flags=2)  # IS_COPIED
+        if kwargs.get("copy") is True:  # a compact copy, on the producer's own device
+            return make_capsule(np.ascontiguousarray(self.a), device=self.device, flags=2)
         flags = 1 if self.readonly else 0
         return make_capsule(self.a, device=self.device, flags=flags, versioned=self.versioned)

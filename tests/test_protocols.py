@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import contextlib
 import gc
+import importlib.machinery
 import sys
 import textwrap
 from pathlib import Path
@@ -257,3 +258,46 @@ def test_third_party_backend_through_an_entry_point(tmp_path: Path) -> None:
         _registry._BY_TYPE.clear()
         for name in ("toyarray", "toyarray_xpbridge"):
             sys.modules.pop(name, None)
+
+
+@pytest.mark.rule("array-api-targets")
+@pytest.mark.parametrize("copy", COPIES)
+def test_a_namespace_that_aliases_only_aligned_data_keeps_the_plan_exact(
+    copy: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    import array_api_strict
+
+    def from_dlpack(x: object, **kwargs: object) -> object:
+        a = np.from_dlpack(x)
+        if a.__array_interface__["data"][0] % 64:  # like JAX: misaligned data is copied
+            a = a.copy()
+        return array_api_strict.asarray(a)
+
+    fussy = types.ModuleType("fussy")
+    fussy.__spec__ = importlib.machinery.ModuleSpec("fussy", None)
+    fussy.asarray, fussy.from_dlpack, fussy.__array_api_version__ = (
+        xp.asarray,
+        from_dlpack,
+        "2024.12",
+    )
+    fussy.float64 = xp.float64
+    monkeypatch.setitem(sys.modules, "fussy", fussy)
+    try:
+        assert _registry.backend_named("fussy").import_aliases == "sometimes"
+        for source in (
+            np.arange(16.0)[1:9],
+            np.arange(16.0),
+            torch.arange(8.0, dtype=torch.float64),
+        ):
+            if copy is False:
+                with pytest.raises(xb.CopyError, match="only for some inputs"):
+                    xb.convert(source, "fussy", copy=False)
+            else:
+                result = _check(source, "fussy", copy)
+                assert not xb.shares_memory(source, result)
+    finally:
+        _registry._BACKENDS.pop("fussy", None)
+        _registry._ORIGIN.pop("fussy", None)
+        _registry._INSTALLED.discard("fussy")

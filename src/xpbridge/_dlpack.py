@@ -98,6 +98,10 @@ class Header(NamedTuple):
         return bool(self.flags & READ_ONLY)
 
     @property
+    def negative_strides(self) -> bool:
+        return any(s < 0 for n, s in zip(self.shape, self.strides, strict=True) if n > 1)
+
+    @property
     def copied(self) -> bool:
         return bool(self.flags & IS_COPIED)
 
@@ -175,6 +179,7 @@ class Exported:
         self.producer = producer
         self.capsule = capsule
         self.header = read_header(capsule)
+        self.requested_copy = False  # we asked the producer for copy=True
 
     def to_numpy(self) -> Any:
         """Consume the capsule into a NumPy array over the same memory."""

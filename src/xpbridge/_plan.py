@@ -203,6 +203,11 @@ def _layout_reasons(t: Traits, src: Backend, dst: Backend) -> list[str]:
         reasons.append(f"a stride is not a multiple of the item size, which {dst.name} rejects")
     if t.unaligned and not dst.unaligned:
         reasons.append(f"the source is not aligned, which {dst.name} cannot use safely")
+    if dst.import_aliases == "sometimes":
+        reasons.append(
+            f"{dst.name}'s from_dlpack shares memory only for some inputs (by alignment), "
+            f"so xpbridge copies first to keep the plan exact"
+        )
     return reasons
 
 
@@ -232,8 +237,18 @@ def make_plan(t: Traits, r: Request) -> Plan:
     dst = _registry.backend_named(r.target)
     if t.library == "python":
         return _from_python(t, r, dst)
-    if src is not dst and _registry.exchange(src.name, dst.name) is None:
+    if src is not dst and (
+        _registry.exchange(src.name, dst.name) is None
+        # A DLPack capsule in host memory meets other libraries as a NumPy view,
+        # where every layout is legal; only device capsules go to the target directly.
+        or (src.name == "dlpack" and t.device.kind == "cpu" and dst.name != "numpy")
+    ):
         return _through_numpy(t, r)
+    if src.name == "dlpack" and t.negative_strides and not dst.negative_strides:
+        raise UnsupportedInputError(
+            f"the producer's array on {t.device} has negative strides, which {dst.name} "
+            f"cannot import, and it would not hand out a compact copy; pass device='cpu'"
+        )
     source: list[str] = []
     target: list[str] = []
     reasons: list[str] = []
@@ -267,17 +282,20 @@ def make_plan(t: Traits, r: Request) -> Plan:
         if t.nonnative and not dst.nonnative_byte_order:
             source.append("byteswap")
             reasons.append(f"the source's byte order is not native, which {dst.name} rejects")
+    # A capsule cannot be copied before it is consumed: such sources copy after the
+    # exchange (the alias never leaves xpbridge).
+    copy_side = source if hasattr(src, "step_copy") else target
     layout = _layout_reasons(t, src, dst)
     if layout and not BUFFER_STEPS.intersection(source):
-        source.append("copy")
+        copy_side.append("copy")
     reasons += layout
 
-    if src is not dst and dst.exchange_copies:
+    if src is not dst and dst.import_aliases == "never":
         reasons.append(f"{dst.name}'s from_dlpack copies the data it imports")
     if t.copied:
         reasons.append("the producer handed over a copy (DLPack IS_COPIED)")
     new_buffer = bool(BUFFER_STEPS.intersection(source + target)) or t.copied
-    new_buffer = new_buffer or (src is not dst and dst.exchange_copies)
+    new_buffer = new_buffer or (src is not dst and dst.import_aliases == "never")
     if new_buffer and r.copy is False and not t.size_zero:
         memmap = " or open the memmap with mode='c' (copy-on-write)" if t.memmap else ""
         raise CopyError(
@@ -285,8 +303,7 @@ def make_plan(t: Traits, r: Request) -> Plan:
             f"{'; '.join(reasons)}. Pass copy=None to allow the copy{memmap}"
         )
     if r.copy is True and not new_buffer:
-        # A capsule cannot be copied before it is consumed: copy after the exchange.
-        (source if hasattr(src, "step_copy") else target).append("copy")
+        copy_side.append("copy")
         reasons.append("copy=True asks for a new buffer")
         new_buffer = True
 

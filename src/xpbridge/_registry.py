@@ -121,7 +121,7 @@ def _namespace_backend(name: str, module: Any = None) -> Backend | None:
             if importlib.util.find_spec(name.partition(".")[0]) is None:
                 return None
             module = importlib.import_module(name)
-        except ImportError:
+        except (ImportError, ValueError):  # ValueError: a module made at run time, no spec
             return None
     if not is_namespace(module):
         return None

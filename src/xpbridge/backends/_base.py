@@ -41,7 +41,9 @@ class Backend:
     nonnative_byte_order: ClassVar[bool] = False
     unaligned: ClassVar[bool] = False
     lazy_bits: ClassVar[bool] = False  # conjugate / negative bits
-    exchange_copies: ClassVar[bool] = False  # importing data always copies it
+    # Whether importing data into this library shares it: "always", "never", or
+    # "sometimes" (it depends on the data, e.g. on alignment).
+    import_aliases: ClassVar[str] = "always"
     exchanges: ClassVar[dict[tuple[str, str], str]] = {}  # (source, target) -> step name
 
     def owns(self, cls: type) -> bool:
@@ -71,6 +73,10 @@ class Backend:
 
             raise DeviceError(f"{self.name} arrays live on the host, not on {device}")
         return device
+
+    def consumer_stream(self, device: Device) -> int | None:
+        """The DLPack ``stream`` this library consumes on ``device`` (None: none to pass)."""
+        return None
 
     def native_device(self, device: Any) -> Any:
         """The library's own device object when ``device`` is one (else None)."""

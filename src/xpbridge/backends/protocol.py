@@ -47,12 +47,24 @@ class DLPackBackend(Backend):
                     f"on the host: that is a copy. Pass copy=None to allow it"
                 )
             # The producer makes the host copy (DLPack 1.0 dl_device + copy).
-            return export(x, dl_device=(1, 0), copy=True)
+            exported = export(x, dl_device=(1, 0), copy=True)
+            exported.requested_copy = True
+            return exported
+        if source.kind != "cpu":
+            # Consumed on its own device: the device must exist here, and the
+            # producer orders its work before our current stream (the handshake).
+            target.resolve_device(source)
+            stream = target.consumer_stream(source)
+            exported = export(x, copy=False if copy is False else None, stream=stream)
+            if exported.header.negative_strides and copy is not False:
+                # torch.from_dlpack aborts on negative strides: ask for a compact copy.
+                exported = export(x, copy=True, stream=stream)
+                exported.requested_copy = True
+            return exported
         return export(x, copy=False if copy is False else None)
 
     def traits(self, x: Exported) -> Traits:
         h = x.header
-        negative = any(s < 0 for n, s in zip(h.shape, h.strides, strict=True) if n > 1)
         return Traits(
             "dlpack",
             h.dtype,
@@ -60,8 +72,8 @@ class DLPackBackend(Backend):
             size_zero=0 in h.shape,
             readonly=h.readonly,
             unaligned=(h.data + h.byte_offset) % h.itemsize != 0,
-            negative_strides=negative,
-            copied=h.copied,
+            negative_strides=h.negative_strides,
+            copied=h.copied or x.requested_copy,
         )
 
     def holds(self, dtype: str) -> bool:

@@ -51,6 +51,22 @@ def _normalise(a: Any, name: str) -> Any:
     return as_strided(a, a.shape, strides, writeable=a.flags.writeable)
 
 
+# Device -> host copies of at least this many bytes go through pinned memory:
+# a copy into pageable memory is staged by the driver anyway, at lower bandwidth.
+PINNED_STAGING_BYTES = 1 << 20
+
+
+def _cuda_to_host(x: Any) -> Any:
+    import torch
+
+    if x.numel() * x.element_size() < PINNED_STAGING_BYTES:
+        return x.cpu()
+    staging = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
+    staging.copy_(x, non_blocking=True)  # ordered after the work on the current stream
+    torch.cuda.current_stream(x.device).synchronize()  # complete before anyone reads it
+    return staging
+
+
 def _castable(dtype: str) -> bool:
     row = DTYPES.get(dtype)
     # torch has no casts to or from its sub-byte, bits and packed float4 types.
@@ -74,6 +90,7 @@ class TorchBackend(Backend):
         ("numpy", "torch"): "from_numpy",
         ("torch", "numpy"): "numpy",
         ("python", "torch"): "asarray",
+        ("dlpack", "torch"): "from_dlpack",  # capsules on a device; host ones meet as NumPy
     }
 
     def owns(self, cls: type) -> bool:
@@ -172,21 +189,44 @@ class TorchBackend(Backend):
             return x.clone()
 
     def step_to_device(self, x: Any, plan: Any) -> Any:
+        if plan.device.kind == "cpu" and x.device.type == "cuda":
+            return _cuda_to_host(x)
         return x.to(str(plan.device))
 
     def step_cast(self, x: Any, plan: Any) -> Any:
-        kind = DTYPES[plan.dtype].kind
-        if x.is_complex() and kind not in {"complex", "bool"}:
-            # What Tensor.to does (drop the imaginary part), without its warning.
-            x = x.real
+        target = torch_dtype(plan.dtype)
+        if x.is_complex() and not target.is_complex:
+            # Tensor.to's own result (x.real.to differs for out-of-range values),
+            # without its "discards the imaginary part" warning: this one path
+            # pays for catch_warnings.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Casting complex values to real", UserWarning)
+                warnings.filterwarnings(
+                    "ignore", "ComplexHalf support is experimental", UserWarning
+                )
+                return x.to(target)
         with _quiet_if_complex_half(plan.dtype):
-            return x.to(torch_dtype(plan.dtype))
+            return x.to(target)
 
     def step_require_grad(self, x: Any, plan: Any) -> Any:
         # detach() so that an alias never changes the source's own flag.
         return x.detach().requires_grad_()
 
+    def consumer_stream(self, device: Device) -> int | None:
+        """The DLPack ``stream`` to ask a producer on ``device`` for: our current stream."""
+        import torch
+
+        if device.kind != "cuda":
+            return None
+        handle = int(torch.cuda.current_stream(device.id).cuda_stream)
+        return handle or 1  # DLPack: 1 names the legacy default stream; -1 is never sent
+
     # Exchanges.
+
+    def step_from_dlpack(self, x: Any, plan: Any) -> Any:
+        from torch.utils.dlpack import from_dlpack
+
+        return from_dlpack(x.capsule)  # inspected already; torch consumes it
 
     def step_asarray(self, x: Any, plan: Any) -> Any:
         import torch
