@@ -28,6 +28,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec"
 
 
+# The error classes an outcome in spec/contract.toml may name.
+OUTCOME_ERRORS = (
+    "CopyError",
+    "DTypeError",
+    "DeviceError",
+    "GradError",
+    "UnsupportedInputError",
+    "ArgumentError",
+)
+
+
 def load_spec(name: str) -> dict[str, Any]:
     with (SPEC / name).open("rb") as f:
         return tomllib.load(f)

@@ -9,24 +9,14 @@ import numpy as np
 import pytest
 import torch
 from cases import CASES
-from conftest import load_spec
+from conftest import OUTCOME_ERRORS, load_spec
 
 import xpbridge as xb
 from xpbridge.testing import assert_bitwise_equal, snapshot
 
 RULES = load_spec("contract.toml")["rule"]
 MODES = {"none": None, "true": True, "false": False}
-ERRORS = {
-    name: getattr(xb, name)
-    for name in (
-        "CopyError",
-        "DTypeError",
-        "DeviceError",
-        "GradError",
-        "UnsupportedInputError",
-        "ArgumentError",
-    )
-}
+ERRORS = {name: getattr(xb, name) for name in OUTCOME_ERRORS}
 
 
 def _params() -> list[Any]:

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 from cases import CASES
-from conftest import load_spec
+from conftest import OUTCOME_ERRORS, load_spec
 
 RULES = load_spec("contract.toml")["rule"]
 TESTS = Path(__file__).parent
@@ -56,16 +56,7 @@ def test_cases_and_rules_match() -> None:
 
 
 def test_rules_have_the_documented_fields() -> None:
-    outcomes = {
-        "A",
-        "C",
-        "CopyError",
-        "DTypeError",
-        "DeviceError",
-        "GradError",
-        "UnsupportedInputError",
-        "ArgumentError",
-    }
+    outcomes = {"A", "C", *OUTCOME_ERRORS}
     for rule in RULES:
         assert {"id", "situation", "reason", "refs"} <= set(rule), rule["id"]
         if rule.get("driver") != "custom":
