@@ -19,6 +19,9 @@ from .._dtypes import DTYPES
 from .._traits import Traits
 from ..errors import CopyError
 from ._base import Backend, Extent
+from .numpy import NumpyBackend
+
+_NUMPY = NumpyBackend()  # buffers are described and measured as the NumPy views they are
 
 __all__ = ["BufferBackend", "DLPackBackend", "PythonBackend"]
 
@@ -109,17 +112,13 @@ class BufferBackend(Backend):
         return np.asarray(x)  # a view through the buffer / array interface
 
     def traits(self, x: Any) -> Traits:
-        from .._registry import backend_named
-
-        return backend_named("numpy").traits(x)  # x is the NumPy view prepare() made
+        return _NUMPY.traits(x)  # x is the NumPy view prepare() made
 
     def device_of(self, x: Any) -> Device:
         return CPU
 
     def extent(self, x: Any) -> Extent | None:
-        from .._registry import backend_named
-
-        return backend_named("numpy").extent(self.prepare(x, self, None, None))
+        return _NUMPY.extent(self.prepare(x, self, None, None))
 
 
 class PythonBackend(Backend):
