@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import load_spec
 
-from xpbridge._upstream import OBSERVE
+from xpbridge._upstream import OBSERVE, expected
 
 FACTS = load_spec("upstream.toml")["fact"]
 
@@ -23,7 +23,7 @@ def _fact_params() -> list[object]:
 
 @pytest.mark.parametrize("fact", _fact_params())
 def test_fact(fact: dict[str, object]) -> None:
-    assert OBSERVE[str(fact["id"])]() is fact["holds"]
+    assert OBSERVE[str(fact["id"])]() is expected(fact)
 
 
 def test_every_fact_is_observed() -> None:

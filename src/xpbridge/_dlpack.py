@@ -220,7 +220,7 @@ def export(
     copy: bool | None = None,
     stream: Any = None,
 ) -> Exported:
-    """Ask ``producer`` for a capsule: versioned first, older signatures only on TypeError."""
+    """Ask ``producer`` for a capsule: versioned first, older signatures only when refused."""
     kwargs: dict[str, Any] = {"max_version": MAX_VERSION}
     if dl_device is not None:
         kwargs["dl_device"] = dl_device
@@ -230,7 +230,9 @@ def export(
         kwargs["stream"] = stream
     try:
         capsule = producer.__dlpack__(**kwargs)
-    except TypeError:
+    except (TypeError, NotImplementedError):
+        # TypeError is what DLPack asks of old producers; array-api-strict on
+        # NumPy 2.0 raises NotImplementedError for max_version instead.
         if dl_device is not None or copy is not None:
             raise DeviceError(
                 f"{type(producer).__qualname__}.__dlpack__ predates DLPack 1.0 and cannot "

@@ -39,7 +39,9 @@ class Report(NamedTuple):
 
     @property
     def fact_mismatches(self) -> list[dict[str, Any]]:
-        return [f for f in self.facts if f["observed"] is not None and f["observed"] != f["holds"]]
+        from ._upstream import expected
+
+        return [f for f in self.facts if f["observed"] is not None and f["observed"] != expected(f)]
 
 
 def _numpy_sources(dtype: str) -> Iterator[tuple[str, Any]]:
@@ -200,6 +202,8 @@ def render(report: Report, fmt: str = "text") -> str:
             },
             indent=1,
         )
+    from ._upstream import expected
+
     head = ["source", "target", "layout", "copy=None", "copy=True", "copy=False"]
     rows = _summary_rows(report)
     facts = [
@@ -208,7 +212,7 @@ def render(report: Report, fmt: str = "text") -> str:
             "n/a here"
             if f["observed"] is None
             else ("holds" if f["observed"] else "does not hold"),
-            "" if f["observed"] is None or f["observed"] == f["holds"] else "differs from spec",
+            "" if f["observed"] is None or f["observed"] == expected(f) else "differs from spec",
         ]
         for f in report.facts
     ]

@@ -114,14 +114,34 @@ def _torch_from_numpy_readonly_warns_once() -> bool:
     return done.stdout.split() == ["1", "True"]
 
 
-@_fact
-def _torch_from_dlpack_ignores_readonly() -> bool:
+def _readonly_through_torch() -> tuple[Any, Any]:
     import numpy as np
     import torch
 
     a = np.arange(3.0)
     a.flags.writeable = False
-    back = np.from_dlpack(torch.from_dlpack(a))
+    return a, torch.from_dlpack(a)
+
+
+@_fact
+def _torch_from_dlpack_ignores_readonly() -> bool:
+    try:
+        a, t = _readonly_through_torch()
+    except BufferError:
+        return False
+    t[0] = 5.0  # the memory was never the tensor's to write
+    return bool(a[0] == 5.0)
+
+
+@_fact
+def _dlpack_round_trip_launders_readonly() -> bool:
+    import numpy as np
+
+    try:
+        a, t = _readonly_through_torch()
+    except BufferError:
+        return False
+    back = np.from_dlpack(t)
     return bool(back.flags.writeable) and bool(np.shares_memory(a, back))
 
 
@@ -343,6 +363,32 @@ def _seed_cuda_numpy_typeerror() -> bool:
     import torch
 
     return _raises(TypeError, torch.ones(2, device="cuda").numpy, r"Tensor\.cpu\(\)")
+
+
+def expected(fact: dict[str, Any]) -> bool:
+    """What the spec says about this fact on the installed versions (its ``when`` applied)."""
+    when = fact.get("when")
+    if not when:
+        return bool(fact["holds"])
+    # One clause, e.g. "numpy>=2.1": written by hand to keep the runtime
+    # dependencies to NumPy and array-api-compat.
+    from importlib.metadata import version
+
+    name, op, bound = re.fullmatch(r"([\w.-]+)\s*(>=|<=|==|>|<)\s*([\d.]+)", when).groups()  # type: ignore[union-attr]
+
+    def numbers(text: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+    have, want = numbers(version(name)), numbers(bound)
+    have = have[: len(want)]
+    applies = {
+        ">=": have >= want,
+        "<=": have <= want,
+        "==": have == want,
+        ">": have > want,
+        "<": have < want,
+    }[op]
+    return bool(fact["holds"]) is applies
 
 
 def observe(fact: dict[str, Any]) -> bool | None:
