@@ -84,7 +84,8 @@ def upstream() -> str:
             f"`{f['id']}`",
             f["claim"],
             f["source"],
-            "holds" if f["holds"] else "**does not hold**",
+            ("holds" if f["holds"] else "**does not hold**")
+            + (f" (when {f['when']})" if f.get("when") else ""),
             ("needs CUDA; " if f.get("requires") == "cuda" else "")
             + ("subprocess; " if f.get("subprocess") else "")
             + f["how"],
