@@ -233,7 +233,7 @@ def export(
     except (TypeError, NotImplementedError):
         # TypeError is what DLPack asks of old producers; array-api-strict on
         # NumPy 2.0 raises NotImplementedError for max_version instead.
-        if dl_device is not None or copy is not None:
+        if dl_device is not None or copy is True:  # a legacy export never copies
             raise DeviceError(
                 f"{type(producer).__qualname__}.__dlpack__ predates DLPack 1.0 and cannot "
                 f"honour copy= or dl_device=; convert it on its own device first"

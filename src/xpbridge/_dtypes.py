@@ -145,6 +145,17 @@ def ml_dtypes_available() -> bool:
     return True
 
 
+@cache
+def ml_dtypes_has(name: str) -> bool:
+    """Whether the installed ml_dtypes has the type (complex32 came in 0.6, for one)."""
+    if not ml_dtypes_available():
+        return False
+    import ml_dtypes
+
+    row = DTYPES.get(name)
+    return row is not None and row.ml_dtypes is not None and hasattr(ml_dtypes, row.ml_dtypes)
+
+
 def numpy_dtype(name: str) -> Any:
     """The NumPy dtype object for a canonical name (importing ml_dtypes if needed)."""
     import numpy as np
@@ -177,7 +188,7 @@ def _fill_numpy_names() -> None:
     ml = sys.modules.get("ml_dtypes")
     if ml is not None:
         for row in DTYPES.values():
-            if row.ml_dtypes is not None and row.numpy is None:
+            if row.ml_dtypes is not None and row.numpy is None and hasattr(ml, row.ml_dtypes):
                 _numpy_names[np.dtype(getattr(ml, row.ml_dtypes))] = row.name
 
 

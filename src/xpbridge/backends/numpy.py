@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from .._devices import CPU, Device
-from .._dtypes import DTYPES, ml_dtypes_available, numpy_dtype, numpy_name
+from .._dtypes import DTYPES, ml_dtypes_has, numpy_dtype, numpy_name
 from .._traits import Traits
 from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
@@ -110,7 +110,7 @@ class NumpyBackend(Backend):
         row = DTYPES.get(dtype)
         if row is None or row.host is None:
             return False
-        return row.host == "numpy" or ml_dtypes_available()
+        return row.host == "numpy" or ml_dtypes_has(dtype)
 
     def casts(self, source: str, target: str) -> bool:
         return self.holds(source) and self.holds(target) and _can_cast(source, target)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from .._dtypes import DTYPES, crosses, ml_dtypes_available, numpy_dtype
+from .._dtypes import DTYPES, crosses, ml_dtypes_has, numpy_dtype
 from ._bits import tensor_from_bits
 
 __all__ = [
@@ -50,10 +50,7 @@ TORCH_LAYOUTS = ("contiguous", "transposed", "strided", "expanded", "offset")
 
 def crossing_dtypes() -> list[str]:
     """Canonical names of the dtypes that cross between NumPy and torch here."""
-    names = [n for n in DTYPES if crosses(n)]
-    if not ml_dtypes_available():
-        names = [n for n in names if DTYPES[n].numpy is not None]
-    return names
+    return [n for n in DTYPES if crosses(n) and (DTYPES[n].numpy is not None or ml_dtypes_has(n))]
 
 
 def shapes(max_dims: int = 3, max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
