@@ -17,6 +17,34 @@ import torch
 
 CASES: dict[str, Callable[[Path], Any]] = {}
 
+# Types this project knows that the installed ml_dtypes may predate (complex32 came in 0.6).
+ML_NAMES = (
+    "bfloat16",
+    "float8_e4m3fn",
+    "float8_e4m3fnuz",
+    "float8_e5m2",
+    "float8_e5m2fnuz",
+    "float8_e8m0fnu",
+    "complex32",
+    "float8_e3m4",
+    "float8_e4m3",
+    "float8_e4m3b11fnuz",
+    "float6_e2m3fn",
+    "float6_e3m2fn",
+    "float4_e2m1fn",
+    "int4",
+    "bcomplex32",
+)
+MISSING_ML = {name for name in ML_NAMES if not hasattr(ml_dtypes, name)}
+
+
+def missing_ml_dtype(case_name: str) -> str | None:
+    """Why a case cannot run here (its ml_dtypes type is missing), or None."""
+    for name in MISSING_ML:
+        if case_name.endswith(f"_{name}"):
+            return f"ml_dtypes {ml_dtypes.__version__} has no {name}"
+    return None
+
 
 def case(fn: Callable[..., Any]) -> Callable[..., Any]:
     CASES[fn.__name__] = fn
@@ -213,23 +241,7 @@ def _ml(name: str) -> Callable[[Path], Any]:
     return build
 
 
-for _name in (
-    "bfloat16",
-    "float8_e4m3fn",
-    "float8_e4m3fnuz",
-    "float8_e5m2",
-    "float8_e5m2fnuz",
-    "float8_e8m0fnu",
-    "complex32",
-    "float8_e3m4",
-    "float8_e4m3",
-    "float8_e4m3b11fnuz",
-    "float6_e2m3fn",
-    "float6_e3m2fn",
-    "float4_e2m1fn",
-    "int4",
-    "bcomplex32",
-):
+for _name in ML_NAMES:
     case(_ml(_name))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from cases import CASES
+from cases import CASES, missing_ml_dtype
 from conftest import OUTCOME_ERRORS, load_spec
 
 import xpbridge as xb
@@ -31,9 +31,13 @@ def _params() -> list[Any]:
         if needs == "no-cuda" and torch.cuda.is_available():
             marks.append(pytest.mark.skip(reason="CUDA is available here"))
         for case in rule["cases"]:
+            missing = missing_ml_dtype(case)
+            case_marks = [*marks, pytest.mark.skip(reason=missing)] if missing else marks
             for mode in MODES:
                 params.append(
-                    pytest.param(rule, case, mode, id=f"{rule['id']}-{case}-{mode}", marks=marks)
+                    pytest.param(
+                        rule, case, mode, id=f"{rule['id']}-{case}-{mode}", marks=case_marks
+                    )
                 )
     return params
 

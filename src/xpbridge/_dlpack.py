@@ -229,16 +229,17 @@ def export(
     if stream is not None:
         kwargs["stream"] = stream
     try:
-        capsule = producer.__dlpack__(**kwargs)
-    except (TypeError, NotImplementedError):
-        # TypeError is what DLPack asks of old producers; array-api-strict on
-        # NumPy 2.0 raises NotImplementedError for max_version instead.
-        if dl_device is not None or copy is True:  # a legacy export never copies
-            raise DeviceError(
-                f"{type(producer).__qualname__}.__dlpack__ predates DLPack 1.0 and cannot "
-                f"honour copy= or dl_device=; convert it on its own device first"
-            ) from None
-        capsule = producer.__dlpack__(**({"stream": stream} if stream is not None else {}))
+        try:
+            capsule = producer.__dlpack__(**kwargs)
+        except (TypeError, NotImplementedError):
+            # TypeError is what DLPack asks of old producers; array-api-strict on
+            # NumPy 2.0 raises NotImplementedError for max_version instead.
+            if dl_device is not None or copy is True:  # a legacy export never copies
+                raise DeviceError(
+                    f"{type(producer).__qualname__}.__dlpack__ predates DLPack 1.0 and cannot "
+                    f"honour copy= or dl_device=; convert it on its own device first"
+                ) from None
+            capsule = producer.__dlpack__(**({"stream": stream} if stream is not None else {}))
     except (BufferError, ValueError) as e:
         if copy is False:
             raise CopyError(

@@ -17,7 +17,7 @@ from .._devices import CPU, Device, parse_device
 from .._dlpack import Exported, export
 from .._dtypes import DTYPES
 from .._traits import Traits
-from ..errors import CopyError
+from ..errors import ConversionError, CopyError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend
 
@@ -87,7 +87,10 @@ class DLPackBackend(Backend):
         return False  # a producer is never asked to cast
 
     def extent(self, x: Any) -> Extent | None:
-        h = export(x).header  # released right away: the deleter runs
+        try:
+            h = export(x).header  # released right away: the deleter runs
+        except ConversionError:
+            return None  # a producer that will not export it: no memory we can point at
         return Extent(h.device, h.data + h.byte_offset, h.shape, h.strides, h.itemsize)
 
     def step_from_dlpack(self, x: Exported, plan: Any) -> Any:
