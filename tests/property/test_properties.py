@@ -148,7 +148,9 @@ def test_casts_equal_the_target_librarys_own(x: Any, dtype: str) -> None:
     exchange = "numpy" if to == "numpy" else "from_numpy"
     assume("cast" in p.steps and p.steps.index("cast") > p.steps.index(exchange))
     result = xb.convert(x, to, dtype=dtype)
-    exact = xb.convert(x, to, copy=True)
+    # The oracle casts the very array xpbridge casts (same strides): NumPy's own
+    # out-of-range float -> int casts differ between strided and contiguous input.
+    exact = xb.convert(x, to)
     if to == "torch":
         with warnings.catch_warnings():  # the oracle is torch's own cast, warnings and all
             warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
