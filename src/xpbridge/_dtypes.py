@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from .errors import DTypeError
 
-__all__ = ["DTYPES", "DTypeInfo", "canonical_name", "info"]
+__all__ = ["DTYPES", "DTypeInfo", "canonical_name", "crosses"]
 
 
 class DTypeInfo(NamedTuple):
@@ -120,11 +120,6 @@ DTYPES: dict[str, DTypeInfo] = {
 # ml_dtypes stores one value per byte while torch's sub-byte types are packed
 # storage types: same name, different memory, so they never cross.
 SUB_BYTE = frozenset({"int1", "int2", "int4", "uint1", "uint2", "uint4"})
-
-
-def info(name: str) -> DTypeInfo | None:
-    """The table row for a canonical name, or None."""
-    return DTYPES.get(name)
 
 
 def crosses(name: str) -> bool:
