@@ -9,6 +9,7 @@ import pytest
 
 from xpbridge import _convert
 from xpbridge.__main__ import main
+from xpbridge._upstream import run_python
 
 
 def test_info_and_demo(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,3 +57,17 @@ def test_report_fails_when_the_contract_breaks(
     monkeypatch.setattr(_convert, "convert", copies_behind_the_plans_back)
     assert main(["report", "--dtype", "int16", "--no-facts"]) == 1
     assert "VIOLATION" in capsys.readouterr().out
+
+
+def test_report_needs_no_test_dependencies() -> None:
+    # hypothesis is a test extra: the report must run where only the runtime is installed
+    done = run_python(
+        """
+        import sys
+        sys.modules["hypothesis"] = None
+        from xpbridge.__main__ import main
+        raise SystemExit(main(["report", "--dtype", "complex64", "--no-facts"]))
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert "0 contract violations" in done.stdout

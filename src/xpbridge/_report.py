@@ -71,13 +71,12 @@ def _torch_sources(dtype: str) -> Iterator[tuple[str, Any]]:
     import torch
 
     from ._dtypes import DTYPES, torch_dtype
-    from .testing._bits import tensor_from_bits
-    from .testing.strategies import _quiet_complex_half
+    from .testing._bits import quiet_complex_half, tensor_from_bits
 
     for layout, array in _numpy_sources(dtype):
         if layout in {"contiguous", "0-d", "size-0"}:
             yield layout, tensor_from_bits(array)
-    with _quiet_complex_half():
+    with quiet_complex_half():
         square = torch.arange(16).reshape(4, 4).to(torch_dtype(dtype))
         yield "transposed", square.T
         yield "strided", square[:, ::2]

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["host_bits", "tensor_from_bits"]
+__all__ = ["host_bits", "quiet_complex_half", "tensor_from_bits"]
+
+
+@contextmanager
+def quiet_complex_half() -> Iterator[None]:
+    """Silence torch's "ComplexHalf support is experimental" warning, raised by every complex32 op."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
+        yield
+
 
 _CARRIER = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64", 16: "uint64"}
 
@@ -26,8 +37,7 @@ def host_bits(x: Any) -> tuple[Any, str]:
 
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(x, torch.Tensor):
-        with warnings.catch_warnings():  # copying complex32 warns "experimental"
-            warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
+        with quiet_complex_half():
             t = x.detach().resolve_conj().resolve_neg().cpu().contiguous()
         name = str(t.dtype).removeprefix("torch.")
         size = t.element_size()
@@ -63,6 +73,5 @@ def tensor_from_bits(a: Any) -> Any:
     if a.dtype.type.__module__ == "numpy":  # not an ml_dtypes type
         return torch.from_numpy(a)
     carrier = {1: np.uint8, 2: np.int16, 4: np.int32}[a.dtype.itemsize]
-    with warnings.catch_warnings():  # making complex32 tensors warns "experimental"
-        warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
+    with quiet_complex_half():
         return torch.from_numpy(a.view(carrier)).view(getattr(torch, name))

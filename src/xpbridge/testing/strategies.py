@@ -22,16 +22,13 @@ Examples
 from __future__ import annotations
 
 import sys
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
 from .._dtypes import DTYPES, crosses, ml_dtypes_has, numpy_dtype
-from ._bits import tensor_from_bits
+from ._bits import quiet_complex_half, tensor_from_bits
 
 __all__ = [
     "NUMPY_LAYOUTS",
@@ -163,7 +160,7 @@ def torch_tensors(
         base = draw(_numpy_layout(dtype, (1, *dims[1:]), "C"))
     else:
         base = draw(_numpy_layout(dtype, dims, "C"))
-    with _quiet_complex_half():
+    with quiet_complex_half():
         t = tensor_from_bits(base)
         if device != "cpu":
             t = t.to(device)
@@ -186,14 +183,6 @@ def torch_tensors(
             if (t.dtype.is_floating_point or t.dtype.is_complex) and draw(st.booleans()):
                 t = t.detach().requires_grad_()
     return t
-
-
-@contextmanager
-def _quiet_complex_half() -> Iterator[None]:
-    # every complex32 operation in torch warns "experimental"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
-        yield
 
 
 def arrays(**kwargs: Any) -> st.SearchStrategy[Any]:
