@@ -36,10 +36,10 @@ def info() -> None:
         return
     cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
     print(f"cuda        {cuda} device(s)")
-    from ._dtypes import DTYPES, crosses, ml_dtypes_has
+    from ._dtypes import crossing_dtypes
     from ._registry import list_backends
 
-    crossing = [n for n in DTYPES if crosses(n) and (DTYPES[n].numpy or ml_dtypes_has(n))]
+    crossing = crossing_dtypes()
     for name, origin in list_backends().items():
         print(f"backend     {name} ({origin})")
     print(f"dtypes      {len(crossing)} cross NumPy <-> torch: {', '.join(crossing)}")

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from .errors import DTypeError
 
-__all__ = ["DTYPES", "DTypeInfo", "canonical_name", "crosses"]
+__all__ = ["DTYPES", "DTypeInfo", "canonical_name", "crosses", "crossing_dtypes"]
 
 
 class DTypeInfo(NamedTuple):
@@ -128,6 +128,11 @@ def crosses(name: str) -> bool:
     return (
         row is not None and row.host is not None and row.torch is not None and name not in SUB_BYTE
     )
+
+
+def crossing_dtypes() -> list[str]:
+    """Canonical names that cross NumPy <-> torch here (with the installed ml_dtypes)."""
+    return [n for n in DTYPES if crosses(n) and (DTYPES[n].numpy is not None or ml_dtypes_has(n))]
 
 
 @cache

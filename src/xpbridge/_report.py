@@ -139,10 +139,10 @@ def run_report(
     import numpy as np
 
     from . import _spec, _upstream
-    from ._dtypes import DTYPES, crosses, ml_dtypes_has
+    from ._dtypes import crossing_dtypes
 
     if dtypes is None:
-        dtypes = [n for n in DTYPES if crosses(n) and (DTYPES[n].numpy or ml_dtypes_has(n))]
+        dtypes = crossing_dtypes()
     work: list[tuple[str, str, str, Any]] = []
     for dtype in dtypes:
         work += [("numpy", dtype, layout, x) for layout, x in _numpy_sources(dtype)]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from .._dtypes import DTYPES, crosses, ml_dtypes_has, numpy_dtype
+from .._dtypes import DTYPES, crossing_dtypes, numpy_dtype
 from ._bits import quiet_complex_half, tensor_from_bits
 
 __all__ = [
@@ -43,11 +43,6 @@ __all__ = [
 
 NUMPY_LAYOUTS = ("C", "F", "transposed", "strided", "negative", "zero", "offset")
 TORCH_LAYOUTS = ("contiguous", "transposed", "strided", "expanded", "offset")
-
-
-def crossing_dtypes() -> list[str]:
-    """Canonical names of the dtypes that cross between NumPy and torch here."""
-    return [n for n in DTYPES if crosses(n) and (DTYPES[n].numpy is not None or ml_dtypes_has(n))]
 
 
 def shapes(max_dims: int = 3, max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
