@@ -237,14 +237,16 @@ def make_plan(t: Traits, r: Request) -> Plan:
     dst = _registry.backend_named(r.target)
     if t.library == "python":
         return _from_python(t, r, dst)
+    exchange = _registry.exchange(src.name, dst.name) if src is not dst else None
     if src is not dst and (
-        _registry.exchange(src.name, dst.name) is None
-        # A DLPack capsule in host memory meets other libraries as a NumPy view,
-        # where every layout is legal; only device capsules go to the target directly.
-        or (src.name == "dlpack" and t.device.kind == "cpu" and dst.name != "numpy")
+        exchange is None
+        or (src.host_meets_as_numpy and t.device.kind == "cpu" and dst.name != "numpy")
     ):
         return _through_numpy(t, r)
-    if src.name == "dlpack" and t.negative_strides and not dst.negative_strides:
+    # A source that cannot copy before the exchange (a capsule) copies after it, so
+    # a layout the target cannot even import must not reach the exchange.
+    copies_first = hasattr(src, "step_copy")
+    if not copies_first and t.negative_strides and not dst.negative_strides:
         raise UnsupportedInputError(
             f"the producer's array on {t.device} has negative strides, which {dst.name} "
             f"cannot import, and it would not hand out a compact copy; pass device='cpu'"
@@ -282,9 +284,7 @@ def make_plan(t: Traits, r: Request) -> Plan:
         if t.nonnative and not dst.nonnative_byte_order:
             source.append("byteswap")
             reasons.append(f"the source's byte order is not native, which {dst.name} rejects")
-    # A capsule cannot be copied before it is consumed: such sources copy after the
-    # exchange (the alias never leaves xpbridge).
-    copy_side = source if hasattr(src, "step_copy") else target
+    copy_side = source if copies_first else target  # a late copy never lets the alias out
     layout = _layout_reasons(t, src, dst)
     if layout and not BUFFER_STEPS.intersection(source):
         copy_side.append("copy")
@@ -327,7 +327,6 @@ def make_plan(t: Traits, r: Request) -> Plan:
     source.sort(key=_SOURCE_ORDER.index)
     steps = source
     calls = [src.step(s) for s in source]
-    exchange = _registry.exchange(src.name, dst.name) if src is not dst else None
     if exchange is not None:
         name, call = exchange
         steps = [*source, name, *target]

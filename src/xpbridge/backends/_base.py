@@ -45,6 +45,9 @@ class Backend:
     # "sometimes" (it depends on the data, e.g. on alignment).
     import_aliases: ClassVar[str] = "always"
     exchanges: ClassVar[dict[tuple[str, str], str]] = {}  # (source, target) -> step name
+    # In host memory, this source's data meets every library but NumPy as a NumPy
+    # view, where every layout is legal (a DLPack capsule); on a device it goes direct.
+    host_meets_as_numpy: ClassVar[bool] = False
 
     def owns(self, cls: type) -> bool:
         """Whether objects of ``cls`` belong to this library (never imports it)."""

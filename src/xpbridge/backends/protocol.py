@@ -33,6 +33,7 @@ class DLPackBackend(Backend):
     readonly_arrays = True
     negative_strides = True
     exchanges: ClassVar[dict[tuple[str, str], str]] = {("dlpack", "numpy"): "from_dlpack"}
+    host_meets_as_numpy = True
 
     def owns(self, cls: type) -> bool:
         return hasattr(cls, "__dlpack__") and hasattr(cls, "__dlpack_device__")
