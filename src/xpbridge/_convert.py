@@ -9,7 +9,8 @@ from . import _registry
 from ._devices import CPU, parse_device
 from ._dtypes import canonical_name
 from ._memory import shares_memory
-from ._plan import Plan, cached_plan
+from ._plan import Plan, cached_plan, make_plan
+from ._traits import Request
 from .errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -37,9 +38,14 @@ _FROM_NUMPY: Any = None
 
 def _prime_fast_paths() -> None:
     global _NDARRAY, _TENSOR, _FROM_NUMPY
+    # A module in sys.modules may still be importing in another thread: read the
+    # attributes with defaults, and prime only once all three exist.
     np, torch = sys.modules.get("numpy"), sys.modules.get("torch")
-    if np is not None and torch is not None:
-        _NDARRAY, _TENSOR, _FROM_NUMPY = np.ndarray, torch.Tensor, torch.from_numpy
+    ndarray = getattr(np, "ndarray", None)
+    tensor = getattr(torch, "Tensor", None)
+    from_numpy = getattr(torch, "from_numpy", None)
+    if ndarray is not None and tensor is not None and from_numpy is not None:
+        _NDARRAY, _TENSOR, _FROM_NUMPY = ndarray, tensor, from_numpy
 
 
 def _request(
@@ -74,7 +80,14 @@ def _request(
         _prime_fast_paths()
     prepared = source.prepare(x, target, device, copy)
     traits = source.traits(prepared)
-    p = cached_plan(traits, target.name, device, dtype, copy, grad, requires_grad, native)
+    if traits.library == "python":
+        # Python values: their plan depends on the values and on torch's default
+        # dtype, a run-time setting; it is cheap next to the conversion, so not cached.
+        request = Request(target.name, device, dtype, copy, grad, requires_grad, native)
+        return make_plan(traits, request), prepared
+    p = cached_plan(
+        traits, target.name, device, dtype, copy, grad, requires_grad, native, target.plan_epoch()
+    )
     return p, prepared
 
 
@@ -193,7 +206,7 @@ def to_numpy(
     if type(x) is _TENSOR and dtype is None and copy is None and grad == "detach":
         try:
             return x.numpy()  # type: ignore[attr-defined,no-any-return]
-        except (TypeError, RuntimeError):
+        except (TypeError, RuntimeError, ValueError):
             pass  # the planner says why, and what to do
     return _execute(_request(x, "numpy", None, dtype, copy, grad, False))  # type: ignore[no-any-return]
 
@@ -222,6 +235,8 @@ def to_torch(
         and copy is None
         and requires_grad is False
         and x.flags.behaved  # type: ignore[attr-defined]
+        # NumPy aligns complex to its parts, torch to the whole item: the planner decides.
+        and x.dtype.kind != "c"  # type: ignore[attr-defined]
     ):
         try:
             return _FROM_NUMPY(x)  # type: ignore[no-any-return]

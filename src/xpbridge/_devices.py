@@ -22,7 +22,9 @@ class Device(NamedTuple):
     id: int = 0
 
     def __str__(self) -> str:
-        return "cpu" if self.kind == "cpu" else f"{self.kind}:{self.id}"
+        if self.kind == "cpu" or self.id == -1:  # -1: the current device of that kind
+            return self.kind
+        return f"{self.kind}:{self.id}"
 
 
 CPU = Device("cpu", 0)

@@ -220,11 +220,37 @@ def torch_name(dtype: Any) -> str:
     return name
 
 
+def _namespace_dtype_name(dtype: Any, np: Any) -> str:
+    """The canonical name of another namespace's dtype object ("" if it is none).
+
+    JAX's scalar types carry a NumPy dtype (``jnp.float32.dtype``); other
+    namespaces' dtypes (``array_api_strict.float32``) are attributes of their
+    namespace module under the canonical name.  Python's own types never are.
+    """
+    inner = getattr(dtype, "dtype", None)
+    if isinstance(inner, np.dtype):
+        return numpy_name(inner)
+    owner = type(dtype).__module__.partition(".")[0]
+    namespace = sys.modules.get(owner) if owner != "builtins" else None
+    if namespace is None:
+        return ""
+    for name in DTYPES:
+        candidate = getattr(namespace, name, None)
+        try:
+            if candidate is dtype or (candidate is not None and bool(candidate == dtype)):
+                return name
+        except Exception:  # noqa: BLE001, S112  # a foreign __eq__ may refuse to compare
+            continue
+    return ""
+
+
 def canonical_name(dtype: Any) -> str:
     """Normalise a ``dtype=`` argument to a canonical name.
 
     Accepts a canonical name, a NumPy dtype or scalar type (ml_dtypes types
-    included) or a torch dtype.  Anything else is a :class:`DTypeError`.
+    included), a torch dtype, or any array-API namespace's dtype object
+    (``array_api_strict.float32``, ``jax.numpy.float32``, ``x.dtype``).
+    Anything else is a :class:`DTypeError`.
 
     Examples
     --------
@@ -256,12 +282,13 @@ def canonical_name(dtype: Any) -> str:
         ):
             name = numpy_name(np.dtype(dtype))
         else:
-            name = ""
+            name = _namespace_dtype_name(dtype, np)
     else:
         name = ""
     if name in DTYPES:
         return name
     raise DTypeError(
         f"dtype={dtype!r} is not a dtype xpbridge can convert to: pass a canonical name "
-        f"such as 'float64' (Python's int/float are platform-dependent and not accepted)"
+        f"such as 'float64', or a dtype object of NumPy, torch or an array-API namespace "
+        f"(Python's int/float are platform-dependent and not accepted)"
     )

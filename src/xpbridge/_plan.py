@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from . import _registry
 from ._devices import CPU, Device
-from ._dtypes import DTYPES, SUB_BYTE
+from ._dtypes import DTYPES, SUB_BYTE, ml_dtypes_has
 from ._traits import Request, Traits
 from .backends._base import Backend, Step
 from .errors import CopyError, DTypeError, GradError, UnsupportedInputError
@@ -136,7 +136,13 @@ def _describe(t: Traits) -> str:
 
 def _no_crossing(t: Traits, src: Backend, dst: Backend) -> DTypeError:
     row = DTYPES.get(t.dtype)
-    if row is not None and row.host == "ml_dtypes" and row.torch is not None:
+    if (
+        row is not None
+        and row.host == "ml_dtypes"
+        and row.torch is not None
+        and not ml_dtypes_has(t.dtype)
+        and dst.name == "numpy"
+    ):
         return DTypeError(
             f"{t.library} {t.dtype} reaches NumPy only through ml_dtypes, which is not "
             f"installed: install ml_dtypes (pip install ml_dtypes), or pass dtype= "
@@ -146,11 +152,31 @@ def _no_crossing(t: Traits, src: Backend, dst: Backend) -> DTypeError:
         why = f"{t.library} dtype {t.dtype!r} has no equivalent in xpbridge's dtype table"
     else:
         why = f"{dst.name} has no dtype {t.dtype!r}"
+    if not any(src.casts(t.dtype, other) and _crosses(src, dst, other) for other in DTYPES):
+        return DTypeError(
+            f"cannot convert {_describe(t)} to {dst.name}: {why}, and {src.name} has no "
+            f"cast from it to a dtype {dst.name} has; it is never converted silently. "
+            f"Convert its values to a numeric dtype in {src.name} yourself"
+        )
+    remedy = (
+        f"{dst.dtype_hint(t.dtype)}pass dtype= with a dtype both libraries have "
+        f"(xpbridge.dtypes() lists them) to cast it in {src.name} first"
+    )
     return DTypeError(
         f"cannot convert {_describe(t)} to {dst.name}: {why}; it is never converted "
-        f"silently. Pass dtype= with a dtype both libraries have (xpbridge.dtypes() "
-        f"lists them) to cast it in {src.name} first"
+        f"silently. {remedy[0].upper()}{remedy[1:]}"
     )
+
+
+class _NoCasts:
+    """A source backend seen through a capsule it exported: it holds, but never casts."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.name = backend.name
+        self.holds = backend.holds
+
+    def casts(self, source: str, target: str) -> bool:
+        return False
 
 
 def _crosses(src: Backend, dst: Backend, dtype: str) -> bool:
@@ -160,7 +186,18 @@ def _crosses(src: Backend, dst: Backend, dtype: str) -> bool:
 
 def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[str, str]:
     """The result dtype and where a cast runs: "" (none), "source" or "target"."""
+    if src is dst and r.dtype in (None, t.dtype):
+        return t.dtype, ""  # the library's own array: every dtype it has, kept as it is
+    if src is not dst and src.exports_capsules:
+        src = _NoCasts(src)  # type: ignore[assignment]  # a capsule crosses: casts run after
     if t.dtype not in DTYPES or not src.holds(t.dtype):
+        if (
+            r.dtype is not None
+            and dst.holds(r.dtype)
+            and src.casts(t.dtype, r.dtype)
+            and (src is dst or _crosses(src, dst, r.dtype))
+        ):
+            return r.dtype, "source"  # e.g. longdouble -> float64 in NumPy
         raise _no_crossing(t, src, dst)
     dtype = r.dtype or t.dtype
     if r.dtype is not None and not dst.holds(dtype):
@@ -170,7 +207,7 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
             if row.host == "ml_dtypes" and dst.name == "numpy"
             else "pass a dtype it has"
         )
-        raise DTypeError(f"{dst.name} has no dtype {dtype!r}: {hint}")
+        raise DTypeError(f"{dst.name} has no dtype {dtype!r}: {dst.dtype_hint(dtype)}{hint}")
     if dtype == t.dtype:
         if src is dst or _crosses(src, dst, dtype):
             return dtype, ""
@@ -221,8 +258,14 @@ def cached_plan(
     grad: str,
     requires_grad: bool,
     native_device: object = None,
+    epoch: object = None,
 ) -> Plan:
-    """:func:`make_plan`, cached by its arguments (errors are not cached)."""
+    """:func:`make_plan`, cached by its arguments (errors are not cached).
+
+    ``epoch`` is the target's :meth:`~xpbridge.backends.Backend.plan_epoch`: a
+    run-time setting that changes what the target holds (JAX's x64 flag) is
+    part of the key, so a cached plan never outlives it.
+    """
     return make_plan(t, Request(target, device, dtype, copy, grad, requires_grad, native_device))
 
 
@@ -231,12 +274,17 @@ def make_plan(t: Traits, r: Request) -> Plan:
 
     Raises exactly the error that executing the conversion would raise.
     """
-    if t.unsupported:
-        raise UnsupportedInputError(f"cannot convert {t.unsupported}")
     src = _registry.backend_named(t.library)
     dst = _registry.backend_named(r.target)
+    if t.unsupported and src is not dst:  # the library's own object is always its own
+        raise UnsupportedInputError(f"cannot convert {t.unsupported}")
     if t.library == "python":
         return _from_python(t, r, dst)
+    if dst.max_dims is not None and t.many_dims > dst.max_dims and src is not dst:
+        raise UnsupportedInputError(
+            f"cannot convert a {t.many_dims}-dimensional {t.library} array to {dst.name}: "
+            f"{dst.name} arrays have at most {dst.max_dims} dimensions; reshape it first"
+        )
     exchange = _registry.exchange(src.name, dst.name) if src is not dst else None
     if src is not dst and (
         exchange is None
@@ -245,7 +293,7 @@ def make_plan(t: Traits, r: Request) -> Plan:
         return _through_numpy(t, r)
     # A source that cannot copy before the exchange (a capsule) copies after it, so
     # a layout the target cannot even import must not reach the exchange.
-    copies_first = hasattr(src, "step_copy")
+    copies_first = hasattr(src, "step_copy") and (src is dst or not src.exports_capsules)
     if not copies_first and t.negative_strides and not dst.negative_strides:
         raise UnsupportedInputError(
             f"the producer's array on {t.device} has negative strides, which {dst.name} "
@@ -268,6 +316,9 @@ def make_plan(t: Traits, r: Request) -> Plan:
     if device != t.device:
         (source if device.kind in src.device_kinds else target).append("to_device")
         reasons.append(f"the data moves from {t.device} to {device}")
+    elif src is dst and r.native_device is not None and r.native_device != t.native_device:
+        source.append("to_device")  # one library's own devices (array-api-strict's device1)
+        reasons.append(f"the data moves from {t.native_device} to {r.native_device}")
 
     dtype, cast_side = _check_dtypes(t, r, src, dst)
     if cast_side:
@@ -286,9 +337,14 @@ def make_plan(t: Traits, r: Request) -> Plan:
             reasons.append(f"the source's byte order is not native, which {dst.name} rejects")
     copy_side = source if copies_first else target  # a late copy never lets the alias out
     layout = _layout_reasons(t, src, dst)
-    if layout and not BUFFER_STEPS.intersection(source):
+    if t.scalar and copies_first:
+        source.append("copy")  # first into a 0-d array: a scalar's own cast gives a scalar
+    elif layout and not BUFFER_STEPS.intersection(source):
         copy_side.append("copy")
     reasons += layout
+    if r.requires_grad and t.inference and not BUFFER_STEPS.intersection(source + target):
+        source.append("copy")  # torch allows no grad on an inference tensor, only on a copy
+        reasons.append("an inference tensor cannot require grad; its copy can")
 
     if src is not dst and dst.import_aliases == "never":
         reasons.append(f"{dst.name}'s from_dlpack copies the data it imports")
@@ -316,12 +372,14 @@ def make_plan(t: Traits, r: Request) -> Plan:
         target.append("require_grad")
 
     aliases = not (new_buffer or t.scalar or t.size_zero)
-    writable = True
+    writable = not dst.immutable_arrays
     if dst.readonly_arrays and aliases:
         if "detach" in source:
             target.append("readonly")  # writes would bypass autograd's version counter
             writable = False
         elif t.readonly:
+            if src is not dst:
+                target.append("readonly")  # an immutable source never aliases writable
             writable = False
 
     source.sort(key=_SOURCE_ORDER.index)
@@ -375,6 +433,34 @@ def _through_numpy(t: Traits, r: Request) -> Plan:
     )
 
 
+def _python_dtype(t: Traits, r: Request, dst: Backend) -> str:
+    """The result dtype of a Python source: ``dtype=``, or the target's own inference."""
+    beyond_64_bits = t.int_bits > 65 or (t.int_bits == 65 and t.negative_ints)
+    if beyond_64_bits and (r.dtype is None or DTYPES[r.dtype].kind in {"bool", "int", "uint"}):
+        raise DTypeError(
+            f"a Python int needs {t.int_bits} bits with its sign: no integer dtype holds "
+            f"it; pass dtype='float64' for a floating-point array"
+        )
+    if r.dtype is not None:
+        row = DTYPES[r.dtype]
+        if t.dtype in {"bool", "int"} and row.kind in {"int", "uint"}:
+            width = row.bits if row.kind == "int" else row.bits + 1
+            if row.kind == "uint" and t.negative_ints:
+                raise DTypeError(
+                    f"the Python ints include negative values, which {r.dtype} cannot hold: "
+                    f"pass a signed dtype, e.g. dtype='int64'"
+                )
+            if t.int_bits > width:
+                raise DTypeError(
+                    f"the Python ints need {t.int_bits} bits (with the sign), more than "
+                    f"{r.dtype} holds: pass a wider dtype, e.g. dtype='int64'"
+                )
+        return r.dtype
+    if t.dtype == "int" and t.int_bits == 65:
+        return dst.python_dtype("uint")  # NumPy: non-negative ints up to 2**64 - 1 -> uint64
+    return dst.python_dtype(t.dtype)
+
+
 def _from_python(t: Traits, r: Request, dst: Backend) -> Plan:
     """Python scalars and sequences: the target's own asarray, which infers the dtype."""
     if r.copy is False:
@@ -384,23 +470,52 @@ def _from_python(t: Traits, r: Request, dst: Backend) -> Plan:
         )
     exchange = _registry.exchange("python", dst.name)
     if exchange is None:
-        raise UnsupportedInputError(f"{dst.name} cannot make arrays from Python objects")
+        # A library without its own asarray for Python objects: NumPy makes the
+        # array (its inference), which then crosses like any NumPy array.
+        first = _from_python(
+            t, Request("numpy", None, r.dtype, None, r.grad), _registry.backend_named("numpy")
+        )
+        if first.dtype == "inferred":
+            raise UnsupportedInputError(
+                f"{dst.name} cannot make arrays from Python sequences that hold other "
+                f"objects (arrays, strings): convert the sequence with numpy.asarray first"
+            )
+        second = make_plan(Traits("numpy", first.dtype), r._replace(dtype=None))
+        return Plan(
+            first.source,
+            second.target,
+            second.device,
+            second.dtype,
+            first.steps + second.steps,
+            first.reasons + second.reasons,
+            False,
+            second.writable,
+            first.calls + second.calls,
+            r.native_device,
+        )
     if r.dtype is not None and not dst.holds(r.dtype):
         raise DTypeError(f"{dst.name} has no dtype {r.dtype!r}: pass a dtype it has")
+    dtype = _python_dtype(t, r, dst)
     name, call = exchange
     steps, calls = [name], [call]
     if r.requires_grad:
+        if dtype != "inferred" and not DTYPES[dtype].differentiable:
+            raise DTypeError(
+                f"requires_grad=True needs a floating-point or complex dtype, and these "
+                f"Python values make {dtype}: pass dtype='float32' (or another float dtype) "
+                f"as well"
+            )
         steps.append("require_grad")
         calls.append(dst.step("require_grad"))
     return Plan(
         "python object",
         dst.name,
         r.device or CPU,
-        r.dtype or "inferred",
+        dtype,
         tuple(steps),
         (f"{dst.name}.asarray copies the values into a new array",),
         False,
-        True,
+        not dst.immutable_arrays,
         tuple(calls),
         r.native_device,
     )

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from importlib.metadata import entry_points
-from types import ModuleType
 from typing import Any
 
+from ._namespaces import PROTOCOLS, library_of_name, name_of, namespace_module
 from .backends._base import Backend, Step
 from .backends.arrayapi import ArrayAPIBackend, is_namespace
+from .backends.jax import JaxBackend
 from .backends.numpy import NumpyBackend
-from .backends.protocol import BufferBackend, DLPackBackend, PythonBackend
+from .backends.protocol import BufferBackend, DLPackBackend
+from .backends.python import PythonBackend
 from .backends.torch import TorchBackend
 from .errors import ArgumentError, UnsupportedInputError
 
@@ -47,6 +50,10 @@ _BACKENDS: dict[str, Backend] = {b.name: b for b in (*_BUILTIN, *_PROTOCOLS)}
 _BY_TYPE: dict[type, Backend] = {}
 _INSTALLED: set[str] = {"dlpack", "buffer", "python"}
 _ENTRY_POINTS = {"loaded": False}
+# Held while a table changes; re-entrant because loading an entry point registers.
+_LOCK = threading.RLock()
+# Namespace backends with a class of their own (the rest are ArrayAPIBackend).
+_NAMESPACE_CLASSES: dict[str, type[ArrayAPIBackend]] = {"jax": JaxBackend}
 
 
 def register_backend(backend: Backend, *, replace: bool = False) -> None:
@@ -66,36 +73,51 @@ def register_backend(backend: Backend, *, replace: bool = False) -> None:
     >>> list_backends()["nothing"]
     'registered'
     """
-    if backend.name in _BACKENDS and not replace:
-        raise ArgumentError(
-            f"a backend named {backend.name!r} is registered already; pass replace=True"
-        )
-    old = _BACKENDS.get(backend.name)
-    if old is not None:
-        _REGISTERED[:] = [b for b in _REGISTERED if b is not old]
-        _BUILTIN[:] = [b for b in _BUILTIN if b is not old]
-    _REGISTERED.append(backend)
-    _BACKENDS[backend.name] = backend
-    _ORIGIN.setdefault(backend.name, "registered")
-    _INSTALLED.add(backend.name)
-    _BY_TYPE.clear()
+    with _LOCK:
+        if backend.name in _BACKENDS and not replace:
+            raise ArgumentError(
+                f"a backend named {backend.name!r} is registered already; pass replace=True"
+            )
+        old = _BACKENDS.get(backend.name)
+        if old is not None:
+            _REGISTERED[:] = [b for b in _REGISTERED if b is not old]
+            _BUILTIN[:] = [b for b in _BUILTIN if b is not old]
+        _REGISTERED.append(backend)
+        _BACKENDS[backend.name] = backend
+        _ORIGIN.setdefault(backend.name, "registered")
+        _INSTALLED.add(backend.name)
+        _BY_TYPE.clear()
+
+
+def _entry_points_loaded() -> bool:
+    return _ENTRY_POINTS["loaded"]
 
 
 def _load_entry_points() -> bool:
-    """Load the ``xpbridge.backends`` entry points once; whether any was new."""
-    if _ENTRY_POINTS["loaded"]:
+    """Load the ``xpbridge.backends`` entry points once; whether any was new.
+
+    The group counts as loaded only once every plugin is registered: a thread
+    that arrives meanwhile waits on the lock instead of seeing a half-loaded
+    registry (and calling the object unsupported).
+    """
+    if _entry_points_loaded():
         return False
-    _ENTRY_POINTS["loaded"] = True
-    found = False
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name in _BACKENDS:
-            continue
-        loaded = point.load()
-        backend = loaded() if isinstance(loaded, type) else loaded
-        register_backend(backend)
-        _ORIGIN[backend.name] = f"entry point {point.value}"
-        found = True
-    return found
+    with _LOCK:
+        if _entry_points_loaded():
+            return True  # another thread loaded them while this one waited: ask again
+        found = False
+        try:
+            for point in entry_points(group=ENTRY_POINT_GROUP):
+                if point.name in _BACKENDS:
+                    continue
+                loaded = point.load()
+                backend = loaded() if isinstance(loaded, type) else loaded
+                register_backend(backend)
+                _ORIGIN[backend.name] = f"entry point {point.value}"
+                found = True
+        finally:
+            _ENTRY_POINTS["loaded"] = True
+        return found
 
 
 def list_backends() -> dict[str, str]:
@@ -114,27 +136,39 @@ def list_backends() -> dict[str, str]:
 
 
 def _namespace_backend(name: str, module: Any = None) -> Backend | None:
+    """The backend of an array-API namespace module, made once (None: not a namespace)."""
+    library = library_of_name(name)
+    backend = _BACKENDS.get(library)
+    if backend is not None:
+        return backend
     if module is None:
-        if not all(part.isidentifier() for part in name.split(".")):
+        module_name = namespace_module(library)
+        if not all(part.isidentifier() for part in module_name.split(".")):
             return None
         try:
-            if importlib.util.find_spec(name.partition(".")[0]) is None:
+            if importlib.util.find_spec(module_name.partition(".")[0]) is None:
                 return None
-            module = importlib.import_module(name)
+            module = importlib.import_module(module_name)
         except (ImportError, ValueError):  # ValueError: a module made at run time, no spec
             return None
     if not is_namespace(module):
         return None
-    backend = ArrayAPIBackend(name, module)
-    _BACKENDS[name] = backend
-    _ORIGIN[name] = "array API namespace"
-    _INSTALLED.add(name)
+    with _LOCK:
+        backend = _BACKENDS.get(library)
+        if backend is None:
+            backend = _NAMESPACE_CLASSES.get(library, ArrayAPIBackend)(library, module)
+            _BACKENDS[library] = backend
+            _ORIGIN[library] = "array API namespace"
+            _INSTALLED.add(library)
     return backend
 
 
 def backend_named(name: str) -> Backend:
     """The backend registered under ``name``, or an array-API namespace of that name."""
     backend = _BACKENDS.get(name)
+    if backend is None:
+        name = library_of_name(name)  # spellings: "jax.numpy", "array_api_compat.torch", ...
+        backend = _BACKENDS.get(name)
     if backend is None and _load_entry_points():
         backend = _BACKENDS.get(name)
     if backend is None:
@@ -152,8 +186,28 @@ def backend_named(name: str) -> Backend:
     return backend
 
 
-def _owner(cls: type) -> Backend | None:
-    for candidate in (*_BUILTIN, *_REGISTERED, *_PROTOCOLS):
+def _namespace_owner(x: Any) -> Backend | None:
+    """The namespace backend of an array whose ``__array_namespace__`` names one."""
+    space = getattr(x, "__array_namespace__", None)
+    if space is None or isinstance(x, type):
+        return None
+    try:
+        module = space()
+    except Exception:  # noqa: BLE001  # a producer's own failure: no array-API array here
+        return None
+    name = name_of(module)
+    return None if name is None else _namespace_backend(name, module)
+
+
+def _owner(cls: type, x: Any = None) -> Backend | None:
+    for candidate in (*_BUILTIN, *_REGISTERED):
+        if candidate.owns(cls):
+            return candidate
+    if x is not None:
+        backend = _namespace_owner(x)
+        if backend is not None and backend.owns(cls):
+            return backend
+    for candidate in _PROTOCOLS:
         if candidate.owns(cls):
             return candidate
     return None
@@ -164,9 +218,9 @@ def backend_of(x: Any) -> Backend:
     cls = type(x)
     backend = _BY_TYPE.get(cls)
     if backend is None:
-        backend = _owner(cls)
+        backend = _owner(cls, x)
         if (backend is None or backend in _PROTOCOLS) and _load_entry_points():
-            backend = _owner(cls)
+            backend = _owner(cls, x)
         if backend is None:
             raise UnsupportedInputError(
                 f"cannot convert an object of type {cls.__module__}.{cls.__qualname__}: it "
@@ -188,22 +242,27 @@ def exchange(source: str, target: str) -> tuple[str, Step] | None:
 
 
 def target_of(to: Any) -> tuple[Backend, Any]:
-    """Resolve ``to`` (a library name, a module, or an array) to a backend and default device."""
+    """Resolve ``to`` to a backend and a default device.
+
+    ``to`` is a library name, a module or namespace (``numpy``,
+    ``array_api_compat.torch``, ``jax.numpy``, a vendored array-api-compat), or
+    an array, whose library and device the result takes.
+    """
     if isinstance(to, str):
-        return backend_named(to), None
-    if isinstance(to, ModuleType):
-        name = to.__name__
-        backend = _BACKENDS.get(name) or _BACKENDS.get(name.partition(".")[0])
-        return backend or _namespace_backend(name, to) or backend_named(name), None
-    owner = _owner(type(to))
-    if owner is not None and owner not in _PROTOCOLS:
-        return owner, owner.device_of(to)
-    space = getattr(to, "__array_namespace__", None)
-    if space is not None:
-        module = space()
-        backend = _BACKENDS.get(module.__name__) or _namespace_backend(module.__name__, module)
-        if backend is not None:
-            return backend, getattr(to, "device", None)
+        return backend_named(library_of_name(to)), None
+    if isinstance(to, type):
+        raise ArgumentError(
+            f"to={to.__module__}.{to.__qualname__} is a type: pass the library's module "
+            f"or name (e.g. {to.__module__.partition('.')[0]!r}), or an array of it"
+        )
+    name = name_of(to)
+    if name is not None:  # a module or a namespace object
+        library = library_of_name(name)
+        backend = _BACKENDS.get(library) or _namespace_backend(name, to)
+        return backend or backend_named(library), None
+    owner = _BY_TYPE.get(type(to)) or _owner(type(to), to)
+    if owner is not None and owner.name not in PROTOCOLS:
+        return owner, owner.target_device(to)
     raise ArgumentError(
         f"to={to!r} is neither a library name, a module nor an array of a known library"
     )

@@ -33,6 +33,13 @@ class Traits(NamedTuple):
     neg: bool = False  # torch's lazy negation bit
     unsupported: str = ""  # why the input cannot be converted at all, with the remedy
     copied: bool = False  # the producer already made a copy (DLPack IS_COPIED)
+    inference: bool = False  # a torch inference tensor (it can never require grad)
+    # The number of dimensions when above 32 (NumPy 1.x's limit; NumPy 2's is 64), else 0.
+    many_dims: int = 0
+    native_device: object = None  # the library's own device object, where it has several
+    # Python sources: the signed bits their ints need, and whether one is negative.
+    int_bits: int = 0
+    negative_ints: bool = False
 
 
 class Request(NamedTuple):

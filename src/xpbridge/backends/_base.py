@@ -48,6 +48,14 @@ class Backend:
     # In host memory, this source's data meets every library but NumPy as a NumPy
     # view, where every layout is legal (a DLPack capsule); on a device it goes direct.
     host_meets_as_numpy: ClassVar[bool] = False
+    # Its arrays refuse writes (JAX): a result is never writable, a source never
+    # becomes a writable alias.
+    immutable_arrays: ClassVar[bool] = False
+    # Its sources export DLPack capsules: on a device they meet other libraries
+    # through the "dlpack" exchanges.
+    exports_capsules: ClassVar[bool] = False
+    # The most dimensions an array may have (None: no limit xpbridge knows).
+    max_dims: ClassVar[int | None] = None
 
     def owns(self, cls: type) -> bool:
         """Whether objects of ``cls`` belong to this library (never imports it)."""
@@ -88,6 +96,27 @@ class Backend:
     def device_of(self, x: Any) -> Device:
         """The device an array of this library lives on."""
         raise NotImplementedError
+
+    def target_device(self, x: Any) -> Any:
+        """The device a result takes when ``to`` is the array ``x`` (a Device or native)."""
+        return self.device_of(x)
+
+    def dtype_hint(self, dtype: str) -> str:
+        """Words that start a remedy when this library lacks ``dtype`` (a setting to change)."""
+        return ""
+
+    def python_dtype(self, kind: str) -> str:
+        """The dtype this library's ``asarray`` infers for Python values of ``kind``.
+
+        ``kind`` is ``"bool"``, ``"int"``, ``"uint"`` (ints only ``uint64`` holds),
+        ``"float"``, ``"complex"`` or ``"mixed"``; ``"inferred"`` means only the
+        conversion itself can tell.
+        """
+        return "inferred"
+
+    def plan_epoch(self) -> object:
+        """A value that changes when a run-time setting changes what this library holds."""
+        return None
 
     def extent(self, x: Any) -> Extent | None:
         """Where ``x``'s elements lie, or None when it has no shareable memory."""

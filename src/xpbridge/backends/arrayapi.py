@@ -1,16 +1,29 @@
-"""Any array-API namespace as a target (array-api-strict, jax.numpy, ...), through DLPack."""
+"""Any array-API namespace (array-api-strict, jax.numpy, ...): a source and a target.
+
+As a target, data arrives through the namespace's ``from_dlpack``.  As a
+source, an array whose ``__array_namespace__`` is this namespace exports a
+DLPack capsule, inspected before any consumer sees it (the DLPack backend's
+machinery); between two arrays of the same namespace, the namespace's own
+``asarray``/``astype``/``to_device`` do the work, so every dtype and device it
+has is kept.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 from .._devices import CPU, Device
+from .._dlpack import Exported
 from .._dtypes import DTYPES
 from .._traits import Traits
 from ..errors import ConversionError, DeviceError
 from ._base import Backend, Extent
+from .protocol import DLPackBackend
 
 __all__ = ["ArrayAPIBackend", "is_namespace"]
+
+_DLPACK = DLPackBackend()  # the capsule reader every namespace source shares
 
 
 def is_namespace(module: Any) -> bool:
@@ -21,70 +34,138 @@ def is_namespace(module: Any) -> bool:
 
 
 class ArrayAPIBackend(Backend):
-    """A target reached through its namespace's ``from_dlpack``, data on the host.
+    """One array-API namespace, as a source and as a target, data on the host.
 
     Its capabilities are what the standard guarantees, nothing more: no
-    read-only arrays, negative strides or lazy bits are assumed, and whether
-    ``from_dlpack`` aliases is probed once, on a small NumPy array.
+    read-only arrays, negative strides or lazy bits are assumed.  Whether
+    ``from_dlpack`` aliases, and whether its results can be written to, is
+    probed once, on small NumPy arrays.
     """
 
     name: ClassVar[str]  # set per instance
+    host_meets_as_numpy = True
+    exports_capsules = True
 
     def __init__(self, name: str, namespace: Any) -> None:
         self.name = name  # type: ignore[misc]
         self.namespace = namespace
-        self.exchanges = {("numpy", name): "from_dlpack"}  # type: ignore[misc]
+        self.exchanges = {  # type: ignore[misc]
+            ("numpy", name): "from_dlpack",  # NumPy data into this namespace
+            (name, "numpy"): "from_dlpack",  # this namespace's capsule, as a NumPy view
+        }
         info = getattr(namespace, "__array_namespace_info__", None)
         self.devices: list[Any] = list(info().devices()) if info is not None else []
-        self._probed: str | None = None
+        self._probe_lock = threading.Lock()
+        self._probed: tuple[str, bool] | None = None
+
+    # Capabilities probed once: (import_aliases, immutable results).
+
+    def _probe(self) -> tuple[str, bool]:
+        with self._probe_lock:
+            if self._probed is None:
+                self._probed = (self._probe_aliasing(), self._probe_immutable())
+            return self._probed
+
+    def _probe_aliasing(self) -> str:
+        import numpy as np
+
+        from .._dlpack import export
+
+        shared = set()
+        # JAX, for one, shares only 64-byte-aligned memory, and copies float64
+        # to float32 unless x64 is on: probe both alignments and both widths.
+        for dtype in (np.float32, np.float64):
+            block = np.zeros(64, dtype=dtype)
+            start = (-block.__array_interface__["data"][0] % 64) // block.itemsize
+            for probe in (block[start : start + 8], block[start + 1 : start + 9]):
+                result = self.namespace.from_dlpack(probe)
+                try:
+                    address = export(result).header.data
+                except ConversionError:  # it will not say (NumPy < 2.1: read-only)
+                    shared |= {True, False}
+                    continue
+                shared.add(address == probe.__array_interface__["data"][0])
+        return "sometimes" if len(shared) == 2 else "always" if True in shared else "never"
+
+    def _probe_immutable(self) -> bool:
+        import numpy as np
+
+        # There is no standard flag: write into a result of our own (NumPy < 2.1
+        # imports are read-only; JAX arrays are immutable by design).
+        result = self.namespace.from_dlpack(np.zeros(1))
+        try:
+            result[0] = 1.0
+        except Exception:  # noqa: BLE001  # each library refuses with its own error
+            return True
+        return False
 
     @property
     def import_aliases(self) -> str:  # type: ignore[override]
-        """Whether ``from_dlpack`` shares memory, probed once on aligned and misaligned data."""
-        if self._probed is None:
-            import numpy as np
+        """Whether ``from_dlpack`` shares memory: "always", "never" or "sometimes"."""
+        return self._probe()[0]
 
-            from .._dlpack import export
+    @property
+    def immutable_arrays(self) -> bool:  # type: ignore[override]
+        """Whether this namespace's arrays (as ``from_dlpack`` makes them) refuse writes."""
+        return self._probe()[1]
 
-            shared = set()
-            # JAX, for one, shares only 64-byte-aligned memory, and copies float64
-            # to float32 unless x64 is on: probe both alignments and both widths.
-            for dtype in (np.float32, np.float64):
-                block = np.zeros(64, dtype=dtype)
-                start = (-block.__array_interface__["data"][0] % 64) // block.itemsize
-                for probe in (block[start : start + 8], block[start + 1 : start + 9]):
-                    result = self.namespace.from_dlpack(probe)
-                    try:
-                        address = export(result).header.data
-                    except ConversionError:  # it will not say (NumPy < 2.1: read-only)
-                        shared |= {True, False}
-                        continue
-                    shared.add(address == probe.__array_interface__["data"][0])
-            self._probed = (
-                "sometimes" if len(shared) == 2 else "always" if True in shared else "never"
-            )
-        return self._probed
+    # Sources.
 
     def owns(self, cls: type) -> bool:
-        return False  # its arrays are sources through DLPack
+        # Asked only for objects whose __array_namespace__ is this namespace.
+        return hasattr(cls, "__dlpack__") and hasattr(cls, "__dlpack_device__")
+
+    def prepare(self, x: Any, target: Backend, device: Device | None, copy: bool | None) -> Any:
+        if target is self:
+            return x  # the namespace's own functions work on the array itself
+        return _DLPACK.prepare(x, target, device, copy)
+
+    def writable(self, x: Any) -> bool:
+        """Whether writes into ``x`` are allowed (array-api-compat knows immutable libraries)."""
+        from array_api_compat import is_writeable_array
+
+        return bool(is_writeable_array(x)) and not self.immutable_arrays
+
+    def traits(self, x: Any) -> Traits:
+        if isinstance(x, Exported):
+            t = _DLPACK.traits(x)
+            readonly = t.readonly or not self.writable(x.producer)
+            return t._replace(library=self.name, readonly=readonly)
+        size = getattr(x, "size", None)
+        return Traits(
+            self.name,
+            self.dtype_name(x.dtype),
+            self.device_of(x),
+            size_zero=size == 0,
+            readonly=not self.writable(x),
+            native_device=x.device,
+        )
+
+    def dtype_name(self, dtype: Any) -> str:
+        """The canonical name of one of this namespace's dtypes (else its own name)."""
+        for name in DTYPES:
+            candidate = getattr(self.namespace, name, None)
+            if candidate is not None and candidate == dtype:
+                return name
+        return str(dtype)
 
     def holds(self, dtype: str) -> bool:
         row = DTYPES.get(dtype)
         return row is not None and row.dlpack is not None and hasattr(self.namespace, dtype)
 
-    def casts(self, source: str, target: str) -> bool:
-        return False  # casts run in NumPy before the exchange
-
     def resolve_device(self, device: Any) -> Device:
         if isinstance(device, Device) and device.kind == "cpu":
             return CPU
         raise DeviceError(
-            f"{self.name} arrays are made on the host here: pass device=None or 'cpu'"
+            f"{self.name} arrays are made on the host here: pass device=None, 'cpu' or one "
+            f"of {self.name}'s own devices"
         )
 
     def native_device(self, device: Any) -> Any:
         """The namespace's own device object, when ``device`` is one; else None."""
         for candidate in self.devices:
+            if candidate is None:
+                continue
             if device is candidate or (type(device) is type(candidate) and device == candidate):
                 return candidate
         return None
@@ -92,13 +173,28 @@ class ArrayAPIBackend(Backend):
     def device_of(self, x: Any) -> Device:
         return CPU
 
-    def extent(self, x: Any) -> Extent | None:
-        return None
+    def target_device(self, x: Any) -> Any:
+        return x.device  # the namespace's own device object: the result is made there
 
-    def traits(self, x: Any) -> Traits:
-        raise NotImplementedError
+    def extent(self, x: Any) -> Extent | None:
+        return _DLPACK.extent(x)  # where its capsule says the elements lie
+
+    # Steps between arrays of this namespace.
+
+    def step_copy(self, x: Any, plan: Any) -> Any:
+        return self.namespace.asarray(x, copy=True)
+
+    def step_cast(self, x: Any, plan: Any) -> Any:
+        return self.namespace.astype(x, getattr(self.namespace, plan.dtype))
+
+    def step_to_device(self, x: Any, plan: Any) -> Any:
+        return x.to_device(plan.native_device)
+
+    # Exchanges: both directions are a DLPack import, into NumPy or into this namespace.
 
     def step_from_dlpack(self, a: Any, plan: Any) -> Any:
+        if isinstance(a, Exported):  # this namespace's capsule, as a NumPy view
+            return a.to_numpy()
         device = getattr(plan, "native_device", None)
         if device is None:
             return self.namespace.from_dlpack(a)

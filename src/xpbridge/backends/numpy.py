@@ -22,6 +22,14 @@ _ALIGNED = 0x100
 _WRITEABLE = 0x400
 _DECIDING = _ALIGNED | _WRITEABLE
 _TRAITS: dict[tuple[Any, ...], Traits] = {}
+# What np.asarray makes of Python values (NumPy 2; NumPy 1.26 agrees for these).
+_PYTHON_DTYPES = {
+    "bool": "bool",
+    "int": "int64",
+    "uint": "uint64",
+    "float": "float64",
+    "complex": "complex128",
+}
 
 
 @cache
@@ -31,6 +39,23 @@ def _can_cast(source: str, target: str) -> bool:
     import numpy as np
 
     return bool(np.can_cast(numpy_dtype(source), numpy_dtype(target), casting="unsafe"))
+
+
+@cache
+def _casts_from_outside_the_table(source: str) -> bool:
+    """Whether NumPy's astype turns a dtype outside the table into numbers.
+
+    longdouble, clongdouble, datetime64 and timedelta64 cast to every numeric
+    dtype; object, string, bytes and structured arrays would cast value by value
+    and may fail on the values, so they are never cast here.
+    """
+    import numpy as np
+
+    try:
+        dtype = np.dtype(source)
+    except TypeError:
+        return False
+    return dtype.kind in "biufcmM"
 
 
 def _is_memmap(x: Any) -> bool:
@@ -74,7 +99,14 @@ class NumpyBackend(Backend):
                     negative = negative or s < 0
                     odd = odd or s % itemsize != 0
         memmap = not flags & _WRITEABLE and _is_memmap(x)
-        key = (dtype, flags & _DECIDING, negative, odd, size_zero, memmap)
+        # NumPy aligns a complex number to its parts, torch (and DLPack) to the whole
+        # item: an array NumPy calls aligned can crash torch on first use.
+        misaligned = bool(
+            dtype.alignment < dtype.itemsize <= 16
+            and flags & _ALIGNED
+            and x.__array_interface__["data"][0] % dtype.itemsize != 0
+        )
+        key = (dtype, flags & _DECIDING, negative, odd, size_zero, memmap, misaligned)
         traits = _TRAITS.get(key)
         if traits is None:
             if len(_TRAITS) > 4096:  # many distinct structured dtypes: start again
@@ -87,7 +119,7 @@ class NumpyBackend(Backend):
                 readonly=not flags & _WRITEABLE,
                 memmap=memmap,
                 nonnative=not dtype.isnative,
-                unaligned=not flags & _ALIGNED,
+                unaligned=not flags & _ALIGNED or misaligned,
                 negative_strides=negative,
                 odd_strides=odd,
             )
@@ -113,7 +145,21 @@ class NumpyBackend(Backend):
         return row.host == "numpy" or ml_dtypes_has(dtype)
 
     def casts(self, source: str, target: str) -> bool:
-        return self.holds(source) and self.holds(target) and _can_cast(source, target)
+        if not self.holds(target):
+            return False
+        if self.holds(source):
+            return _can_cast(source, target)
+        return _casts_from_outside_the_table(source)
+
+    @property
+    def max_dims(self) -> int:  # type: ignore[override]
+        """NumPy's NPY_MAXDIMS: 64 since NumPy 2.0, 32 before."""
+        import numpy as np
+
+        return 64 if int(np.__version__.partition(".")[0]) >= 2 else 32
+
+    def python_dtype(self, kind: str) -> str:
+        return _PYTHON_DTYPES.get(kind, "inferred")
 
     def resolve_device(self, device: Device) -> Device:
         if device.kind != "cpu":
@@ -165,10 +211,9 @@ class NumpyBackend(Backend):
         # warning filters).
         target = numpy_dtype(plan.dtype)
         with np.errstate(all="ignore"):
-            if (
-                DTYPES[numpy_name(x.dtype)].kind != "complex"
-                or DTYPES[plan.dtype].kind == "complex"
-            ):
+            row = DTYPES.get(numpy_name(x.dtype))
+            complex_source = row.kind == "complex" if row is not None else x.dtype.kind == "c"
+            if not complex_source or DTYPES[plan.dtype].kind == "complex":
                 return x.astype(target, order="K")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", np.exceptions.ComplexWarning)

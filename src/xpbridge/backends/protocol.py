@@ -4,8 +4,6 @@
   (array-api-strict, JAX, CuPy, ...).  The capsule is inspected before use.
 - :class:`BufferBackend`: the buffer protocol and ``__array_interface__``
   (bytes, bytearray, memoryview, array.array, ...), viewed through NumPy.
-- :class:`PythonBackend`: Python scalars and (nested) sequences, which follow
-  the target library's own dtype inference (``np.asarray`` / ``torch.asarray``).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from .numpy import NumpyBackend
 
 _NUMPY = NumpyBackend()  # buffers are described and measured as the NumPy views they are
 
-__all__ = ["BufferBackend", "DLPackBackend", "PythonBackend"]
+__all__ = ["BufferBackend", "DLPackBackend"]
 
 
 class DLPackBackend(Backend):
@@ -123,21 +121,3 @@ class BufferBackend(Backend):
 
     def extent(self, x: Any) -> Extent | None:
         return _NUMPY.extent(self.prepare(x, self, None, None))
-
-
-class PythonBackend(Backend):
-    """Python scalars and sequences: the target's own ``asarray`` infers the dtype."""
-
-    name: ClassVar[str] = "python"
-
-    def owns(self, cls: type) -> bool:
-        return issubclass(cls, (bool, int, float, complex, list, tuple))
-
-    def traits(self, x: Any) -> Traits:
-        return Traits("python", "inferred", scalar=True)
-
-    def device_of(self, x: Any) -> Device:
-        return CPU
-
-    def extent(self, x: Any) -> Extent | None:
-        return None

@@ -21,6 +21,7 @@ __all__ = ["TorchBackend"]
 _CARRIER = {1: "uint8", 2: "int16", 4: "int32"}
 
 _UNSUPPORTED_LAYOUT = "a {} tensor: call .to_dense() first"
+_COMPLEX_OF = {"float16": "complex32", "float32": "complex64", "float64": "complex128"}
 
 
 @contextmanager
@@ -67,6 +68,31 @@ def _cuda_to_host(x: Any) -> Any:
     return staging
 
 
+def _without_data(x: Any, torch: Any) -> str:
+    """Why ``x`` is a tensor with no data to convert ("" when it has data).
+
+    Checked before any other attribute: reading ``numel()`` of an uninitialised
+    parameter raises, and a fake or functorch-wrapped tensor has no storage.
+    """
+    cls = type(x)
+    if cls is not torch.Tensor and cls is not torch.nn.Parameter:
+        parameter = sys.modules.get("torch.nn.parameter")
+        if parameter is not None and isinstance(x, parameter.UninitializedTensorMixin):
+            return (
+                "an uninitialised parameter (of a lazy module): it has no data until the "
+                "module's first forward call; run it once, then convert"
+            )
+        fake = sys.modules.get("torch._subclasses.fake_tensor")
+        if fake is not None and isinstance(x, fake.FakeTensor):
+            return "a FakeTensor: it has metadata only, no data; convert a real tensor"
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return (
+            "a tensor wrapped by a functorch transform (vmap, grad): its data is not "
+            "reachable inside the transform; convert the result outside it"
+        )
+    return ""
+
+
 def _castable(dtype: str) -> bool:
     row = DTYPES.get(dtype)
     # torch has no casts to or from its sub-byte, bits and packed float4 types.
@@ -100,7 +126,9 @@ class TorchBackend(Backend):
     def traits(self, x: Any) -> Traits:
         import torch
 
-        unsupported = ""
+        unsupported = _without_data(x, torch)
+        if unsupported:
+            return Traits("torch", "", unsupported=unsupported)
         if x.is_nested:
             unsupported = "a nested tensor: call .to_padded_tensor(0.0) or .unbind() first"
         elif x.layout is not torch.strided:
@@ -109,16 +137,18 @@ class TorchBackend(Backend):
             unsupported = "a quantized tensor: call .dequantize() first"
         elif x.device.type == "meta":
             unsupported = "a meta tensor: it has no data; create it on a real device"
-        if unsupported:
-            return Traits("torch", "", unsupported=unsupported)
+        dims = x.dim()
         return Traits(
             "torch",
             torch_name(x.dtype),
-            self.device_of(x),
-            size_zero=x.numel() == 0,
+            CPU if unsupported else self.device_of(x),
+            size_zero=not unsupported and x.numel() == 0,
             requires_grad=x.requires_grad,
             conj=x.is_conj(),
             neg=x.is_neg(),
+            unsupported=unsupported,
+            inference=x.is_inference(),
+            many_dims=dims if dims > 32 else 0,
         )
 
     def holds(self, dtype: str) -> bool:
@@ -127,6 +157,15 @@ class TorchBackend(Backend):
 
     def casts(self, source: str, target: str) -> bool:
         return _castable(source) and _castable(target)
+
+    def python_dtype(self, kind: str) -> str:
+        import torch
+
+        if kind in {"float", "complex"}:
+            # torch.asarray follows the default dtype, a run-time setting.
+            default = torch_name(torch.get_default_dtype())
+            return _COMPLEX_OF.get(default, "inferred") if kind == "complex" else default
+        return {"bool": "bool", "int": "int64", "uint": "uint64"}.get(kind, "inferred")
 
     def resolve_device(self, device: Device) -> Device:
         import torch
@@ -185,7 +224,11 @@ class TorchBackend(Backend):
         return x.resolve_neg()
 
     def step_copy(self, x: Any, plan: Any) -> Any:
-        with _quiet_if_complex_half(torch_name(x.dtype)):
+        name = torch_name(x.dtype)
+        if name in DTYPES and DTYPES[name].bits < 8:
+            # torch has no copy kernel for some sub-byte types: copy the bytes.
+            return x.view(torch_dtype(_CARRIER[x.element_size()])).clone().view(x.dtype)
+        with _quiet_if_complex_half(name):
             return x.clone()
 
     def step_to_device(self, x: Any, plan: Any) -> Any:
@@ -233,8 +276,13 @@ class TorchBackend(Backend):
 
         dtype = None if plan.dtype == "inferred" else torch_dtype(plan.dtype)
         try:
-            return torch.asarray(x, dtype=dtype, device=str(plan.device))
-        except (TypeError, ValueError, RuntimeError) as e:
+            with warnings.catch_warnings():
+                # A sequence of NumPy arrays converts correctly, only slowly; and the
+                # plan already names a complex32 result.
+                warnings.filterwarnings("ignore", "Creating a tensor from a list", UserWarning)
+                warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
+                return torch.asarray(x, dtype=dtype, device=str(plan.device))
+        except (TypeError, ValueError, RuntimeError, OverflowError) as e:
             raise UnsupportedInputError(f"torch.asarray cannot convert this object: {e}") from e
 
     def step_from_numpy(self, a: Any, plan: Any) -> Any:
