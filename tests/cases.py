@@ -447,3 +447,37 @@ def python_scalar(tmp: Path) -> Any:
 @case
 def python_object(tmp: Path) -> Any:
     return object()
+
+
+# Issue 10: alignment by the consumer's rule, dtypes outside the table ----------
+
+
+def _misaligned(dtype: Any, offset: int) -> Any:
+    """An array NumPy calls aligned whose address is ``offset`` mod its item size."""
+    itemsize = np.dtype(dtype).itemsize
+    block = np.zeros(8 * itemsize + 64, dtype=np.uint8)
+    start = (-block.__array_interface__["data"][0]) % 64 + offset
+    a = block[start : start + 4 * itemsize].view(dtype)
+    a[...] = np.arange(4) + 1j * np.arange(4)
+    assert a.flags.aligned and a.__array_interface__["data"][0] % itemsize == offset
+    return a
+
+
+@case
+def numpy_complex128_offset8(tmp: Path) -> Any:
+    return _misaligned(np.complex128, 8)
+
+
+@case
+def numpy_complex64_offset4(tmp: Path) -> Any:
+    return _misaligned(np.complex64, 4)
+
+
+@case
+def numpy_clongdouble(tmp: Path) -> Any:
+    return np.arange(3, dtype=np.clongdouble)
+
+
+@case
+def numpy_timedelta(tmp: Path) -> Any:
+    return np.array([1, 2], dtype="timedelta64[s]")

@@ -14,7 +14,7 @@ from ._devices import CPU, Device
 from ._dtypes import DTYPES, SUB_BYTE, ml_dtypes_has
 from ._traits import Request, Traits
 from .backends._base import Backend, Step
-from .errors import CopyError, DTypeError, GradError, UnsupportedInputError
+from .errors import ConversionError, CopyError, DTypeError, GradError, UnsupportedInputError
 
 __all__ = ["BUFFER_STEPS", "Plan", "cached_plan", "make_plan"]
 
@@ -160,7 +160,7 @@ def _no_crossing(t: Traits, src: Backend, dst: Backend) -> DTypeError:
         )
     remedy = (
         f"{dst.dtype_hint(t.dtype)}pass dtype= with a dtype both libraries have "
-        f"(xpbridge.dtypes() lists them) to cast it in {src.name} first"
+        f"(xpbridge.dtypes() lists them) to cast it before it crosses"
     )
     return DTypeError(
         f"cannot convert {_describe(t)} to {dst.name}: {why}; it is never converted "
@@ -418,7 +418,11 @@ def _through_numpy(t: Traits, r: Request) -> Plan:
         negative_strides=t.negative_strides and first.aliases,
         odd_strides=t.odd_strides and first.aliases,
     )
-    second = make_plan(middle, r)
+    try:
+        second = make_plan(middle, r)
+    except ConversionError as e:
+        # Name the caller's source, not the NumPy view it meets the target as.
+        raise type(e)(str(e).replace(_describe(middle), _describe(t), 1)) from None
     return Plan(
         first.source,
         second.target,

@@ -1,0 +1,412 @@
+"""Exact for every library and every way of naming it (spec/contract.toml, issue 10 rules)."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import array_api_compat
+import numpy as np
+import pytest
+import torch
+from cases import CASES
+
+import xpbridge as xb
+from xpbridge.testing import snapshot
+
+xps = pytest.importorskip("array_api_strict")
+jax = pytest.importorskip("jax")
+jnp = pytest.importorskip("jax.numpy")
+
+
+def _compat(name: str) -> Any:
+    return importlib.import_module(name)
+
+
+def _spellings(library: str, example: Any) -> list[Any]:
+    """Every way backend-agnostic code names ``library``."""
+    if library == "numpy":
+        return [
+            "numpy",
+            np,
+            _compat("array_api_compat.numpy"),
+            array_api_compat.array_namespace(example),
+            _compat("scipy._lib.array_api_compat.numpy"),  # a vendored copy
+            "array_api_compat.numpy",
+            example,
+        ]
+    if library == "torch":
+        return [
+            "torch",
+            torch,
+            _compat("array_api_compat.torch"),
+            array_api_compat.array_namespace(example),
+            _compat("scipy._lib.array_api_compat.torch"),
+            example,
+        ]
+    return ["jax", jax, jnp, "jax.numpy", array_api_compat.array_namespace(example), example]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+SOURCES = {
+    "numpy": lambda: np.arange(6.0, dtype=np.float32),
+    "numpy-reversed": lambda: np.arange(6.0, dtype=np.float32)[::-1],
+    "numpy-readonly": lambda: np.frombuffer(np.arange(6.0, dtype=np.float32).tobytes(), np.float32),
+    "torch": lambda: torch.arange(6.0),
+    "torch-grad": lambda: torch.arange(6.0, requires_grad=True),
+    "jax": lambda: jnp.arange(6.0),
+    "strict": lambda: xps.asarray([1.0, 2.0, 3.0], dtype=xps.float32),
+}
+EXAMPLES = {
+    "numpy": np.zeros(1, np.float32),
+    "torch": torch.zeros(1),
+    "jax": jnp.zeros(1),
+}
+
+
+@pytest.mark.rule("namespace-spellings")
+@pytest.mark.parametrize("library", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize("source", list(SOURCES))
+@pytest.mark.parametrize("copy", [None, True, False])
+def test_every_spelling_gives_the_same_plan_and_result(
+    library: str, source: str, copy: bool | None
+) -> None:
+    outcomes = []
+    for to in _spellings(library, EXAMPLES[library]):
+        x = SOURCES[source]()
+        try:
+            p = xb.plan(x, to, copy=copy)
+            result = xb.convert(x, to, copy=copy)
+        except xb.ConversionError as e:
+            outcomes.append((type(e), str(e)))
+            continue
+        assert p.aliases is (xb.shares_memory(x, result) or result is x)
+        outcomes.append((p, type(result), result is x, getattr(result, "requires_grad", None)))
+    assert all(o == outcomes[0] for o in outcomes), outcomes
+
+
+@pytest.mark.rule("namespace-spellings")
+def test_a_namespace_keeps_autograd_and_devices_of_torch() -> None:
+    compat_torch = _compat("array_api_compat.torch")
+    w = torch.ones(3, requires_grad=True)
+    assert xb.convert(w, compat_torch) is w  # the identity: the graph is kept
+    assert xb.plan(w, compat_torch).steps == ()
+    assert xb.convert(w, compat_torch, grad="raise") is w  # torch -> torch cuts nothing
+    r = xb.convert(np.ones(2), compat_torch, requires_grad=True)
+    assert r.requires_grad and r.is_leaf
+    with pytest.raises(xb.DeviceError, match="cuda is not available"):
+        xb.convert(np.ones(2), compat_torch, device="cuda")
+    # read-only and reversed sources copy for the namespace exactly as for "numpy"
+    ro = np.frombuffer(b"\x00" * 16, np.float32)
+    for spelling in ("numpy", _compat("array_api_compat.numpy")):
+        assert xb.convert(ro, spelling) is ro
+        assert xb.convert(ro[::-1], spelling).base is ro
+
+
+@pytest.mark.rule("protocol-names-are-not-targets")
+@pytest.mark.parametrize("to", ["python", "buffer", "dlpack", np.ndarray, torch.Tensor])
+def test_protocols_and_types_are_not_targets(to: Any) -> None:
+    a = np.ones(2)
+    with pytest.raises(xb.ArgumentError) as from_plan:
+        xb.plan(a, to)
+    with pytest.raises(xb.ArgumentError) as from_convert:
+        xb.convert(a, to)
+    assert str(from_plan.value) == str(from_convert.value)
+
+
+# Same library, any dtype or layout -----------------------------------------
+
+
+def _torch_same_library() -> dict[str, Any]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
+        warnings.filterwarnings("ignore", "The PyTorch API of nested tensors", UserWarning)
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
+        return {
+            "sparse": torch.eye(3).to_sparse(),
+            "sparse_csr": torch.eye(3).to_sparse_csr(),
+            "quantized": torch.quantize_per_tensor(torch.ones(3), 0.5, 0, torch.qint8),
+            "nested": torch.nested.nested_tensor([torch.ones(2), torch.ones(3)]),
+            "uint4": torch.tensor([1, 2, 3], dtype=torch.uint8).view(torch.uint4),
+            "int3": torch.tensor([1, 2, 3], dtype=torch.uint8).view(torch.int3),
+            "bits8": torch.tensor([1, 2, 3], dtype=torch.uint8).view(torch.bits8),
+        }
+
+
+@pytest.mark.rule("same-library-any-layout")
+@pytest.mark.parametrize("kind", list(_torch_same_library()))
+def test_torch_to_torch_is_the_object_itself_for_every_layout(kind: str) -> None:
+    x = _torch_same_library()[kind]
+    before = snapshot(x)
+    assert xb.to_torch(x) is x
+    assert xb.to_torch(x, copy=False) is x
+    assert xb.plan(x, "torch").aliases and xb.plan(x, "torch").steps == ()
+    c = xb.to_torch(x, copy=True)
+    assert c is not x and c.dtype == x.dtype and c.layout == x.layout
+    assert snapshot(c)[1:] == snapshot(x)[1:]  # the same bits and metadata, a new buffer
+    assert snapshot(x) == before
+    if x.layout is torch.strided and not x.is_nested and not x.is_quantized:
+        assert not xb.shares_memory(c, x)
+
+
+@pytest.mark.rule("same-library-any-layout")
+@pytest.mark.parametrize("case", ["numpy_object", "numpy_clongdouble", "numpy_strings"])
+def test_numpy_to_numpy_is_the_object_itself_for_every_dtype(case: str, tmp_path: Path) -> None:
+    x = CASES[case](tmp_path)
+    assert xb.to_numpy(x) is x and xb.to_numpy(x, copy=False) is x
+    c = xb.to_numpy(x, copy=True)
+    assert c is not x and c.dtype == x.dtype and c.tolist() == x.tolist()
+    assert not np.shares_memory(c, x)
+
+
+@pytest.mark.rule("same-library-any-layout")
+@pytest.mark.parametrize("device", ["CPU_DEVICE", "device1"])
+def test_array_api_strict_to_itself_keeps_object_and_device(device: str) -> None:
+    x = xps.asarray([1.0, 2.0, 3.0], device=xps.Device(device))
+    assert xb.convert(x, xps) is x and xb.convert(x, "array_api_strict", copy=False) is x
+    c = xb.convert(x, xps, copy=True)
+    assert c is not x and c.device == x.device and xps.all(c == x)
+    cast = xb.convert(x, xps, dtype=xps.float32)
+    assert cast.dtype == xps.float32 and cast.device == x.device  # device=None keeps device1
+    p = xb.plan(x, xps, dtype="float32")
+    assert p.steps == ("cast",) and not p.aliases
+    elsewhere = xps.Device("device2")
+    moved = xb.convert(x, xps, device=elsewhere)
+    assert moved.device == elsewhere and xb.plan(x, xps, device=elsewhere).steps == ("to_device",)
+
+
+@pytest.mark.rule("same-library-any-layout")
+def test_jax_to_jax_is_the_object_itself() -> None:
+    x = jnp.arange(4.0)
+    assert xb.convert(x, jnp) is x and xb.convert(x, "jax", copy=False) is x
+    c = xb.convert(x, "jax", copy=True)
+    assert c is not x and bool(jnp.all(c == x))
+    assert xb.convert(x, jax, dtype="int32").dtype == jnp.int32
+
+
+# Immutable sources, no silent narrowing ---------------------------------------
+
+
+@pytest.mark.rule("immutable-sources")
+def test_jax_arrays_never_become_writable_aliases() -> None:
+    x = jnp.arange(4.0)
+    a = xb.to_numpy(x)
+    assert not a.flags.writeable and xb.shares_memory(a, x)
+    assert xb.plan(x, "numpy").aliases and not xb.plan(x, "numpy").writable
+    t = xb.to_torch(x)
+    t[0] = 100.0
+    assert float(x[0]) == 0.0  # the JAX array is untouched: torch got a copy
+    p = xb.plan(x, "torch")
+    assert not p.aliases and any("read-only" in reason for reason in p.reasons)
+    with pytest.raises(xb.CopyError, match="read-only"):
+        xb.to_torch(x, copy=False)
+    assert xb.to_numpy(x, copy=True).flags.writeable  # a copy is the caller's own
+
+
+@pytest.mark.rule("immutable-sources")
+def test_results_of_an_immutable_library_are_not_called_writable() -> None:
+    p = xb.plan(np.arange(4.0, dtype=np.float32), "jax")
+    assert p.writable is False
+    assert xb.plan(np.arange(4.0), "array_api_strict").writable is not (
+        xb.plan(np.arange(4.0), "array_api_strict").target != "array_api_strict"
+    )
+
+
+@contextmanager
+def _x64(enabled: bool) -> Iterator[None]:
+    before = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", enabled)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+@pytest.mark.rule("no-silent-narrowing")
+@pytest.mark.parametrize("copy", [None, True, False])
+def test_jax_without_x64_refuses_64_bit_sources(copy: bool | None) -> None:
+    a = np.array([2**40, -1])
+    with _x64(False):
+        with pytest.raises(xb.DTypeError, match="jax_enable_x64") as from_plan:
+            xb.plan(a, "jax", copy=copy)
+        with pytest.raises(xb.DTypeError, match="dtype=") as from_convert:
+            xb.convert(a, jnp, copy=copy)
+        assert str(from_plan.value) == str(from_convert.value)
+        if copy is not False:  # the remedy named: dtype= a type JAX has
+            r = xb.convert(a.astype(np.int32), jnp, copy=copy)
+            assert r.dtype == jnp.int32
+            p = xb.plan(np.arange(3.0), "jax", dtype="float32", copy=copy)
+            r = xb.convert(np.arange(3.0), "jax", dtype="float32", copy=copy)
+            assert p.dtype == "float32" == str(r.dtype)
+    with _x64(True):  # the flag is part of the plan's cache key
+        p = xb.plan(a, "jax")
+        r = xb.convert(a, "jax")
+        assert p.dtype == "int64" == str(r.dtype) and r.tolist() == [2**40, -1]
+
+
+# dtype= and device= in any namespace's own objects ------------------------
+
+
+@pytest.mark.rule("namespace-dtypes-and-devices")
+@pytest.mark.parametrize(
+    "dtype", [xps.float32, jnp.float32, xps.asarray([1.0], dtype=xps.float32).dtype, "float32"]
+)
+@pytest.mark.parametrize("to", ["numpy", "torch", "array_api_strict"])
+def test_any_namespace_dtype_object_is_accepted(dtype: Any, to: str) -> None:
+    r = xb.convert(np.arange(3.0), to, dtype=dtype)
+    assert xb.plan(np.arange(3.0), to, dtype=dtype).dtype == "float32"
+    assert str(r.dtype).rpartition(".")[2] == "float32"
+
+
+@pytest.mark.rule("namespace-dtypes-and-devices")
+def test_python_types_and_foreign_objects_stay_refused_as_dtypes() -> None:
+    for bad in (float, bool, b"a", object(), xps):
+        with pytest.raises(xb.DTypeError):
+            xb.convert(np.ones(1), "numpy", dtype=bad)
+
+
+@pytest.mark.rule("namespace-dtypes-and-devices")
+def test_namespace_device_objects_are_accepted() -> None:
+    device1 = xps.Device("device1")
+    r = xb.convert(np.ones(2), xps, device=device1)
+    assert r.device == device1
+    like = xps.asarray([0.0], device=device1)
+    assert xb.convert(np.ones(2), like).device == device1  # to=array: its device
+
+
+# Python values -------------------------------------------------------------
+
+
+@pytest.mark.rule("python-values-planned-exactly")
+@pytest.mark.parametrize(
+    ("value", "to", "dtype"),
+    [
+        (0.5, "numpy", "float64"),
+        ([1, 2], "numpy", "int64"),
+        ([True, False], "torch", "bool"),
+        ([1.0, 2.0], "torch", "float32"),
+        ([1j], "torch", "complex64"),
+        (2**63, "numpy", "uint64"),
+        ([1.5, 2.5], "array_api_strict", "float64"),
+        (0.5, _compat("array_api_compat.numpy"), "float64"),
+    ],
+)
+def test_python_values_plan_the_dtype_they_get(value: Any, to: Any, dtype: str) -> None:
+    p = xb.plan(value, to)
+    r = xb.convert(value, to)
+    assert p.dtype == dtype == str(r.dtype).rpartition(".")[2]
+
+
+@pytest.mark.rule("python-values-planned-exactly")
+@pytest.mark.parametrize(
+    ("value", "kwargs", "remedy"),
+    [
+        (-1, {"dtype": "uint8"}, {"dtype": "int64"}),
+        ([1, 300], {"dtype": "int8"}, {"dtype": "int64"}),
+        ([1, 2], {"requires_grad": True}, {"requires_grad": True, "dtype": "float32"}),
+        (2**70, {}, {"dtype": "float64"}),
+    ],
+)
+@pytest.mark.parametrize("to", ["numpy", "torch"])
+def test_python_values_a_dtype_cannot_hold_are_dtype_errors(
+    value: Any, kwargs: dict[str, Any], remedy: dict[str, Any], to: str
+) -> None:
+    if "requires_grad" in kwargs and to == "numpy":
+        return
+    with pytest.raises(xb.DTypeError) as from_plan:
+        xb.plan(value, to, **kwargs)
+    with pytest.raises(xb.DTypeError) as from_convert:
+        xb.convert(value, to, **kwargs)
+    assert str(from_plan.value) == str(from_convert.value)
+    name = remedy["dtype"]
+    assert f"dtype='{name}'" in str(from_convert.value)  # the remedy it names works
+    assert str(xb.convert(value, to, **remedy).dtype).rpartition(".")[2] == name
+
+
+@pytest.mark.rule("python-values-planned-exactly")
+def test_python_sequences_convert_without_warnings() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = xb.to_torch([np.zeros(3), np.ones(3)])
+        assert t.shape == (2, 3)
+        assert xb.to_torch([1.0, 2.0], dtype="complex32").dtype == torch.complex32
+
+
+# Tensors without data -------------------------------------------------------
+
+
+def _fake() -> Any:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        return torch.ones(2)
+
+
+def _wrapped_plan() -> Any:
+    from torch.func import vmap
+
+    seen: list[Any] = []
+
+    def inside(row: Any) -> Any:
+        with pytest.raises(xb.UnsupportedInputError, match="functorch") as from_plan:
+            xb.plan(row, "numpy")
+        with pytest.raises(xb.UnsupportedInputError) as from_convert:
+            xb.to_numpy(row)
+        seen.append(str(from_plan.value) == str(from_convert.value))
+        return row * 2
+
+    vmap(inside)(torch.ones(2, 3))
+    return seen
+
+
+@pytest.mark.rule("tensors-without-data")
+@pytest.mark.parametrize(
+    "make", [_fake, lambda: torch.nn.UninitializedParameter(), lambda: torch.ones([1] * 65)]
+)
+@pytest.mark.parametrize("copy", [None, True, False])
+def test_tensors_without_data_are_unsupported(make: Any, copy: bool | None) -> None:
+    x = make()
+    with pytest.raises(xb.UnsupportedInputError) as from_plan:
+        xb.plan(x, "numpy", copy=copy)
+    with pytest.raises(xb.UnsupportedInputError) as from_convert:
+        xb.to_numpy(x, copy=copy)
+    assert str(from_plan.value) == str(from_convert.value)
+
+
+@pytest.mark.rule("tensors-without-data")
+def test_functorch_wrapped_tensors_are_unsupported() -> None:
+    assert _wrapped_plan() == [True]
+
+
+@pytest.mark.rule("tensors-without-data")
+def test_numpy_dimension_limit_is_numpy_s_own() -> None:
+    limit = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
+    assert xb.to_numpy(torch.ones([1] * limit)).ndim == limit
+    assert xb.to_torch(torch.ones([1] * 65)).ndim == 65  # torch -> torch: the tensor itself
+
+
+@pytest.mark.rule("tensors-without-data")
+@pytest.mark.subprocess
+def test_first_use_prints_nothing() -> None:
+    # torch printed "'mkldnn' is no longer used as device type" on first use.
+    code = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "import numpy as np, torch, array_api_compat.torch as xt, xpbridge as xb\n"
+        "w = torch.ones(2, requires_grad=True)\n"
+        "assert xb.convert(w, xt) is w\n"
+        "xb.to_numpy(w); xb.to_torch(np.ones(2)); xb.plan(w, 'numpy')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == ""
