@@ -370,7 +370,7 @@ def _wrapped_plan() -> Any:
 
 @pytest.mark.rule("tensors-without-data")
 @pytest.mark.parametrize(
-    "make", [_fake, lambda: torch.nn.UninitializedParameter(), lambda: torch.ones([1] * 65)]
+    "make", [_fake, torch.nn.UninitializedParameter, lambda: torch.ones([1] * 65)]
 )
 @pytest.mark.parametrize("copy", [None, True, False])
 def test_tensors_without_data_are_unsupported(make: Any, copy: bool | None) -> None:

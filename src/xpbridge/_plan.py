@@ -248,6 +248,20 @@ def _layout_reasons(t: Traits, src: Backend, dst: Backend) -> list[str]:
     return reasons
 
 
+def _import_copy_reason(src: Backend, dst: Backend, dtype: str) -> str:
+    """Why the target's import makes a new buffer ("" when it shares the memory)."""
+    if src is dst:
+        return ""
+    if dst.import_aliases == "never":
+        return f"{dst.name}'s from_dlpack copies the data it imports"
+    if not dst.imports_dtype(dtype):
+        return (
+            f"NumPy cannot export {dtype} through DLPack, so {dst.name} makes its array "
+            f"from a copy of the values"
+        )
+    return ""
+
+
 @lru_cache(maxsize=4096)
 def cached_plan(
     t: Traits,
@@ -346,12 +360,13 @@ def make_plan(t: Traits, r: Request) -> Plan:
         source.append("copy")  # torch allows no grad on an inference tensor, only on a copy
         reasons.append("an inference tensor cannot require grad; its copy can")
 
-    if src is not dst and dst.import_aliases == "never":
-        reasons.append(f"{dst.name}'s from_dlpack copies the data it imports")
+    import_copies = _import_copy_reason(src, dst, dtype)
+    if import_copies:
+        reasons.append(import_copies)
     if t.copied:
         reasons.append("the producer handed over a copy (DLPack IS_COPIED)")
     new_buffer = bool(BUFFER_STEPS.intersection(source + target)) or t.copied
-    new_buffer = new_buffer or (src is not dst and dst.import_aliases == "never")
+    new_buffer = new_buffer or bool(import_copies)
     if new_buffer and r.copy is False and not t.size_zero:
         memmap = " or open the memmap with mode='c' (copy-on-write)" if t.memmap else ""
         raise CopyError(

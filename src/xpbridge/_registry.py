@@ -225,7 +225,8 @@ def backend_of(x: Any) -> Backend:
             raise UnsupportedInputError(
                 f"cannot convert an object of type {cls.__module__}.{cls.__qualname__}: it "
                 f"speaks no array protocol (DLPack, buffer, __array_interface__) and no "
-                f"registered backend owns it; wrap it with numpy.asarray first"
+                f"registered backend owns it; convert it to an array of a supported library "
+                f"yourself, or register a backend for its type"
             )
         _BY_TYPE[cls] = backend
     return backend

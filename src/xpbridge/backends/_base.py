@@ -105,6 +105,10 @@ class Backend:
         """Words that start a remedy when this library lacks ``dtype`` (a setting to change)."""
         return ""
 
+    def imports_dtype(self, dtype: str) -> bool:
+        """Whether this library's import of ``dtype`` shares memory (else it copies)."""
+        return True
+
     def python_dtype(self, kind: str) -> str:
         """The dtype this library's ``asarray`` infers for Python values of ``kind``.
 

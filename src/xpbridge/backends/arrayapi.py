@@ -153,6 +153,12 @@ class ArrayAPIBackend(Backend):
         row = DTYPES.get(dtype)
         return row is not None and row.dlpack is not None and hasattr(self.namespace, dtype)
 
+    def imports_dtype(self, dtype: str) -> bool:
+        # NumPy's __dlpack__ exports only NumPy's own types, not ml_dtypes' (bfloat16,
+        # float8): those reach the namespace through its asarray, as a copy.
+        row = DTYPES.get(dtype)
+        return row is None or row.numpy is not None
+
     def resolve_device(self, device: Any) -> Device:
         if isinstance(device, Device) and device.kind == "cpu":
             return CPU
@@ -196,6 +202,8 @@ class ArrayAPIBackend(Backend):
         if isinstance(a, Exported):  # this namespace's capsule, as a NumPy view
             return a.to_numpy()
         device = getattr(plan, "native_device", None)
+        if not self.imports_dtype(plan.dtype):
+            return self.namespace.asarray(a, copy=True, device=device)
         if device is None:
             return self.namespace.from_dlpack(a)
         return self.namespace.from_dlpack(a, device=device)

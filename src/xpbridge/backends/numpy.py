@@ -133,8 +133,8 @@ class NumpyBackend(Backend):
             return Traits(
                 "numpy",
                 "",
-                unsupported="a masked array: its mask would be lost; pass "
-                "x.filled(fill_value) or np.asarray(x) if the mask is not needed",
+                unsupported="a masked array: its mask would be lost; call .filled(0) first "
+                "(with the fill value you need), or numpy.asarray(x) if the mask is not needed",
             )
         return self.traits(x.view(np.ndarray))  # other subclasses: the same memory
 

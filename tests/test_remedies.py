@@ -1,0 +1,188 @@
+"""Every remedy an error message names works: the meta-test runs it.
+
+Messages are collected from every error outcome of spec/contract.toml (each
+case under each copy mode) and from the failures listed below, which the
+contract table cannot express.  Each remedy a message names is recognised by
+its wording and executed:
+
+- ``pass copy=None`` / ``grad='detach'`` / ``device='cpu'`` / ``dtype='x'``
+  (or ``dtype=`` with an example): the same call with that keyword;
+- ``call .to_dense()`` (any method the message names): the call on the
+  method's result;
+- ``open the memmap with mode='c'``: the same file opened copy-on-write;
+- ``pass dtype= ... (e.g. dtype='float32')``: the example dtype.
+
+A message that names no call (e.g. "reshape it first") is counted as such.
+The test fails if any executed remedy raises, or if a message's wording looks
+like a remedy that this test cannot recognise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from cases import CASES, missing_ml_dtype
+from conftest import OUTCOME_ERRORS, load_spec
+
+import xpbridge as xb
+
+jnp = pytest.importorskip("jax.numpy")
+xps = pytest.importorskip("array_api_strict")
+
+pytestmark = pytest.mark.rule("remedies-work")
+
+RULES = load_spec("contract.toml")["rule"]
+MODES = {"none": None, "true": True, "false": False}
+
+# keyword remedies: "pass copy=None", "Pass grad='detach'", "pass device='cpu'", "dtype='int64'"
+_KEYWORD = re.compile(r"[Pp]ass (copy|grad|device|dtype)=('[^']*'|None|True|False)")
+_DTYPE_EXAMPLE = re.compile(r"e\.g\. dtype='([a-z0-9_]+)'")
+_METHOD = re.compile(r"call (\.[a-z_]+\([^)]*\))")
+_REMEDY_WORDS = re.compile(
+    r"\b(pass|call|install|open|convert|reshape|run|enable|wrap)\b", re.IGNORECASE
+)
+
+
+class Failure:
+    """A failing call: the source builder, the target, and the keywords."""
+
+    def __init__(self, label: str, make: Callable[[], Any], to: Any, **kwargs: Any) -> None:
+        self.label, self.make, self.to, self.kwargs = label, make, to, kwargs
+
+    def run(self, x: Any | None = None, **changes: Any) -> Any:
+        kwargs = {**self.kwargs, **changes}
+        return xb.convert(self.make() if x is None else x, self.to, **kwargs)
+
+
+def _contract_failures(tmp: Path) -> list[Failure]:
+    failures = []
+    for rule in RULES:
+        if rule.get("driver") == "custom" or rule.get("requires") == "cuda":
+            continue
+        for case in rule["cases"]:
+            if missing_ml_dtype(case):
+                continue
+            for mode, copy in MODES.items():
+                if rule[mode] in OUTCOME_ERRORS:
+                    failures.append(
+                        Failure(
+                            f"{rule['id']}/{case}/copy={copy}",
+                            lambda case=case: CASES[case](tmp),
+                            rule["target"],
+                            copy=copy,
+                            **rule.get("kwargs", {}),
+                        )
+                    )
+    return failures
+
+
+def _more_failures() -> list[Failure]:
+    return [
+        Failure("jax-x64", lambda: np.array([2**40, -1]), "jax"),
+        Failure("python-negative-uint", lambda: -1, "numpy", dtype="uint8"),
+        Failure("python-int-grad", lambda: [1, 2], "torch", requires_grad=True),
+        Failure("python-huge-int", lambda: 2**70, "torch"),
+        Failure("longdouble-to-torch", lambda: np.zeros(2, np.longdouble), "torch"),
+        Failure("bfloat16-to-strict", lambda: torch.ones(2, dtype=torch.bfloat16), xps),
+        Failure("jax-to-torch-no-copy", lambda: jnp.arange(3.0), "torch", copy=False),
+        Failure("sparse-to-numpy", lambda: torch.eye(2).to_sparse(), "numpy"),
+        Failure("65-dims", lambda: torch.ones([1] * 65), "numpy"),
+        Failure("grad-raise", lambda: torch.ones(2, requires_grad=True), "numpy", grad="raise"),
+        Failure("cuda-missing", lambda: np.ones(2), "torch", device="cuda"),
+        Failure("cuda-to-numpy", lambda: np.ones(2), "numpy", device="cuda:0"),
+        Failure("protocol-target", lambda: np.ones(2), "dlpack"),
+        Failure("type-target", lambda: np.ones(2), np.ndarray),
+        Failure("bad-dtype-name", lambda: np.ones(2), "torch", dtype="float"),
+    ]
+
+
+def _execute(failure: Failure, message: str, tmp: Path) -> list[str]:
+    """Run every remedy ``message`` names; return the ones executed."""
+    done = []
+    for keyword, value in _KEYWORD.findall(message):
+        changes = {keyword: None if value == "None" else value.strip("'")}
+        if keyword == "dtype" and "requires_grad" in failure.kwargs:
+            changes["requires_grad"] = True
+        failure.run(**changes)
+        done.append(f"{keyword}={value}")
+    example = _DTYPE_EXAMPLE.search(message)
+    if example or re.search(r"[Pp]ass dtype= ", message):  # its example, or float32
+        dtype = example.group(1) if example else "float32"
+        changes = {"dtype": dtype, "copy": None}
+        if "requires_grad" in failure.kwargs:
+            changes["requires_grad"] = True
+        failure.run(**changes)
+        done.append(f"dtype={dtype}")
+    if "numpy.asarray(x)" in message:
+        failure.run(np.asarray(failure.make()))
+        done.append("numpy.asarray(x)")
+    for method in _METHOD.findall(message):
+        x = failure.make()
+        failure.run(eval(f"x{method}", {"x": x}))  # the message's own words, on the source
+        done.append(method)
+    if "mode='c'" in message:
+        path = tmp / "remedy.bin"
+        np.arange(4.0).tofile(path)
+        failure.run(np.memmap(path, dtype=np.float64, mode="c"))
+        done.append("memmap mode='c'")
+    return done
+
+
+def test_every_remedy_a_message_names_works(tmp_path: Path) -> None:
+    messages: dict[str, list[str]] = {}
+    unexecuted: list[str] = []
+    executed = 0
+    for failure in [*_contract_failures(tmp_path), *_more_failures()]:
+        with pytest.raises(xb.ConversionError) as caught:
+            failure.run()
+        message = str(caught.value)
+        if message in messages:
+            continue
+        done = _execute(failure, message, tmp_path)
+        messages[message] = done
+        executed += len(done)
+        if not done and _has_unrecognised_remedy(message):
+            unexecuted.append(f"{failure.label}: {message}")
+    assert not unexecuted, "\n".join(unexecuted)
+    print(
+        f"{len(messages)} distinct messages, {executed} remedies executed, "
+        f"{sum(1 for d in messages.values() if not d)} name no call, 0 failed"
+    )
+    assert executed >= 20
+
+
+def _has_unrecognised_remedy(message: str) -> bool:
+    """Whether a message with no recognised remedy still seems to name a call."""
+    allowed = (
+        "reshape it first",  # words, not a call
+        "run it once, then convert",
+        "convert the result outside it",
+        "convert a real tensor",
+        "create it on a real device",
+        "convert the concrete result outside the transformation",
+        "known are",  # the list of target libraries
+        "yourself",
+        "install ml_dtypes",  # the package, where it is missing (pip install ml_dtypes)
+        "pass the library's module or name",
+        "name the target library",
+        "convert its values to a numeric dtype",
+        "pass a canonical name such as 'float32'",
+        "register a backend for its type",
+    )
+    if any(words in message for words in allowed):
+        return False
+    return bool(_REMEDY_WORDS.search(message))
+
+
+def test_the_recognisers_find_the_remedies_they_claim() -> None:
+    # The meta-test is only as good as its parsing: check it on known wordings.
+    assert _KEYWORD.findall("Pass copy=None to allow the copy") == [("copy", "None")]
+    assert _KEYWORD.findall("pass grad='detach' for a detached result") == [("grad", "'detach'")]
+    assert _METHOD.findall("a sparse_coo tensor: call .to_dense() first") == [".to_dense()"]
+    assert _has_unrecognised_remedy("call xb.frobnicate(x) first")
