@@ -232,6 +232,7 @@ def _x64(enabled: bool) -> Iterator[None]:
 
 
 @pytest.mark.rule("no-silent-narrowing")
+@pytest.mark.thread_unsafe(reason="toggles JAX's process-wide x64 flag")
 @pytest.mark.parametrize("copy", [None, True, False])
 def test_jax_without_x64_refuses_64_bit_sources(copy: bool | None) -> None:
     a = np.array([2**40, -1])
@@ -410,3 +411,14 @@ def test_first_use_prints_nothing() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
+
+
+@pytest.mark.rule("same-library-any-layout")
+@pytest.mark.parametrize("to", ["array_api_strict", "torch", "numpy"])
+def test_a_numpy_scalar_with_a_cast_becomes_a_0d_array_first(to: str) -> None:
+    # Before: NumPy's scalar cast gave a scalar, which has no __dlpack__ (AttributeError).
+    x = np.float64(1.5)
+    p = xb.plan(x, to, dtype="float32")
+    r = xb.convert(x, to, dtype="float32")
+    assert p.steps[0] == "copy" and not p.aliases
+    assert str(r.dtype).rpartition(".")[2] == "float32" and float(r) == 1.5
