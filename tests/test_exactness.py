@@ -282,6 +282,10 @@ def test_namespace_device_objects_are_accepted() -> None:
     assert r.device == device1
     like = xps.asarray([0.0], device=device1)
     assert xb.convert(np.ones(2), like).device == device1  # to=array: its device
+    assert xb.convert(np.ones(2), xps, device="device1").device == device1  # by its name
+    assert xb.plan(np.ones(2, np.float32), jnp, device="cpu:0").device.kind == "cpu"
+    with pytest.raises(xb.DeviceError):
+        xb.convert(np.ones(2), xps, device="device9")
 
 
 # Python values -------------------------------------------------------------

@@ -26,6 +26,16 @@ __all__ = ["ArrayAPIBackend", "is_namespace"]
 _DLPACK = DLPackBackend()  # the capsule reader every namespace source shares
 
 
+def _names(device: Any, name: str) -> bool:
+    """Whether ``name`` names the namespace's ``device`` object."""
+    if str(device) == name:
+        return True
+    try:
+        return bool(type(device)(name) == device)
+    except Exception:  # noqa: BLE001  # not a type made from a name (JAX's devices)
+        return False
+
+
 def is_namespace(module: Any) -> bool:
     """Whether ``module`` looks like an array-API namespace."""
     return all(
@@ -168,11 +178,17 @@ class ArrayAPIBackend(Backend):
         )
 
     def native_device(self, device: Any) -> Any:
-        """The namespace's own device object, when ``device`` is one; else None."""
+        """The namespace's own device object, when ``device`` is one or names one; else None.
+
+        A name is what the namespace's device prints as (JAX's ``"cpu:0"``) or
+        what its device type is made from (array-api-strict's ``"device1"``).
+        """
         for candidate in self.devices:
             if candidate is None:
                 continue
             if device is candidate or (type(device) is type(candidate) and device == candidate):
+                return candidate
+            if isinstance(device, str) and device != "cpu" and _names(candidate, device):
                 return candidate
         return None
 
