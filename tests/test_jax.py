@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 
@@ -41,3 +44,76 @@ def test_bfloat16_from_jax_is_bit_exact() -> None:
     x = jnp.array([1.5, -2.25, 3.0], dtype=jnp.bfloat16)
     t = xb.to_torch(x)
     assert t.dtype == torch.bfloat16 and t.tolist() == [1.5, -2.25, 3.0]
+
+
+# Issue 10: JAX is a library of its own (spec/contract.toml rules) --------------------
+
+
+@pytest.mark.rule("same-library-any-layout")
+def test_jax_to_jax_is_the_object_itself() -> None:
+    x = jnp.arange(4.0)
+    assert xb.convert(x, jnp) is x and xb.convert(x, "jax", copy=False) is x
+    c = xb.convert(x, "jax", copy=True)
+    assert c is not x and bool(jnp.all(c == x))
+    assert xb.convert(x, jax, dtype="int32").dtype == jnp.int32
+
+
+# Immutable sources, no silent narrowing ---------------------------------------
+
+
+@pytest.mark.rule("immutable-sources")
+def test_jax_arrays_never_become_writable_aliases() -> None:
+    x = jnp.arange(4.0)
+    a = xb.to_numpy(x)
+    assert not a.flags.writeable and xb.shares_memory(a, x)
+    assert xb.plan(x, "numpy").aliases and not xb.plan(x, "numpy").writable
+    t = xb.to_torch(x)
+    t[0] = 100.0
+    assert float(x[0]) == 0.0  # the JAX array is untouched: torch got a copy
+    p = xb.plan(x, "torch")
+    assert not p.aliases and any("read-only" in reason for reason in p.reasons)
+    with pytest.raises(xb.CopyError, match="read-only"):
+        xb.to_torch(x, copy=False)
+    assert xb.to_numpy(x, copy=True).flags.writeable  # a copy is the caller's own
+
+
+@pytest.mark.rule("immutable-sources")
+def test_results_of_an_immutable_library_are_not_called_writable() -> None:
+    p = xb.plan(np.arange(4.0, dtype=np.float32), "jax")
+    assert p.writable is False
+    assert xb.plan(np.arange(4.0), "array_api_strict").writable is not (
+        xb.plan(np.arange(4.0), "array_api_strict").target != "array_api_strict"
+    )
+
+
+@contextmanager
+def _x64(enabled: bool) -> Iterator[None]:
+    before = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", enabled)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+@pytest.mark.rule("no-silent-narrowing")
+@pytest.mark.thread_unsafe(reason="toggles JAX's process-wide x64 flag")
+@pytest.mark.parametrize("copy", [None, True, False])
+def test_jax_without_x64_refuses_64_bit_sources(copy: bool | None) -> None:
+    a = np.array([2**40, -1])
+    with _x64(False):
+        with pytest.raises(xb.DTypeError, match="jax_enable_x64") as from_plan:
+            xb.plan(a, "jax", copy=copy)
+        with pytest.raises(xb.DTypeError, match="dtype=") as from_convert:
+            xb.convert(a, jnp, copy=copy)
+        assert str(from_plan.value) == str(from_convert.value)
+        if copy is not False:  # the remedy named: dtype= a type JAX has
+            r = xb.convert(a.astype(np.int32), jnp, copy=copy)
+            assert r.dtype == jnp.int32
+            p = xb.plan(np.arange(3.0), "jax", dtype="float32", copy=copy)
+            r = xb.convert(np.arange(3.0), "jax", dtype="float32", copy=copy)
+            assert p.dtype == "float32" == str(r.dtype)
+    with _x64(True):  # the flag is part of the plan's cache key
+        p = xb.plan(a, "jax")
+        r = xb.convert(a, "jax")
+        assert p.dtype == "int64" == str(r.dtype) and r.tolist() == [2**40, -1]

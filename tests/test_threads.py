@@ -76,8 +76,12 @@ def test_conversions_while_another_thread_imports_torch() -> None:
 def test_many_threads_make_their_first_conversion_at_once() -> None:
     result = _run(f"""
         import json, threading
-        import numpy as np, torch, array_api_strict as xps, jax.numpy as jnp
+        import numpy as np, torch, array_api_strict as xps
         import xpbridge as xb
+        try:
+            import jax.numpy as jnp
+        except ImportError:  # JAX has left NumPy 1.26 behind
+            jnp = None
         barrier = threading.Barrier({THREADS})
         errors, count = [], [0]
         sources = [
@@ -86,10 +90,13 @@ def test_many_threads_make_their_first_conversion_at_once() -> None:
             lambda: (np.arange(4.0)[::-1], "torch"),
             lambda: (xps.asarray([1.0, 2.0]), "numpy"),
             lambda: (xps.asarray([1.0, 2.0]), "torch"),
-            lambda: (np.arange(4.0, dtype=np.float32), jnp),
-            lambda: (jnp.arange(4.0), "torch"),
             lambda: ([1.0, 2.0], "array_api_strict"),
         ]
+        if jnp is not None:
+            sources += [
+                lambda: (np.arange(4.0, dtype=np.float32), jnp),
+                lambda: (jnp.arange(4.0), "torch"),
+            ]
         def worker(i):
             barrier.wait()
             for round in range(200):

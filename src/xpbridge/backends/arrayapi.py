@@ -19,11 +19,37 @@ from .._dtypes import DTYPES
 from .._traits import Traits
 from ..errors import ConversionError, DeviceError
 from ._base import Backend, Extent
+from .numpy import NumpyBackend
 from .protocol import DLPackBackend
 
 __all__ = ["ArrayAPIBackend", "is_namespace"]
 
 _DLPACK = DLPackBackend()  # the capsule reader every namespace source shares
+_NUMPY = NumpyBackend()  # describes the host views of producers that will not export
+
+
+class _HostView:
+    """A NumPy view of a host array whose producer refused to export a capsule.
+
+    NumPy < 2.1 cannot export read-only arrays through DLPack, and its
+    ``from_dlpack`` makes every import read-only: array-api-strict arrays made
+    that way could not be converted at all.  Their ``__array__`` still gives
+    NumPy the memory, read-only, and that is what crosses.
+    """
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+
+def _host_view(x: Any) -> _HostView | None:
+    import numpy as np
+
+    try:
+        if int(x.__dlpack_device__()[0]) != 1:  # kDLCPU: only host memory
+            return None
+        return _HostView(np.asarray(x))
+    except (TypeError, ValueError, RuntimeError, BufferError):
+        return None
 
 
 def _names(device: Any, name: str) -> bool:
@@ -128,15 +154,24 @@ class ArrayAPIBackend(Backend):
     def prepare(self, x: Any, target: Backend, device: Device | None, copy: bool | None) -> Any:
         if target is self:
             return x  # the namespace's own functions work on the array itself
-        return _DLPACK.prepare(x, target, device, copy)
+        try:
+            return _DLPACK.prepare(x, target, device, copy)
+        except DeviceError:  # the producer refused to export: its host memory, read-only
+            view = _host_view(x)
+            if view is None:
+                raise
+            return view
 
     def writable(self, x: Any) -> bool:
         """Whether writes into ``x`` are allowed (array-api-compat knows immutable libraries)."""
         from array_api_compat import is_writeable_array
 
-        return bool(is_writeable_array(x)) and not self.immutable_arrays
+        return bool(is_writeable_array(x))
 
     def traits(self, x: Any) -> Traits:
+        if isinstance(x, _HostView):
+            t = _NUMPY.traits(x.array)
+            return t._replace(library=self.name, readonly=True)
         if isinstance(x, Exported):
             t = _DLPACK.traits(x)
             readonly = t.readonly or not self.writable(x.producer)
@@ -199,7 +234,11 @@ class ArrayAPIBackend(Backend):
         return x.device  # the namespace's own device object: the result is made there
 
     def extent(self, x: Any) -> Extent | None:
-        return _DLPACK.extent(x)  # where its capsule says the elements lie
+        extent = _DLPACK.extent(x)  # where its capsule says the elements lie
+        if extent is None:
+            view = _host_view(x)
+            extent = None if view is None else _NUMPY.extent(view.array)
+        return extent
 
     # Steps between arrays of this namespace.
 
@@ -210,13 +249,17 @@ class ArrayAPIBackend(Backend):
         return self.namespace.astype(x, getattr(self.namespace, plan.dtype))
 
     def step_to_device(self, x: Any, plan: Any) -> Any:
-        return x.to_device(plan.native_device)
+        # asarray, not Array.to_device: array-api-strict 2.6's to_device calls
+        # np.asarray(copy=...), which NumPy 1.26 lacks; the plan says a new buffer.
+        return self.namespace.asarray(x, device=plan.native_device, copy=True)
 
     # Exchanges: both directions are a DLPack import, into NumPy or into this namespace.
 
     def step_from_dlpack(self, a: Any, plan: Any) -> Any:
         if isinstance(a, Exported):  # this namespace's capsule, as a NumPy view
             return a.to_numpy()
+        if isinstance(a, _HostView):
+            return a.array
         device = getattr(plan, "native_device", None)
         if not self.imports_dtype(plan.dtype):
             return self.namespace.asarray(a, copy=True, device=device)
