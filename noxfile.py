@@ -14,6 +14,8 @@ are in the `test` dependency group: the plain test run covers them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2024.4.15"
@@ -45,9 +47,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def minimal(session: nox.Session) -> None:
-    """NumPy only (no torch, no ml_dtypes): xpbridge imports and works for NumPy."""
+    """NumPy only (no torch, no ml_dtypes): xpbridge imports and works, and so does the CLI."""
     session.install("-e", ".", "pytest", "hypothesis")
     session.run("python", "-c", "import xpbridge.testing, xpbridge")
+    # The installed console script, as a user without torch runs it.
+    session.run("xpbridge", "--version")
+    session.run("xpbridge", "info")
+    session.run("xpbridge", "demo")
+    session.run("xpbridge", "explain", "float32[::-1]", "--copy", "false")
+    report = Path(session.create_tmp()) / "report.md"
+    session.run("xpbridge", "report", "--format", "markdown", "-o", str(report))
     session.run("pytest", "tests/minimal", "-p", "no:cacheprovider", *session.posargs)
 
 
