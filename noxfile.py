@@ -80,9 +80,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy, strict."""
-    _install_test(session, "mypy")
+    """mypy --strict on the package; mypy and pyright, strict, on the public types users see."""
+    _install_test(session)  # the test group has mypy and pyright
     session.run("mypy")
+    session.run("mypy", "--strict", "tests/typing/check_convert.py")
+    session.run("pyright", "--pythonpath", f"{session.bin}/python", "tests/typing/check_convert.py")
 
 
 @nox.session(default=False)

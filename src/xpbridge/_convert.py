@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _registry
 from ._devices import CPU, parse_device
@@ -15,6 +15,8 @@ from .errors import ArgumentError
 if TYPE_CHECKING:
     import numpy
     import torch
+
+    from ._typing import Grad, NumpyModule, TorchModule
 
 __all__ = ["convert", "plan", "shares_memory", "to_numpy", "to_torch"]
 
@@ -93,7 +95,7 @@ def plan(
     device: Any = None,
     dtype: Any = None,
     copy: bool | None = None,
-    grad: str = "detach",
+    grad: Grad = "detach",
     requires_grad: bool = False,
 ) -> Plan:
     """Say what :func:`convert` would do, without doing it.
@@ -112,15 +114,51 @@ def plan(
     return _request(x, to, device, dtype, copy, grad, requires_grad)[0]
 
 
+@overload
 def convert(
     x: Any,
-    to: Any,
+    to: Literal["numpy"] | NumpyModule | numpy.ndarray[Any, Any],
     /,
     *,
     device: Any = None,
     dtype: Any = None,
     copy: bool | None = None,
-    grad: str = "detach",
+    grad: Grad = "detach",
+    requires_grad: bool = False,
+) -> numpy.ndarray[Any, Any]: ...
+@overload
+def convert(
+    x: Any,
+    to: Literal["torch"] | TorchModule | torch.Tensor,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: Grad = "detach",
+    requires_grad: bool = False,
+) -> torch.Tensor: ...
+@overload
+def convert(
+    x: Any,
+    to: object,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: Grad = "detach",
+    requires_grad: bool = False,
+) -> Any: ...
+def convert(
+    x: Any,
+    to: object,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: Grad = "detach",
     requires_grad: bool = False,
 ) -> Any:
     """Convert ``x`` to the library ``to``.
@@ -178,7 +216,7 @@ def to_numpy(
     *,
     dtype: Any = None,
     copy: bool | None = None,
-    grad: str = "detach",
+    grad: Grad = "detach",
 ) -> numpy.ndarray[Any, Any]:
     """Convert ``x`` to a NumPy array; see :func:`convert`.
 
