@@ -98,6 +98,25 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def docs_browser(session: nox.Session) -> None:
+    """Render every page in headless Chromium at 1280 and 1920 px; fail when a table overflows.
+
+    Needs Chromium on PATH (Debian: apt-get install chromium).  Screenshots of
+    every page at both widths land in docs/_build/screenshots.
+    """
+    session.install("-U", "pip")
+    session.install("-e", ".", "--group", "docs")  # the docs group alone must build the docs
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run(
+        "python",
+        "docs/_ext/browser_check.py",
+        "docs/_build/html",
+        "--screenshots",
+        "docs/_build/screenshots",
+    )
+
+
+@nox.session(default=False)
 def benchmarks(session: nox.Session) -> None:
     """Ratio benchmarks; regenerates the docs' performance table and plot."""
     _install_test(session, "matplotlib", "autoray", "arraybridge", "scikit-learn")
