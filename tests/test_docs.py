@@ -83,3 +83,58 @@ def test_dtype_and_upstream_pages_match_the_spec(built: Path) -> None:
     for fact in load_spec("upstream.toml")["fact"]:
         assert facts[fact["id"]][1].startswith("holds" if fact["holds"] else "does not hold")
         assert (fact.get("when") or "") in facts[fact["id"]][1]
+
+
+# Every public name of these modules is in the API reference with a NumPy-style
+# docstring.  (xpbridge.testing joins the list when its docstrings have the sections.)
+PUBLIC_MODULES = ["xpbridge", "xpbridge.backends", "xpbridge.errors"]
+
+
+def _public() -> list[tuple[str, object]]:
+    """Every public name once, under the module users import it from first."""
+    import importlib
+
+    found: dict[int, tuple[str, object]] = {}
+    for name in PUBLIC_MODULES:
+        module = importlib.import_module(name)
+        for attr in module.__all__:
+            if attr != "__version__":
+                obj = getattr(module, attr)
+                found.setdefault(id(obj), (f"{name}.{attr}", obj))
+    return list(found.values())
+
+
+def _sections(doc: str) -> set[str]:
+    return set(re.findall(r"^\s*(\w[\w ]*)\n\s*-{3,}\s*$", doc, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize(("name", "obj"), _public(), ids=lambda v: v if isinstance(v, str) else "")
+def test_public_names_have_numpy_docstrings(name: str, obj: object) -> None:
+    import inspect
+
+    doc = inspect.getdoc(obj) or ""
+    sections = _sections(doc)
+    assert "Examples" in sections and ">>> " in doc, f"{name} has no Examples"
+    if isinstance(obj, type):
+        if not issubclass(obj, Exception):
+            assert sections & {"Parameters", "Attributes"}, f"{name}: Parameters or Attributes"
+        return
+    takes = [p for p in inspect.signature(obj).parameters.values() if p.name != "self"]
+    wanted = {"Returns"} | ({"Parameters", "Raises"} if takes else set())
+    assert wanted <= sections, f"{name} lacks {sorted(wanted - sections)}"
+    listed = re.findall(
+        r"^(\w+(?:, \w+)*)(?: :|$)", doc.split("Parameters\n----------\n")[-1], re.MULTILINE
+    )
+    documented = {name for names in listed for name in names.split(", ")}
+    for parameter in takes:
+        assert parameter.name in documented, f"{name}: parameter {parameter.name} undocumented"
+
+
+def test_api_reference_lists_every_public_name() -> None:
+    pages = "\n".join(page.read_text() for page in (ROOT / "docs").glob("*.md"))
+    for name, obj in _public():
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert ".. automodule:: xpbridge.errors\n   :members:" in pages, name
+        else:
+            short = name.removeprefix("xpbridge.")
+            assert re.search(rf"\.\. auto\w+:: xpbridge\.{re.escape(short)}\b", pages), name
