@@ -14,6 +14,8 @@ are in the `test` dependency group: the plain test run covers them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2024.4.15"
@@ -45,9 +47,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def minimal(session: nox.Session) -> None:
-    """NumPy only (no torch, no ml_dtypes): xpbridge imports and works for NumPy."""
+    """NumPy only (no torch, no ml_dtypes): xpbridge imports and works, and so does the CLI."""
     session.install("-e", ".", "pytest", "hypothesis")
     session.run("python", "-c", "import xpbridge.testing, xpbridge")
+    # The installed console script, as a user without torch runs it.
+    session.run("xpbridge", "--version")
+    session.run("xpbridge", "info")
+    session.run("xpbridge", "demo")
+    session.run("xpbridge", "explain", "float32[::-1]", "--copy", "false")
+    report = Path(session.create_tmp()) / "report.md"
+    session.run("xpbridge", "report", "--format", "markdown", "-o", str(report))
     session.run("pytest", "tests/minimal", "-p", "no:cacheprovider", *session.posargs)
 
 
@@ -71,9 +80,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy, strict."""
-    _install_test(session, "mypy")
+    """mypy --strict on the package; mypy and pyright, strict, on the public types users see."""
+    _install_test(session)  # the test group has mypy and pyright
     session.run("mypy")
+    session.run("mypy", "--strict", "tests/typing/check_convert.py")
+    session.run("pyright", "--pythonpath", f"{session.bin}/python", "tests/typing/check_convert.py")
 
 
 @nox.session(default=False)
@@ -84,6 +95,25 @@ def docs(session: nox.Session) -> None:
     # pytest doctests the Markdown pages (their examples run as written) and
     # tests/test_docs.py compares the built tables with spec/.
     session.run("pytest", "docs", "tests/test_docs.py", "-p", "no:cacheprovider")
+
+
+@nox.session(default=False)
+def docs_browser(session: nox.Session) -> None:
+    """Render every page in headless Chromium at 1280 and 1920 px; fail when a table overflows.
+
+    Needs Chromium on PATH (Debian: apt-get install chromium).  Screenshots of
+    every page at both widths land in docs/_build/screenshots.
+    """
+    session.install("-U", "pip")
+    session.install("-e", ".", "--group", "docs")  # the docs group alone must build the docs
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run(
+        "python",
+        "docs/_ext/browser_check.py",
+        "docs/_build/html",
+        "--screenshots",
+        "docs/_build/screenshots",
+    )
 
 
 @nox.session(default=False)

@@ -1,49 +1,172 @@
-"""python -m xpbridge: info, demo, explain, report."""
+"""The xpbridge command line: help, exit codes, explain, report, the progress bar.
+
+Commands run in a fresh interpreter (as users run them), so a traceback or a
+wrong exit status cannot hide behind pytest.  The NumPy-only behaviour is in
+tests/minimal/test_cli_without_torch.py.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
+import xpbridge
 from xpbridge import _convert
-from xpbridge.__main__ import main
+from xpbridge.__main__ import build_parser, main
+from xpbridge._examples import PRESETS, DescriptionError, example, example_tree
 from xpbridge._upstream import run_python
 
+pytestmark = pytest.mark.subprocess
 
-def test_info_and_demo(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["info"]) == 0
-    out = capsys.readouterr().out
-    assert "backend     dlpack (protocol)" in out and "bfloat16" in out
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "xpbridge", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_every_command_and_option_has_help() -> None:
+    parser = build_parser("xpbridge")
+    assert "``" not in parser.description  # plain text, not reST
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subparsers.choices) == {"info", "demo", "explain", "report"}
+    for name, sub in [("xpbridge", parser), *subparsers.choices.items()]:
+        assert sub.description, name
+        for action in sub._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+    assert all(choice.help for choice in subparsers._choices_actions)
+
+
+def test_version_and_console_script() -> None:
+    done = cli("--version")
+    assert (done.returncode, done.stdout) == (0, f"xpbridge {xpbridge.__version__}\n")
+    (script,) = entry_points(group="console_scripts", name="xpbridge")
+    assert script.load() is main
+    installed = Path(sys.executable).with_name("xpbridge")
+    done = subprocess.run([installed, "--version"], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (0, f"xpbridge {xpbridge.__version__}\n")
+    done = subprocess.run([installed, "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("usage: xpbridge ")
+
+
+def test_info_and_demo() -> None:
+    done = cli("info")
+    assert done.returncode == 0, done.stderr
+    assert "backend           dlpack (protocol)" in done.stdout
+    assert "cross NumPy <-> torch" in done.stdout and "bfloat16" in done.stdout
+    done = cli("demo")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "== NumPy ==" in out and "== NumPy <-> torch ==" in out
     assert "a[0] is now 10.0" in out and "CopyError" in out and "[-2.]" in out
+    assert "torch is not installed" not in out
 
 
-def test_explain_reversed_to_torch_without_copy(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["explain", "reversed", "--copy", "false"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("CopyError:") and "negative strides" in out
+@pytest.mark.parametrize(
+    ("args", "status", "first_line"),
+    [
+        (["float32[::-1]", "--to", "torch", "--copy", "false"], 1, "CopyError: copy=False"),
+        (["float32[::-1]", "--to", "torch"], 0, "numpy float32 array on cpu -> torch float32"),
+        (["reversed", "--copy", "false"], 1, "CopyError: copy=False"),  # a shorthand
+        (["float64(3, 4).T readonly"], 0, "numpy float64 array on cpu -> torch float64"),
+        (["torch:float32 requires-grad", "--grad", "raise"], 1, "GradError:"),
+        (["torch:bfloat16", "--copy", "false"], 0, "torch bfloat16 array on cpu -> numpy"),
+        (["torch:complex64 conj", "--copy", "false"], 1, "CopyError:"),
+        (["torch:float32 neg"], 0, "torch float32 array on cpu -> numpy float32"),
+        (["torch:float32 sparse"], 1, "UnsupportedInputError:"),
+        (["float32 masked"], 1, "UnsupportedInputError:"),
+        (["float32 memmap", "--copy", "false"], 1, "CopyError:"),
+        (["float32 scalar", "--to", "torch"], 0, "numpy float32 scalar on cpu -> torch"),
+        (["float32", "--dtype", "bfloat16"], 0, "numpy float32 array on cpu -> torch bfloat16"),
+        (["float32", "--device", "cuda:7"], 1, "DeviceError:"),
+        (["torch:uint3"], 1, "DTypeError:"),
+        (["array_api_strict:float64"], 0, "dlpack float64 array on cpu -> numpy"),
+    ],
+)
+def test_explain(args: list[str], status: int, first_line: str) -> None:
+    done = cli("explain", *args)
+    assert done.returncode == status, done.stderr
+    assert done.stdout.startswith(first_line)
+    assert done.stderr == ""
 
 
-def test_report_writes_markdown_and_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_explain_says_why_it_copies() -> None:
+    out = cli("explain", "float32 byteswapped", "--to", "torch").stdout
+    assert "because: the source's byte order is not native" in out
+    assert "result:  a new buffer" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--dtype", "nosuch"], "unknown dtype 'nosuch'"),
+        (["report", "--dtype", "int4"], "int4 is not in the report's matrix"),
+        (["report", "--format", "yaml"], "invalid choice: 'yaml'"),
+        (["report", "--no-facts", "--dtype", "bool", "-o", "/nonexistent/r.md"], "cannot write"),
+        (["explain", "float32", "--copy", "maybe"], "invalid choice: 'maybe'"),
+        (["explain", "float32", "--dtype", "float"], "unknown dtype 'float'"),
+        (["explain", "float32", "--to", "nosuch"], "unknown target library 'nosuch'"),
+        (["explain", "float32", "--to", "numpy", "--requires-grad"], "needs a target with"),
+        (["explain", "nosuch"], "unknown dtype 'nosuch'"),
+        (["explain", "float32[::-1"], "unbalanced brackets"),
+        (["explain", "float32[__import__('os')]"], "is not an index"),
+        (["explain", "float32 bogus"], "unknown flag 'bogus'"),
+        (["explain", "float32 requires-grad"], "requires-grad is for torch sources"),
+        (["explain", "torch:float32[::-1]"], "torch cannot make"),
+        (["explain", "torch:float32 cuda:3"], "torch cannot make a tensor on cuda:3"),
+        (["explain", "torch:int32 requires-grad"], "torch cannot make"),
+        (["explain", "nosuchlib:float32"], "nosuchlib is not installed"),
+        (["explain", ""], "an empty description"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_bad_input_is_a_usage_error_without_traceback(args: list[str], message: str) -> None:
+    done = cli(*args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_report_writes_markdown_and_json(tmp_path: Path) -> None:
     md = tmp_path / "report.md"
-    assert main(["report", "--format", "markdown", "-o", str(md), "--dtype", "float32"]) == 0
+    done = cli("report", "--format", "markdown", "-o", str(md), "--dtype", "float32")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # not a terminal: no progress bar
+    assert f"markdown report written to {md}" in done.stdout
     text = md.read_text()
     assert "| numpy | torch | reversed | C | C | CopyError |" in text
     assert "0 contract violations" in text
-    assert "seed-default-integer-int32" in text
-    js = tmp_path / "report.json"
-    assert (
-        main(["report", "--format", "json", "-o", str(js), "--dtype", "bfloat16", "--no-facts"])
-        == 0
+    assert "| fact | spec/ expects | observed here | verdict |" in text
+    assert "| seed-default-integer-int32 | does not hold | does not hold | as spec/ expects |" in (
+        text
     )
+    js = tmp_path / "report.json"
+    done = cli("report", "--format", "json", "-o", str(js), "--dtype", "bfloat16")
+    assert done.returncode == 0, done.stderr
     data = json.loads(js.read_text())
     assert {c["outcome"] for c in data["checks"]} >= {"A", "C", "CopyError"}
     assert all(c["violation"] == "" for c in data["checks"])
+    assert data["summary"]["violations"] == 0
+    assert data["versions"]["torch"].startswith("2.")
+    facts = {f["id"]: f for f in data["facts"]}
+    fact = facts["torch-from-dlpack-ignores-readonly"]
+    assert fact["when"] == "numpy>=2.1" and fact["expected"] is fact["observed"] is True
+    assert fact["verdict"] == "as spec/ expects"
+    assert facts["seed-cuda-numpy-typeerror"]["verdict"].startswith("not observable here")
 
 
 def test_report_fails_when_the_contract_breaks(
@@ -56,7 +179,20 @@ def test_report_fails_when_the_contract_breaks(
 
     monkeypatch.setattr(_convert, "convert", copies_behind_the_plans_back)
     assert main(["report", "--dtype", "int16", "--no-facts"]) == 1
-    assert "VIOLATION" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "VIOLATION" in out and "plan.aliases=True but shares_memory=False" in out
+
+
+def test_report_says_when_a_fact_differs_from_the_spec(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xpbridge import _upstream
+
+    monkeypatch.setitem(_upstream.OBSERVE, "seed-default-integer-int32", lambda: True)
+    assert main(["report", "--dtype", "int8", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| seed-default-integer-int32 | does not hold | holds | DIFFERS from spec/ |" in out
+    assert "1 differ from spec/" in out
 
 
 def test_report_needs_no_test_dependencies() -> None:
@@ -71,3 +207,85 @@ def test_report_needs_no_test_dependencies() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "0 contract violations" in done.stdout
+
+
+def test_progress_bar_on_a_terminal_ends_cleanly() -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "80"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "xpbridge", "report", "--dtype", "int8"],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    out, _ = child.communicate(timeout=600)
+    os.close(leader)
+    assert child.returncode == 0
+    text = drawn.decode()
+    assert re.search(r"\] 1/\d+ numpy -> numpy int8 contiguous copy=None", text)
+    # the last step is counted as the total, and a slow step says what it is
+    assert re.search(r"\] (\d+)/\1 upstream fact seed-cuda-numpy", text)
+    assert text.endswith("\r" + " " * 79 + "\r")  # the bar erased itself
+    assert b"\r" not in out and out.startswith(b"xpbridge ")
+
+
+def test_progress_bar_is_erased_on_interrupt() -> None:
+    import io
+
+    from xpbridge._progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    bar = Progress(10, stream)
+    try:
+        with bar:
+            bar.step("first")
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert "first" in stream.getvalue()
+    assert stream.getvalue().endswith("\r" + " " * bar.width + "\r")
+    quiet = io.StringIO()
+    with Progress(10, quiet) as bar:
+        bar.step("first")
+    assert quiet.getvalue() == ""
+
+
+def test_examples_have_the_traits_they_name() -> None:
+    import numpy as np
+    import torch
+
+    assert example("float32[::-1]").strides == (-4,)
+    assert example("int16()").shape == ()
+    assert example("float64(2, 3).T").flags.f_contiguous
+    assert example("float32(0,)").size == 0
+    assert not example("float32 memmap").flags.writeable
+    assert example("float32 byteswapped").dtype.byteorder in "<>"
+    assert not example("complex128 unaligned").flags.aligned
+    assert isinstance(example("float32 scalar"), np.float32)
+    assert example("torch:float32 requires-grad").requires_grad
+    assert example("torch:complex64 conj").is_conj()
+    assert example("torch:float32 neg").is_neg()
+    assert example("torch:float32 meta").device == torch.device("meta")
+    assert example("float32(3, 4)[None, 1:, ::2]").shape == (1, 2, 2)
+    for shorthand in PRESETS:
+        example(shorthand)
+    tree = example_tree('{"a": ["float32", "torch:int8"], "b": null}')
+    assert tree["a"][1].dtype == torch.int8 and tree["b"] is None
+    with pytest.raises(DescriptionError, match="JSON"):
+        example_tree("{not json")

@@ -6,6 +6,7 @@ parses the built HTML and compares it with spec/ so the two cannot drift.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ def _load(name: str) -> dict[str, Any]:
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    # "__array__" would otherwise read as bold "array"
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("__", "\\_\\_")
 
 
 def _table(header: list[str], rows: list[list[object]]) -> str:
@@ -29,71 +31,118 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+LIBRARIES = {"numpy": "NumPy", "torch": "torch", "python": "Python objects"}
+
+
+def _source(rule: dict[str, Any]) -> str:
+    """The source library of a rule, read from its case builders (``numpy_*``, ``torch_*``)."""
+    return rule["cases"][0].partition("_")[0]
+
+
+def _situation(rule: dict[str, Any]) -> str:
+    kwargs = ", ".join(f"`{k}={v!r}`" for k, v in rule.get("kwargs", {}).items())
+    target = "" if rule["target"] in LIBRARIES else f" (to `{rule['target']}`)"
+    return f"{rule['situation']}{target}" + (f"; {kwargs}" if kwargs else "")
+
+
+def _outcome(name: str) -> str:
+    """An outcome, allowed to break after "Unsupported" (a soft hyphen) in a narrow column."""
+    return name.replace("UnsupportedInput", "Unsupported\u00adInput")
+
+
 def contract() -> str:
+    """One table per source -> target, four narrow columns, and why each rule holds below it.
+
+    Narrow enough for a 1280 px screen: the reasons, the longest text, are a
+    list under each table rather than a column of it.
+    """
     rules = _load("contract")["rule"]
-    tabled = [r for r in rules if r.get("driver") != "custom"]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rules:
+        if r.get("driver") != "custom":
+            target = r["target"] if r["target"] in LIBRARIES else "other"
+            groups.setdefault((_source(r), target), []).append(r)
+    out = ""
+    for (source, target), members in groups.items():
+        title = f"{LIBRARIES[source]} -> " + (
+            "any other target" if target == "other" else LIBRARIES[target]
+        )
+        out += f"## {title}\n\n```{{container}} outcomes\n"
+        out += _table(
+            ["situation (rule)", "copy=None", "copy=True", "copy=False"],
+            [
+                [
+                    f"{_situation(r)} (`{r['id']}`)",
+                    *map(_outcome, (r["none"], r["true"], r["false"])),
+                ]
+                for r in members
+            ],
+        )
+        out += "```\n"
+        out += "\nWhy:\n\n" + "".join(f"- `{r['id']}`: {_cell(r['reason'])}\n" for r in members)
+        out += "\n"
     custom = [r for r in rules if r.get("driver") == "custom"]
-    rows = [
-        [
-            f"`{r['id']}`",
-            r["situation"],
-            r["target"]
-            + (
-                f" ({', '.join(f'{k}={v!r}' for k, v in r['kwargs'].items())})"
-                if r.get("kwargs")
-                else ""
-            ),
-            r["none"],
-            r["true"],
-            r["false"],
-            r["reason"],
-        ]
-        for r in tabled
-    ]
-    out = _table(["rule", "source", "target", "copy=None", "copy=True", "copy=False", "why"], rows)
-    out += "\nRules proved by dedicated tests:\n\n"
+    out += "## Rules proved by dedicated tests\n\n"
     out += _table(
-        ["rule", "situation", "guarantee"],
-        [[f"`{r['id']}`", r["situation"], r["reason"]] for r in custom],
+        ["rule", "guarantee"],
+        [[f"`{r['id']}`: {r['situation']}", r["reason"]] for r in custom],
     )
     return out
 
 
 def dtypes() -> str:
+    """The dtype table; where a library's attribute is the canonical name, only the library."""
+
+    def where(d: dict[str, Any]) -> str:
+        for module in ("numpy", "ml_dtypes"):
+            if d[module]:
+                return module if d[module] == d["name"] else f"{module}.{d[module]}"
+        return "-"
+
     rows = [
         [
             f"`{d['name']}`",
-            d["kind"],
-            d["bits"],
-            d["numpy"] or ("ml_dtypes." + d["ml_dtypes"] if d["ml_dtypes"] else "-"),
-            d["torch"] or "-",
-            tuple(d["dlpack"]) if d["dlpack"] else "-",
+            f"{d['kind']} {d['bits']}",
+            where(d),
+            ("torch" if d["torch"] == d["name"] else f"torch.{d['torch']}") if d["torch"] else "-",
+            ", ".join(map(str, d["dlpack"])) if d["dlpack"] else "-",
             d["numpy_torch"],
         ]
         for d in _load("dtypes")["dtype"]
     ]
-    return _table(
-        ["name", "kind", "bits", "NumPy", "torch", "DLPack (code, bits)", "NumPy <-> torch"], rows
-    )
+    return _table(["name", "kind, bits", "NumPy", "torch", "DLPack", "NumPy <-> torch"], rows)
+
+
+_URL = re.compile(r"https://github\.com/([\w-]+)/([\w-]+)/(?:issues|pull)/(\d+)|https://\S+")
+
+
+def _links(text: str) -> str:
+    """Long URLs as short links (``pytorch#59786``), so that they wrap."""
+
+    def short(m: re.Match[str]) -> str:
+        label = f"{m[2]}#{m[3]}" if m[3] else m[0].split("/")[2]
+        return f"[{label}]({m[0]})"
+
+    return _URL.sub(short, text)
 
 
 def upstream() -> str:
+    """The facts: claim (and id), what holds here, and how it is observed (and the source)."""
     spec = _load("upstream")
     rows = [
         [
-            f"`{f['id']}`",
-            f["claim"],
-            f["source"],
+            f"{f['claim']} (`{f['id']}`)",
             ("holds" if f["holds"] else "**does not hold**")
             + (f" (when {f['when']})" if f.get("when") else ""),
             ("needs CUDA; " if f.get("requires") == "cuda" else "")
             + ("subprocess; " if f.get("subprocess") else "")
-            + f["how"],
+            + f["how"]
+            + f". Source: {_links(f['source'])}",
         ]
         for f in spec["fact"]
     ]
     return f"Observed with {spec['observed_with']}.\n\n" + _table(
-        ["fact", "claim", "source", "here", "how it is observed"], rows
+        ["claim (fact)", "here", "how it is observed"], rows
     )
 
 

@@ -81,6 +81,11 @@ def __dir__() -> list[str]:
 def dtypes() -> tuple[str, ...]:
     """Return the canonical dtype names xpbridge knows.
 
+    Returns
+    -------
+    tuple of str
+        Every name ``dtype=`` accepts, in the order of the dtype table.
+
     Examples
     --------
     >>> "bfloat16" in dtypes()

@@ -1,160 +1,307 @@
-"""``python -m xpbridge``: what xpbridge does on this machine.
+"""The ``xpbridge`` command line (also ``python -m xpbridge``).
 
-Commands: ``info`` (versions, devices, capabilities), ``report`` (the
-conformance matrix and the upstream facts on this machine), ``explain`` (the
-plan for a described case, in words), ``demo`` (the main job in a few
-conversions).
+Every sub-command works on every install: with NumPy alone it shows and
+checks what NumPy can do, and says what torch would add.  Exit status: 0 when
+all holds, 1 when xpbridge breaks its contract (``report``) or the conversion
+asked about would raise (``explain``), 2 for a usage error.  Bad input is
+answered with a message, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+__all__ = ["build_parser", "main"]
 
-def _version(module: str) -> str:
-    try:
-        return str(importlib.import_module(module).__version__)
-    except ImportError:
-        return "not installed"
+DESCRIPTION = """\
+What xpbridge does on this machine: the versions it sees, a demonstration,
+the plan for any source you can describe, and its contract checked against
+the installed NumPy and torch."""
+
+EPILOG = """\
+exit status: 0 all holds, 1 the contract is violated (report) or the
+conversion would raise (explain), 2 a usage error.
+
+examples:
+  %(prog)s info
+  %(prog)s demo
+  %(prog)s explain "float32[::-1]" --to torch --copy false
+  %(prog)s report --format markdown -o report.md"""
+
+EXPLAIN_EPILOG = """\
+A description is [LIBRARY:]DTYPE[(SHAPE)][INDEX][.T] [FLAG ...]
+  LIBRARY  numpy (default), torch, or an installed array-API library
+  DTYPE    a canonical name (xpbridge.dtypes()); for NumPy also NumPy's names
+  SHAPE    default (4,); () is 0-d
+  INDEX    NumPy's basic indexing: [::-1], [:, ::2], [1:], [None]
+flags:
+{flags}
+  cuda, cuda:N, meta          (torch) the device the tensor lives on
+shorthands: {presets}
+
+examples:
+  %(prog)s "float32[::-1]" --to torch --copy false
+  %(prog)s "float64(3, 4).T readonly" --to torch
+  %(prog)s "torch:float32 requires-grad" --to numpy --grad raise
+  %(prog)s torch:bfloat16 --to numpy --copy false
+
+exit status: 0 the conversion would succeed, 1 it would raise (the error is
+printed), 2 a usage error."""
 
 
-def info() -> None:
-    """Print versions and what this machine can do."""
+def _prog() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "python -m xpbridge" if name in {"", "__main__.py", "-c"} else name
+
+
+def _dtype(text: str) -> str:
+    from ._dtypes import DTYPES
+
+    if text not in DTYPES:
+        raise argparse.ArgumentTypeError(f"unknown dtype {text!r}: known are {', '.join(DTYPES)}")
+    return text
+
+
+def _report_dtype(text: str) -> str:
+    from ._report import report_dtypes
+
+    name = _dtype(text)
+    if name not in report_dtypes():
+        raise argparse.ArgumentTypeError(
+            f"{name} is not in the report's matrix, which covers the dtypes that cross "
+            f"NumPy <-> torch with the ml_dtypes installed here: {', '.join(report_dtypes())}"
+        )
+    return name
+
+
+# ---------------------------------------------------------------- commands
+
+
+def info(args: argparse.Namespace) -> int:
+    """Print versions, devices, backends and the dtypes that cross."""
     import xpbridge
 
-    print(f"xpbridge    {xpbridge.__version__}")
-    print(f"python      {sys.version.split()[0]}")
-    for module in ("numpy", "torch", "ml_dtypes", "array_api_compat"):
-        print(f"{module:<11} {_version(module)}")
-    try:
-        import torch
-    except ImportError:
-        return
-    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    print(f"cuda        {cuda} device(s)")
+    from ._environment import OPTIONAL, installed, versions
+
+    found = versions()
+    print(f"{'xpbridge':<17} {xpbridge.__version__}")
+    print(f"{'python':<17} {sys.version.split()[0]}")
+    for module in OPTIONAL:
+        print(f"{module:<17} {found.get(module, 'not installed')}")
     from ._dtypes import crossing_dtypes
     from ._registry import list_backends
 
-    crossing = crossing_dtypes()
     for name, origin in list_backends().items():
-        print(f"backend     {name} ({origin})")
-    print(f"dtypes      {len(crossing)} cross NumPy <-> torch: {', '.join(crossing)}")
-
-
-def demo() -> None:
-    """Show the main job: zero-copy when possible, safe copies and clear errors otherwise."""
-    import numpy as np
-    import torch
-
-    import xpbridge as xb
-
-    a = np.arange(4, dtype=np.float32)
-    t = xb.to_torch(a)
-    t[0] = 10.0
-    print(f"to_torch(a) shares memory: a[0] is now {a[0]}")
-    print(xb.plan(a[::-1], "torch"))
-    try:
-        xb.to_torch(a[::-1], copy=False)
-    except xb.CopyError as e:
-        print(f"CopyError: {e}")
-    w = torch.ones(3, requires_grad=True)
-    view = xb.to_numpy(w)
-    print(f"to_numpy(requires-grad tensor): read-only view, writeable={view.flags.writeable}")
-    z = torch.tensor([1 + 2j]).conj().imag
-    print(f"negative bit resolved: to_numpy(x.conj().imag) = {xb.to_numpy(z)}")
-    try:
-        b = torch.tensor([1.5, 2.5], dtype=torch.bfloat16)
-        n = xb.to_numpy(b)
-        print(f"bfloat16 -> NumPy zero-copy: dtype={n.dtype}, shares={xb.shares_memory(b, n)}")
-    except xb.DTypeError as e:
-        print(f"DTypeError: {e}")
-
-
-def explain(case: str, target: str | None, copy: str) -> None:
-    """Print the plan for a small described case."""
-    import numpy as np
-
-    import xpbridge as xb
-
-    cases: dict[str, Any] = {
-        "reversed": np.arange(4.0, dtype=np.float32)[::-1],
-        "contiguous": np.arange(4.0, dtype=np.float32),
-        "readonly": np.frombuffer(bytes(16), dtype=np.float32),
-        "big-endian": np.arange(4.0, dtype=">f4"),
-        "bfloat16-tensor": None,
-        "requires-grad": None,
-    }
-    if case in {"bfloat16-tensor", "requires-grad"}:
+        print(f"{'backend':<17} {name} ({origin})")
+    crossing = crossing_dtypes()
+    if installed("torch"):
         import torch
 
-        cases["bfloat16-tensor"] = torch.ones(3, dtype=torch.bfloat16)
-        cases["requires-grad"] = torch.ones(3, requires_grad=True)
-    modes = {"none": None, "true": True, "false": False}
-    source = cases[case]
-    target = target or ("numpy" if type(source).__module__.startswith("torch") else "torch")
+        cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        print(f"{'cuda':<17} {cuda} device(s)")
+        print(f"{'dtypes':<17} {len(crossing)} cross NumPy <-> torch: {', '.join(crossing)}")
+    else:
+        print(f"{'dtypes':<17} NumPy <-> NumPy only: torch is not installed")
+        print(f"{'':<17} (pip install 'xpbridge[torch]' for NumPy <-> torch)")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Show the main job in a few conversions."""
+    from ._demo import demo as run
+
+    run()
+    return 0
+
+
+COPY = {"none": None, "true": True, "false": False}
+
+
+def _keywords(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "copy": COPY[args.copy],
+        "dtype": args.dtype,
+        "device": args.device,
+        "grad": args.grad,
+        "requires_grad": args.requires_grad,
+    }
+
+
+def _default_target(source: Any) -> str:
+    from ._environment import installed
+
+    library = type(source).__module__.partition(".")[0]
+    if library == "numpy":
+        return "torch" if installed("torch") else "numpy"
+    return "numpy"
+
+
+def _plan_one(args: argparse.Namespace) -> object:
+    """The plan for one described source."""
+    import xpbridge as xb
+
+    from ._examples import example
+
+    source = example(args.description)
+    return xb.plan(source, args.to or _default_target(source), **_keywords(args))
+
+
+def explain(args: argparse.Namespace) -> int:
+    """Print the plan for a described source, or the error converting it would raise."""
+    import xpbridge as xb
+
+    from ._examples import DescriptionError
+
+    planner: Callable[[argparse.Namespace], object] = _plan_one
     try:
-        print(xb.plan(source, target, copy=modes[copy]))
+        print(planner(args))
+    except (DescriptionError, xb.ArgumentError) as e:
+        return _usage_error(args, str(e))
     except xb.ConversionError as e:
         print(f"{type(e).__name__}: {e}")
+        return 1
+    return 0
 
 
-def report(
-    fmt: str, output: str | None, dtypes: list[str] | None = None, facts: bool = True
-) -> int:
+def report(args: argparse.Namespace) -> int:
     """Run the conformance report; exit status 1 when xpbridge breaks its contract."""
-    from ._report import print_progress, render, run_report
+    from ._report import render, run_report
 
-    result = run_report(print_progress, dtypes, facts)
-    text = render(result, fmt)
-    if output:
-        with open(output, "w") as f:
-            f.write(text)
-        print(render(result, "text") if fmt != "text" else text, end="")
-        print(f"{fmt} report written to {output}")
+    result = run_report(args.dtype, not args.no_facts, progress=sys.stderr)
+    text = render(result, args.format)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            return _usage_error(args, f"cannot write {args.output}: {e.strerror}")
+        if args.format != "text":
+            text = render(result, "text")
+        print(text, end="")
+        print(f"{args.format} report written to {args.output}")
     else:
         print(text, end="")
     return 1 if result.violations else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line."""
-    parser = argparse.ArgumentParser(prog="python -m xpbridge", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("info", help="versions and capabilities")
-    commands.add_parser("demo", help="the main job in a few conversions")
-    rep = commands.add_parser("report", help="the conformance matrix and upstream facts here")
-    rep.add_argument("--format", choices=["text", "markdown", "json"], default="text")
-    rep.add_argument("--output", "-o", help="write the report to this file")
-    rep.add_argument("--dtype", action="append", help="limit the matrix to these dtypes")
-    rep.add_argument("--no-facts", action="store_true", help="skip observing the upstream facts")
-    ex = commands.add_parser("explain", help="the plan for a described case")
-    ex.add_argument(
-        "case",
-        choices=[
-            "reversed",
-            "contiguous",
-            "readonly",
-            "big-endian",
-            "bfloat16-tensor",
-            "requires-grad",
-        ],
+def _usage_error(args: argparse.Namespace, message: str) -> int:
+    print(f"{args.prog}: error: {message}", file=sys.stderr)
+    return 2
+
+
+# ------------------------------------------------------------------ parser
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: one sub-command per job, help for every option."""
+    from ._examples import FLAGS, PRESETS
+
+    prog = prog or _prog()
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=prog, description=DESCRIPTION, epilog=EPILOG, formatter_class=formatter
     )
-    ex.add_argument("--to", default=None, help="target library (default: the other one)")
-    ex.add_argument("--copy", choices=["none", "true", "false"], default="none")
-    args = parser.parse_args(argv)
-    if args.command == "info":
-        info()
-    elif args.command == "demo":
-        demo()
-    elif args.command == "report":
-        return report(args.format, args.output, args.dtype, not args.no_facts)
-    else:
-        explain(args.case, args.to, args.copy)
-    return 0
+    from . import __version__
+
+    parser.add_argument(
+        "--version", action="version", version=f"xpbridge {__version__}", help="print the version"
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="one of:"
+    )
+
+    def command(
+        name: str, run: Callable[[argparse.Namespace], int], summary: str, **kw: Any
+    ) -> Any:
+        sub = commands.add_parser(
+            name, help=summary, description=summary, formatter_class=formatter, **kw
+        )
+        sub.set_defaults(run=run, prog=f"{prog} {name}")
+        return sub
+
+    command("info", info, "Print versions, devices, backends and the dtypes that cross.")
+    command(
+        "demo",
+        demo,
+        "Show the main job in a few conversions (NumPy only, or NumPy <-> torch).",
+    )
+
+    flags = "\n".join(f"  {name:<27} ({flag.library}) {flag.help}" for name, flag in FLAGS.items())
+    ex = command(
+        "explain",
+        explain,
+        "Print the plan for a source you describe: its steps, whether it shares "
+        "memory, and why it copies, or the error converting it would raise.",
+        epilog=EXPLAIN_EPILOG.format(flags=flags, presets=", ".join(PRESETS)),
+    )
+    ex.add_argument("description", help="the source, e.g. 'float32[::-1]' (syntax below)")
+    ex.add_argument(
+        "--to",
+        metavar="LIBRARY",
+        help="target library (default: torch for NumPy sources when installed, else numpy)",
+    )
+    ex.add_argument(
+        "--copy",
+        choices=list(COPY),
+        default="none",
+        help="none: share when possible (default); true: always copy; false: never copy",
+    )
+    ex.add_argument("--dtype", type=_dtype, help="cast to this canonical dtype name")
+    ex.add_argument("--device", help="target device: cpu, cuda, cuda:1")
+    ex.add_argument(
+        "--grad",
+        choices=["detach", "raise"],
+        default="detach",
+        help="leaving autograd: detach (default) or raise GradError",
+    )
+    ex.add_argument(
+        "--requires-grad", action="store_true", help="ask for a result that requires grad"
+    )
+
+    rep = command(
+        "report",
+        report,
+        "Check the contract on this machine: every source x target x dtype x layout x "
+        "copy mode over the installed libraries, and the upstream facts of spec/, each "
+        "next to what spec/ expects.",
+    )
+    rep.add_argument(
+        "--format",
+        choices=["text", "markdown", "json"],
+        default="text",
+        help="text for a terminal (default), markdown or json for CI artefacts",
+    )
+    rep.add_argument(
+        "--output", "-o", metavar="FILE", help="write the report to FILE; print a summary"
+    )
+    rep.add_argument(
+        "--dtype",
+        action="append",
+        type=_report_dtype,
+        metavar="NAME",
+        help="check only this dtype (repeatable; default: every dtype that crosses)",
+    )
+    rep.add_argument("--no-facts", action="store_true", help="skip observing the upstream facts")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``xpbridge report | head``): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return status
 
 
 if __name__ == "__main__":

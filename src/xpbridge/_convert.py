@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _registry
 from ._devices import CPU, parse_device
@@ -16,6 +16,8 @@ from .errors import ArgumentError
 if TYPE_CHECKING:
     import numpy
     import torch
+
+    from ._typing import Grad, NumpyModule, TorchModule
 
 __all__ = ["convert", "plan", "shares_memory", "to_numpy", "to_torch"]
 
@@ -106,13 +108,68 @@ def plan(
     device: Any = None,
     dtype: Any = None,
     copy: bool | None = None,
-    grad: str = "detach",
+    grad: Grad = "detach",
     requires_grad: bool = False,
 ) -> Plan:
     """Say what :func:`convert` would do, without doing it.
 
     Takes the same arguments as :func:`convert` and raises exactly the error
-    it would raise.
+    it would raise, with the same message.  No data moves.
+
+    Parameters
+    ----------
+    x : array_like
+        The source: a NumPy array or scalar, a torch tensor, any object that
+        speaks DLPack (``__dlpack__``) or the array API, a buffer (``bytes``,
+        ``memoryview``, ``array.array``) or a Python scalar or sequence.
+    to : str, module or array
+        The target library: its name (``"numpy"``, ``"torch"``,
+        ``"array_api_strict"``, any registered backend or installed array-API
+        namespace), the module or namespace itself, or an array whose
+        library and device the result takes.
+    device : str, tuple, torch.device or None, optional
+        ``None`` keeps the source's device when the target can hold it, else
+        the host; otherwise ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a
+        ``torch.device``, a DLPack ``(type, id)`` tuple or the target
+        library's own device object.
+    dtype : str, numpy.dtype, torch.dtype or None, optional
+        ``None`` keeps the dtype exactly; otherwise a canonical name
+        (:func:`xpbridge.dtypes`), a NumPy dtype or a torch dtype.  Casts
+        follow the target library's own ``astype``.
+    copy : bool or None, optional
+        ``None``: share memory when possible, else copy.  ``True``: always a
+        new buffer.  ``False``: never copy; raise :class:`CopyError` instead.
+    grad : {"detach", "raise"}, optional
+        Leaving autograd (a torch source that requires grad, to a library
+        without autograd): ``"detach"`` (default) detaches, ``"raise"``
+        raises :class:`GradError`.
+    requires_grad : bool, optional
+        Ask for a result that requires grad (targets with autograd only).
+
+    Returns
+    -------
+    Plan
+        The steps, whether the result aliases the source, whether it is
+        writable, its device and dtype, and why each copy happens.
+
+    Raises
+    ------
+    CopyError
+        ``copy=False`` but the conversion needs a new buffer (device, layout,
+        read-only memory, dtype, scalar).
+    DTypeError
+        The dtype cannot be represented in the target, or ``dtype=`` is invalid.
+    DeviceError
+        The device is unknown or unavailable, or the target cannot live there.
+    GradError
+        ``grad="raise"`` and the source requires grad.
+    UnsupportedInputError
+        ``x`` cannot be converted without losing meaning (a masked array; a
+        sparse, quantized, nested or meta tensor; an object with no array
+        protocol).
+    ArgumentError
+        An invalid ``copy=``, ``grad=`` or ``requires_grad=`` value, or an
+        unknown or missing target library.
 
     Examples
     --------
@@ -125,41 +182,113 @@ def plan(
     return _request(x, to, device, dtype, copy, grad, requires_grad)[0]
 
 
+@overload
 def convert(
     x: Any,
-    to: Any,
+    to: Literal["numpy"] | NumpyModule | numpy.ndarray[Any, Any],
     /,
     *,
     device: Any = None,
     dtype: Any = None,
     copy: bool | None = None,
-    grad: str = "detach",
+    grad: Grad = "detach",
+    requires_grad: bool = False,
+) -> numpy.ndarray[Any, Any]: ...
+@overload
+def convert(
+    x: Any,
+    to: Literal["torch"] | TorchModule | torch.Tensor,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: Grad = "detach",
+    requires_grad: bool = False,
+) -> torch.Tensor: ...
+@overload
+def convert(
+    x: Any,
+    to: object,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: Grad = "detach",
+    requires_grad: bool = False,
+) -> Any: ...
+def convert(
+    x: Any,
+    to: object,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: Grad = "detach",
     requires_grad: bool = False,
 ) -> Any:
-    """Convert ``x`` to the library ``to``.
+    """Convert ``x`` to the library ``to``, sharing memory whenever the memory allows.
+
+    The result is what :func:`plan` says it will be (a tested property): an
+    alias of the source when possible, otherwise a new buffer, otherwise an
+    error that names the fix.  The source is never modified.
 
     Parameters
     ----------
-    x
-        A NumPy array or scalar, or a torch tensor.
-    to
-        A library name (``"numpy"``, ``"torch"``), a module, or an array whose
+    x : array_like
+        The source: a NumPy array or scalar, a torch tensor, any object that
+        speaks DLPack (``__dlpack__``) or the array API, a buffer (``bytes``,
+        ``memoryview``, ``array.array``) or a Python scalar or sequence.
+    to : str, module or array
+        The target library: its name (``"numpy"``, ``"torch"``,
+        ``"array_api_strict"``, any registered backend or installed array-API
+        namespace), the module or namespace itself, or an array whose
         library and device the result takes.
-    device
+    device : str, tuple, torch.device or None, optional
         ``None`` keeps the source's device when the target can hold it, else
         the host; otherwise ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a
-        ``torch.device`` or a DLPack ``(type, id)`` tuple.
-    dtype
-        ``None`` keeps the dtype exactly; otherwise a canonical name, a NumPy
-        dtype or a torch dtype.  Casts follow the target library's ``astype``.
-    copy
+        ``torch.device``, a DLPack ``(type, id)`` tuple or the target
+        library's own device object.
+    dtype : str, numpy.dtype, torch.dtype or None, optional
+        ``None`` keeps the dtype exactly; otherwise a canonical name
+        (:func:`xpbridge.dtypes`), a NumPy dtype or a torch dtype.  Casts
+        follow the target library's own ``astype``.
+    copy : bool or None, optional
         ``None``: share memory when possible, else copy.  ``True``: always a
         new buffer.  ``False``: never copy; raise :class:`CopyError` instead.
-    grad
-        ``"detach"`` (default) detaches a source that requires grad when the
-        target has no autograd; ``"raise"`` raises :class:`GradError`.
-    requires_grad
-        Ask for a result that requires grad (torch targets only).
+    grad : {"detach", "raise"}, optional
+        Leaving autograd (a torch source that requires grad, to a library
+        without autograd): ``"detach"`` (default) detaches, ``"raise"``
+        raises :class:`GradError`.
+    requires_grad : bool, optional
+        Ask for a result that requires grad (targets with autograd only).
+
+    Returns
+    -------
+    array
+        An array of the target library: ``numpy.ndarray`` for ``"numpy"``,
+        ``torch.Tensor`` for ``"torch"``.
+
+    Raises
+    ------
+    CopyError
+        ``copy=False`` but the conversion needs a new buffer (device, layout,
+        read-only memory, dtype, scalar).
+    DTypeError
+        The dtype cannot be represented in the target, or ``dtype=`` is invalid.
+    DeviceError
+        The device is unknown or unavailable, or the target cannot live there.
+    GradError
+        ``grad="raise"`` and the source requires grad.
+    UnsupportedInputError
+        ``x`` cannot be converted without losing meaning (a masked array; a
+        sparse, quantized, nested or meta tensor; an object with no array
+        protocol).
+    ArgumentError
+        An invalid ``copy=``, ``grad=`` or ``requires_grad=`` value, or an
+        unknown or missing target library.
 
     Examples
     --------
@@ -191,9 +320,32 @@ def to_numpy(
     *,
     dtype: Any = None,
     copy: bool | None = None,
-    grad: str = "detach",
+    grad: Grad = "detach",
 ) -> numpy.ndarray[Any, Any]:
-    """Convert ``x`` to a NumPy array; see :func:`convert`.
+    """Convert ``x`` to a NumPy array; :func:`convert` with ``to="numpy"``.
+
+    Parameters
+    ----------
+    x : array_like
+        The source (see :func:`convert`).
+    dtype : str, numpy.dtype, torch.dtype or None, optional
+        ``None`` keeps the dtype exactly; otherwise the dtype to cast to.
+    copy : bool or None, optional
+        ``None``: share memory when possible; ``True``: always copy;
+        ``False``: raise :class:`CopyError` rather than copy.
+    grad : {"detach", "raise"}, optional
+        A source that requires grad is detached (the result is then a
+        read-only view) or, with ``"raise"``, refused with :class:`GradError`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The array; a bfloat16 or float8 source gives the ml_dtypes type.
+
+    Raises
+    ------
+    CopyError, DTypeError, GradError, UnsupportedInputError, ArgumentError
+        As :func:`convert`.
 
     Examples
     --------
@@ -220,7 +372,33 @@ def to_torch(
     copy: bool | None = None,
     requires_grad: bool = False,
 ) -> torch.Tensor:
-    """Convert ``x`` to a torch tensor; see :func:`convert`.
+    """Convert ``x`` to a torch tensor; :func:`convert` with ``to="torch"``.
+
+    Parameters
+    ----------
+    x : array_like
+        The source (see :func:`convert`).  A torch source keeps its autograd
+        state: ``copy=None`` returns the tensor itself.
+    device : str, tuple, torch.device or None, optional
+        ``None`` keeps the source's device; otherwise the device to move to.
+    dtype : str, numpy.dtype, torch.dtype or None, optional
+        ``None`` keeps the dtype exactly; otherwise the dtype to cast to.
+    copy : bool or None, optional
+        ``None``: share memory when possible; ``True``: always copy;
+        ``False``: raise :class:`CopyError` rather than copy.
+    requires_grad : bool, optional
+        Ask for a result that requires grad (a new leaf for sources from
+        other libraries).
+
+    Returns
+    -------
+    torch.Tensor
+        The tensor.
+
+    Raises
+    ------
+    CopyError, DTypeError, DeviceError, UnsupportedInputError, ArgumentError
+        As :func:`convert`; an ``ArgumentError`` also when torch is not installed.
 
     Examples
     --------

@@ -16,7 +16,21 @@ __all__ = ["CPU", "DLPACK_KINDS", "Device", "parse_device"]
 
 
 class Device(NamedTuple):
-    """A device kind and its DLPack-style ``device_id``, e.g. ``Device("cuda", 1)``."""
+    """A device kind and its DLPack-style ``device_id``, e.g. ``Device("cuda", 1)``.
+
+    Parameters
+    ----------
+    kind : str
+        ``"cpu"``, ``"cuda"``, ``"rocm"``, ``"meta"``, ...
+    id : int, optional
+        The device index (0 for the host).
+
+    Examples
+    --------
+    >>> from xpbridge.backends import Device
+    >>> str(Device("cuda", 1)), str(Device("cpu"))
+    ('cuda:1', 'cpu')
+    """
 
     kind: str
     id: int = 0

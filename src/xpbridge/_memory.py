@@ -42,6 +42,22 @@ def shares_memory(a: Any, b: Any, /) -> bool:
     overlap; arrays on different devices, scalars and size-0 arrays never
     share memory.
 
+    Parameters
+    ----------
+    a, b : array_like
+        Arrays of any library xpbridge converts (NumPy, torch, DLPack and
+        array-API producers, buffers).
+
+    Returns
+    -------
+    bool
+        Whether a write to one can change the other.
+
+    Raises
+    ------
+    UnsupportedInputError
+        An argument that no backend owns (it speaks no array protocol).
+
     Examples
     --------
     >>> import numpy as np, xpbridge as xb

@@ -60,7 +60,24 @@ def register_backend(backend: Backend, *, replace: bool = False) -> None:
     """Register a backend for a third-party array library.
 
     It is asked before the protocol backends, so it can claim types that also
-    speak DLPack.  ``replace=True`` replaces a backend of the same name.
+    speak DLPack.
+
+    Parameters
+    ----------
+    backend : xpbridge.backends.Backend
+        An instance of a :class:`~xpbridge.backends.Backend` subclass; its
+        ``name`` is the library name users pass as ``to=``.
+    replace : bool, optional
+        Replace a backend registered under the same name (default: refuse).
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ArgumentError
+        A backend of that name is registered already and ``replace`` is false.
 
     Examples
     --------
@@ -122,6 +139,12 @@ def _load_entry_points() -> bool:
 
 def list_backends() -> dict[str, str]:
     """The registered backends and where each came from (entry points not yet loaded included).
+
+    Returns
+    -------
+    dict of str to str
+        Backend name -> origin: ``"built-in"``, ``"protocol"``,
+        ``"registered"``, ``"array API namespace"`` or ``"entry point ..."``.
 
     Examples
     --------

@@ -1,21 +1,25 @@
 """The conformance report: xpbridge's contract checked on this machine's versions.
 
-Runs source library x target library x dtype x layout x copy mode, checks
-every conversion against the contract (plan and result agree, copy semantics,
-values bit for bit, the source untouched), and observes the upstream facts of
-spec/upstream.toml.  ``python -m xpbridge report`` prints it.
+Runs source library x target library x dtype x layout x copy mode over the
+libraries installed here (NumPy always, torch when present), checks every
+conversion against the contract (plan and result agree, copy semantics, values
+bit for bit, the source untouched), and observes the upstream facts of
+spec/upstream.toml, each next to what spec/ expects on these versions.
+``xpbridge report`` prints it as text, Markdown or JSON.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+import re
+from collections.abc import Iterator
+from typing import Any, NamedTuple, TextIO
 
-__all__ = ["Report", "run_report"]
+__all__ = ["Report", "render", "report_dtypes", "run_report"]
 
 COPY_MODES: dict[str, bool | None] = {"None": None, "True": True, "False": False}
+FORMATS = ("text", "markdown", "json")
+LEGEND = "A = zero-copy alias, C = new buffer, an error name = that error, ! = a violation"
 
 
 class Check(NamedTuple):
@@ -28,9 +32,24 @@ class Check(NamedTuple):
     violation: str  # "" when the contract holds
 
 
+class Fact(NamedTuple):
+    id: str
+    claim: str
+    when: str  # the version range `expected` applies to ("" for all)
+    expected: bool  # what spec/upstream.toml says on the installed versions
+    observed: bool | None  # None: cannot be observed on this install
+    why_not: str  # why it cannot be observed ("" when it was)
+
+    @property
+    def verdict(self) -> str:
+        if self.observed is None:
+            return f"not observable here ({self.why_not})"
+        return "as spec/ expects" if self.observed is self.expected else "DIFFERS from spec/"
+
+
 class Report(NamedTuple):
     checks: list[Check]
-    facts: list[dict[str, Any]]
+    facts: list[Fact]
     versions: dict[str, str]
 
     @property
@@ -38,10 +57,22 @@ class Report(NamedTuple):
         return [c for c in self.checks if c.violation]
 
     @property
-    def fact_mismatches(self) -> list[dict[str, Any]]:
-        from ._upstream import expected
+    def fact_mismatches(self) -> list[Fact]:
+        return [f for f in self.facts if f.observed is not None and f.observed is not f.expected]
 
-        return [f for f in self.facts if f["observed"] is not None and f["observed"] != expected(f)]
+
+def report_dtypes() -> list[str]:
+    """The dtypes the matrix covers: those that cross NumPy <-> torch with this ml_dtypes."""
+    from ._dtypes import crossing_dtypes
+
+    return crossing_dtypes()
+
+
+def libraries() -> list[str]:
+    """The source and target libraries of the matrix: the ones installed here."""
+    from ._environment import installed
+
+    return ["numpy", "torch"] if installed("torch") else ["numpy"]
 
 
 def _numpy_sources(dtype: str) -> Iterator[tuple[str, Any]]:
@@ -89,6 +120,9 @@ def _torch_sources(dtype: str) -> Iterator[tuple[str, Any]]:
             yield "negative-bit", square.conj().imag
 
 
+_SOURCES = {"numpy": _numpy_sources, "torch": _torch_sources}
+
+
 def _check(source: Any, target: str, copy: bool | None) -> tuple[str, str]:
     from . import _convert, errors
     from .testing import assert_bitwise_equal, snapshot
@@ -130,51 +164,72 @@ def _unchanged(source: Any, before: Any) -> str:
     return "" if snapshot(source) == before else "the source changed"
 
 
-def run_report(
-    progress: Callable[[int, int], None] | None = None,
-    dtypes: list[str] | None = None,
-    facts: bool = True,
-) -> Report:
-    """Run the conformance matrix (over ``dtypes``, default all that cross) and the facts."""
-    import numpy as np
+def _child_imports(fact_id: str) -> set[str]:
+    """Modules the fact's observation imports in a child interpreter (read from its code)."""
+    from ._upstream import OBSERVE
 
-    from . import _spec, _upstream
-    from ._dtypes import crossing_dtypes
+    code = OBSERVE[fact_id].__code__
+    texts = [c for c in code.co_consts if isinstance(c, str)]
+    return {
+        module.strip().split(" ")[0].partition(".")[0]
+        for text in texts
+        for line in re.findall(r"^\s*import ([\w., ]+)", text, flags=re.MULTILINE)
+        for module in line.split(",")
+    }
+
+
+def _observe(fact: dict[str, Any]) -> Fact:
+    from . import _upstream
+    from ._environment import installed
+
+    when = fact.get("when") or ""
+    expected = _upstream.expected(fact)
+    missing = sorted(m for m in _child_imports(fact["id"]) if not installed(m))
+    if missing:
+        return Fact(fact["id"], fact["claim"], when, expected, None, f"needs {missing[0]}")
+    try:
+        seen = _upstream.observe(fact)
+    except ImportError as e:
+        return Fact(fact["id"], fact["claim"], when, expected, None, f"needs {e.name}")
+    why_not = "needs a CUDA device" if seen is None else ""
+    return Fact(fact["id"], fact["claim"], when, expected, seen, why_not)
+
+
+def run_report(
+    dtypes: list[str] | None = None, facts: bool = True, progress: TextIO | None = None
+) -> Report:
+    """Run the conformance matrix (over ``dtypes``, default all that cross) and the facts.
+
+    ``progress``: a stream to draw a progress bar on (only when it is a terminal).
+    """
+    from . import __version__, _spec
+    from ._environment import versions
+    from ._progress import Progress
 
     if dtypes is None:
-        dtypes = crossing_dtypes()
-    work: list[tuple[str, str, str, Any]] = []
-    for dtype in dtypes:
-        work += [("numpy", dtype, layout, x) for layout, x in _numpy_sources(dtype)]
-        work += [("torch", dtype, layout, x) for layout, x in _torch_sources(dtype)]
+        dtypes = report_dtypes()
+    present = libraries()
+    work = [
+        (library, dtype, layout, x)
+        for dtype in dtypes
+        for library in present
+        for layout, x in _SOURCES[library](dtype)
+    ]
     claims = _spec.load("upstream")["fact"] if facts else []
-    total = len(work) * 2 * len(COPY_MODES) + len(claims)
-    done = 0
-    checks = []
-    for library, dtype, layout, x in work:
-        for target in ("numpy", "torch"):
-            for name, copy in COPY_MODES.items():
-                outcome, violation = _check(x, target, copy)
-                checks.append(Check(library, target, layout, dtype, name, outcome, violation))
-                done += 1
-                if progress is not None and done % 50 == 0:
-                    progress(done, total)
-    observed = []
-    for fact in claims:
-        try:
-            seen: bool | None = _upstream.observe(fact)
-        except ImportError:
-            seen = None
-        observed.append({**fact, "observed": seen})
-        done += 1
-        if progress is not None:
-            progress(done, total)
-    import torch
-
-    from . import __version__
-
-    versions = {"xpbridge": __version__, "numpy": np.__version__, "torch": torch.__version__}
-    return Report(checks, observed, versions)
+    checks: list[Check] = []
+    observed: list[Fact] = []
+    total = len(work) * len(present) * len(COPY_MODES) + len(claims)
+    with Progress(total, progress) as bar:
+        for library, dtype, layout, x in work:
+            for target in present:
+                for name, copy in COPY_MODES.items():
+                    bar.step(f"{library} -> {target} {dtype} {layout} copy={name}")
+                    outcome, violation = _check(x, target, copy)
+                    checks.append(Check(library, target, layout, dtype, name, outcome, violation))
+        for fact in claims:
+            bar.step(f"upstream fact {fact['id']}")
+            observed.append(_observe(fact))
+    return Report(checks, observed, {"xpbridge": __version__, **versions()})
 
 
 def _summary_rows(report: Report) -> list[list[str]]:
@@ -188,70 +243,87 @@ def _summary_rows(report: Report) -> list[list[str]]:
     ]
 
 
-def render(report: Report, fmt: str = "text") -> str:
-    """The report as ``text`` (a terminal), ``markdown`` or ``json``."""
-    if fmt == "json":
-        return json.dumps(
-            {
-                "versions": report.versions,
-                "checks": [c._asdict() for c in report.checks],
-                "facts": [
-                    {k: f[k] for k in ("id", "claim", "holds", "observed")} for f in report.facts
-                ],
-            },
-            indent=1,
-        )
-    from ._upstream import expected
+def _holds(value: bool | None) -> str:
+    return "-" if value is None else ("holds" if value else "does not hold")
 
-    head = ["source", "target", "layout", "copy=None", "copy=True", "copy=False"]
-    rows = _summary_rows(report)
-    facts = [
+
+def _fact_rows(report: Report) -> list[list[str]]:
+    return [
         [
-            f["id"],
-            "n/a here"
-            if f["observed"] is None
-            else ("holds" if f["observed"] else "does not hold"),
-            "" if f["observed"] is None or f["observed"] == expected(f) else "differs from spec",
+            f.id,
+            _holds(f.expected) + (f" (when {f.when})" if f.when else ""),
+            _holds(f.observed),
+            f.verdict,
         ]
         for f in report.facts
     ]
-    versions = ", ".join(f"{k} {v}" for k, v in report.versions.items())
-    unobservable = sum(f["observed"] is None for f in report.facts)
-    verdict = (
-        f"{len(report.checks)} conversions checked, {len(report.violations)} contract violations; "
-        f"{len(report.facts) - unobservable} upstream facts observed ({unobservable} not "
-        f"observable here), {len(report.fact_mismatches)} differ from spec/"
+
+
+def _verdict(report: Report) -> str:
+    unobservable = sum(f.observed is None for f in report.facts)
+    return (
+        f"{len(report.checks)} conversions checked, {len(report.violations)} contract "
+        f"violations; {len(report.facts) - unobservable} upstream facts observed "
+        f"({unobservable} not observable here), {len(report.fact_mismatches)} differ from spec/"
     )
-    legend = "A = zero-copy alias, C = new buffer, an error name = that error, ! = a violation"
-    if fmt == "markdown":
 
-        def table(header: list[str], body: list[list[str]]) -> str:
-            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
 
-        parts = [
-            f"# xpbridge conformance report\n\n{versions}\n\n{verdict}\n\n{legend}\n",
-            table(head, rows),
-            "\n## Upstream facts\n",
-            table(["fact", "observed", ""], facts),
+def _json(report: Report) -> str:
+    return json.dumps(
+        {
+            "versions": report.versions,
+            "summary": {
+                "conversions": len(report.checks),
+                "violations": len(report.violations),
+                "facts": len(report.facts),
+                "facts_not_observable": sum(f.observed is None for f in report.facts),
+                "facts_differing_from_spec": len(report.fact_mismatches),
+            },
+            "checks": [c._asdict() for c in report.checks],
+            "facts": [{**f._asdict(), "verdict": f.verdict} for f in report.facts],
+        },
+        indent=1,
+    )
+
+
+def _markdown(report: Report) -> str:
+    def table(header: list[str], body: list[list[str]]) -> str:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+
+    versions = ", ".join(f"{k} {v}" for k, v in report.versions.items())
+    head = ["source", "target", "layout", "copy=None", "copy=True", "copy=False"]
+    parts = [
+        f"# xpbridge conformance report\n\n{versions}\n\n{_verdict(report)}\n\n{LEGEND}\n",
+        table(head, _summary_rows(report)),
+        "\n## Upstream facts\n",
+        table(["fact", "spec/ expects", "observed here", "verdict"], _fact_rows(report)),
+    ]
+    parts += [f"\n- violation: {c}" for c in report.violations]
+    return "\n".join(parts) + "\n"
+
+
+def _text(report: Report) -> str:
+    def aligned(rows: list[list[str]]) -> list[str]:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        return [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
         ]
-        parts += [f"\n- violation: {c}" for c in report.violations]
-        return "\n".join(parts) + "\n"
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    lines = [versions, "", "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    lines += ["", legend, ""]
-    fw = max((len(f[0]) for f in facts), default=0)
-    lines += [f"{f[0].ljust(fw)}  {f[1]}  {f[2]}".rstrip() for f in facts]
-    lines += ["", *(f"VIOLATION {c}" for c in report.violations), verdict]
+
+    head = ["source", "target", "layout", "copy=None", "copy=True", "copy=False"]
+    lines = [", ".join(f"{k} {v}" for k, v in report.versions.items()), ""]
+    lines += aligned([head, *_summary_rows(report)])
+    lines += ["", LEGEND, ""]
+    if report.facts:
+        lines += aligned(
+            [["fact", "spec/ expects", "observed here", "verdict"], *_fact_rows(report)]
+        )
+        lines.append("")
+    lines += [f"VIOLATION {c}" for c in report.violations]
+    lines.append(_verdict(report))
     return "\n".join(lines) + "\n"
 
 
-def print_progress(done: int, total: int) -> None:
-    """A one-line progress bar on standard error, when it is a terminal."""
-    if sys.stderr.isatty():
-        filled = 30 * done // total
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+def render(report: Report, fmt: str = "text") -> str:
+    """The report as ``text`` (a terminal), ``markdown`` or ``json``."""
+    return {"json": _json, "markdown": _markdown, "text": _text}[fmt](report)

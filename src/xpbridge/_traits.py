@@ -15,7 +15,40 @@ __all__ = ["Request", "Traits"]
 
 
 class Traits(NamedTuple):
-    """The plan-relevant description of a source array."""
+    """The plan-relevant description of a source array.
+
+    What a backend's :meth:`~xpbridge.backends.Backend.traits` returns and the
+    planner reads: flags, dtype and device, never shapes or addresses, so one
+    cached plan serves every array of the same kind.
+
+    Parameters
+    ----------
+    library : str
+        The backend's name.
+    dtype : str
+        The canonical dtype name (or the library's own name, outside the table).
+    device : Device, optional
+        Where the array lives.
+    size_zero, scalar, readonly, memmap, nonnative, unaligned : bool, optional
+        Flags of the array (``scalar``: an immutable scalar without a buffer).
+    negative_strides, odd_strides : bool, optional
+        Strides torch cannot represent.
+    requires_grad, conj, neg : bool, optional
+        Autograd state and torch's lazy conjugate and negative bits.
+    unsupported : str, optional
+        Why the input cannot be converted at all, with the remedy ("" if it can).
+    copied : bool, optional
+        The producer already made a copy (DLPack ``IS_COPIED``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpbridge._registry import backend_of
+    >>> a = np.arange(4.0)[::-1]
+    >>> t = backend_of(a).traits(a)
+    >>> t.library, t.dtype, t.negative_strides
+    ('numpy', 'float64', True)
+    """
 
     library: str
     dtype: str  # canonical name, or the library's own name when not in the table

@@ -26,28 +26,107 @@ __all__ = [
 
 
 class ConversionError(Exception):
-    """Base class of every error xpbridge raises."""
+    """Base class of every error xpbridge raises.
+
+    Examples
+    --------
+    >>> import xpbridge as xb
+    >>> issubclass(xb.CopyError, xb.ConversionError)
+    True
+    """
 
 
 class CopyError(ConversionError, BufferError, ValueError):
-    """``copy=False`` was requested but the conversion needs a new buffer."""
+    """``copy=False`` was requested but the conversion needs a new buffer.
+
+    Also a ``BufferError`` and a ``ValueError``, the errors upstream raises.
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> try:
+    ...     xb.to_numpy(np.arange(3), dtype="float32", copy=False)
+    ... except BufferError as e:
+    ...     print(type(e).__name__)
+    CopyError
+    """
 
 
 class DTypeError(ConversionError, TypeError):
-    """A dtype the target cannot represent, or an invalid ``dtype=``."""
+    """A dtype the target cannot represent, or an invalid ``dtype=``.
+
+    Also a ``TypeError``.
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> try:
+    ...     xb.to_numpy(np.arange(3), dtype="float")
+    ... except TypeError as e:
+    ...     print(type(e).__name__)
+    DTypeError
+    """
 
 
 class DeviceError(ConversionError, ValueError):
-    """An unknown or unavailable device, or a target that cannot live there."""
+    """An unknown or unavailable device, or a target that cannot live there.
+
+    Also a ``ValueError``.
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> try:
+    ...     xb.plan(np.arange(3), "numpy", device="cuda:0")
+    ... except ValueError as e:
+    ...     print(type(e).__name__)
+    DeviceError
+    """
 
 
 class GradError(ConversionError, RuntimeError):
-    """``grad="raise"`` and the source takes part in autograd."""
+    """``grad="raise"`` and the source takes part in autograd.
+
+    Also a ``RuntimeError``, as ``Tensor.numpy()`` raises.
+
+    Examples
+    --------
+    >>> import torch, xpbridge as xb
+    >>> try:
+    ...     xb.to_numpy(torch.ones(2, requires_grad=True), grad="raise")
+    ... except RuntimeError as e:
+    ...     print(type(e).__name__)
+    GradError
+    """
 
 
 class UnsupportedInputError(ConversionError, TypeError):
-    """An input that cannot be converted without losing meaning."""
+    """An input that cannot be converted without losing meaning.
+
+    Also a ``TypeError``.
+
+    Examples
+    --------
+    >>> import xpbridge as xb
+    >>> try:
+    ...     xb.to_numpy(object())
+    ... except TypeError as e:
+    ...     print(type(e).__name__)
+    UnsupportedInputError
+    """
 
 
 class ArgumentError(ConversionError, ValueError):
-    """An invalid keyword value (``copy=``, ``grad=``) or an unknown target library."""
+    """An invalid keyword value (``copy=``, ``grad=``) or an unknown target library.
+
+    Also a ``ValueError``.
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> try:
+    ...     xb.to_numpy(np.arange(3), grad="keep")  # type: ignore[arg-type]
+    ... except ValueError as e:
+    ...     print(e)
+    grad must be 'detach' or 'raise', not 'keep'
+    """

@@ -20,7 +20,32 @@ Step = Callable[[Any, Any], Any]  # (array, plan) -> array
 
 
 class Extent(NamedTuple):
-    """Where an array's elements lie: enough to decide memory overlap."""
+    """Where an array's elements lie: enough to decide memory overlap.
+
+    A backend's :meth:`Backend.extent` returns one; :func:`xpbridge.shares_memory`
+    compares them.
+
+    Parameters
+    ----------
+    device : Device
+        Where the memory is.
+    pointer : int
+        The address of the first element.
+    shape : tuple of int
+        The array's shape.
+    strides : tuple of int
+        The strides, in bytes.
+    itemsize : int
+        The size of one element, in bytes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpbridge.backends import Device, Extent
+    >>> a = np.zeros(3)
+    >>> Extent(Device("cpu"), a.ctypes.data, a.shape, a.strides, a.itemsize).strides
+    (8,)
+    """
 
     device: Device
     pointer: int
@@ -30,7 +55,38 @@ class Extent(NamedTuple):
 
 
 class Backend:
-    """Base class of backends; subclasses fill in the capabilities and steps."""
+    """Base class of backends; subclasses fill in the capabilities and steps.
+
+    A backend adapts one array library: :meth:`owns` recognises its types
+    (without importing it), :meth:`traits` describes an array, the class
+    attributes declare what the library can hold, and one ``step_<name>``
+    method carries out each step of a plan.
+
+    Attributes
+    ----------
+    name : str
+        The library's name, as users pass it to ``to=``.
+    device_kinds : frozenset of str
+        The device kinds its arrays live on.
+    autograd, readonly_arrays, negative_strides, odd_strides : bool
+        What its arrays can be.
+    nonnative_byte_order, unaligned, lazy_bits : bool
+        More of what its arrays can be (``lazy_bits``: conjugate and negative bits).
+    import_aliases : {"always", "never", "sometimes"}
+        Whether importing data into the library shares it.
+    exchanges : dict
+        ``(source, target)`` -> the name of the step that hands data over.
+
+    Examples
+    --------
+    >>> from xpbridge.backends import Backend
+    >>> class Lists(Backend):
+    ...     name = "lists"
+    ...     def owns(self, cls):
+    ...         return False
+    >>> Lists().autograd, sorted(Lists.device_kinds)
+    (False, ['cpu'])
+    """
 
     name: ClassVar[str]
     device_kinds: ClassVar[frozenset[str]] = frozenset({"cpu"})

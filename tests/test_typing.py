@@ -1,0 +1,44 @@
+"""The public API's types, as users' checkers see them: mypy and pyright, both strict.
+
+tests/typing/check_convert.py states with ``assert_type`` what each call
+returns and marks the calls that must be rejected; this runs both checkers on
+it in a subprocess, as ``nox -s typecheck`` does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+CHECKED = "tests/typing/check_convert.py"
+
+
+def _run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *command],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.subprocess
+def test_mypy_strict_infers_the_documented_types() -> None:
+    done = _run("mypy", "--strict", CHECKED)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.subprocess
+@pytest.mark.skipif(
+    importlib.util.find_spec("pyright") is None, reason="pyright is in the test group"
+)
+def test_pyright_strict_infers_the_documented_types() -> None:
+    done = _run("pyright", "--pythonpath", sys.executable, CHECKED)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 errors" in done.stdout
