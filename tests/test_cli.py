@@ -93,7 +93,7 @@ def test_info_and_demo() -> None:
         (["float32", "--dtype", "bfloat16"], 0, "numpy float32 array on cpu -> torch bfloat16"),
         (["float32", "--device", "cuda:7"], 1, "DeviceError:"),
         (["torch:uint3"], 1, "DTypeError:"),
-        (["array_api_strict:float64"], 0, "dlpack float64 array on cpu -> numpy"),
+        (["array_api_strict:float64"], 0, "array_api_strict float64 array on cpu -> numpy"),
     ],
 )
 def test_explain(args: list[str], status: int, first_line: str) -> None:
