@@ -273,7 +273,10 @@ def target_of(to: Any) -> tuple[Backend, Any]:
     an array, whose library and device the result takes.
     """
     if isinstance(to, str):
-        return backend_named(library_of_name(to)), None
+        backend = _BACKENDS.get(to)  # the common case, one dict lookup: "torch", "numpy"
+        if backend is None or to in PROTOCOLS:
+            backend = backend_named(library_of_name(to))
+        return backend, None
     if isinstance(to, type):
         raise ArgumentError(
             f"to={to.__module__}.{to.__qualname__} is a type: pass the library's module "
