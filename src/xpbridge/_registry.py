@@ -5,7 +5,7 @@ when its library is already in ``sys.modules`` (an object of a library that
 was never imported cannot exist).  The answer is cached per type, so a
 conversion's dispatch is one dict lookup.
 
-Order of asking: the built-in NumPy and torch backends, then backends
+Order of asking: the built-in NumPy, torch and Dask backends, then backends
 registered with :func:`register_backend` or found through the
 ``xpbridge.backends`` entry-point group (loaded only when an object no
 backend owns turns up), then the protocols (DLPack, buffer, Python objects).
@@ -21,6 +21,7 @@ from typing import Any
 
 from .backends._base import Backend, Step
 from .backends.arrayapi import ArrayAPIBackend, is_namespace
+from .backends.dask import DaskBackend
 from .backends.numpy import NumpyBackend
 from .backends.protocol import BufferBackend, DLPackBackend, PythonBackend
 from .backends.torch import TorchBackend
@@ -37,7 +38,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "xpbridge.backends"
 
-_BUILTIN: list[Backend] = [NumpyBackend(), TorchBackend()]
+_BUILTIN: list[Backend] = [NumpyBackend(), TorchBackend(), DaskBackend()]
 _PROTOCOLS: list[Backend] = [DLPackBackend(), BufferBackend(), PythonBackend()]
 _REGISTERED: list[Backend] = []
 _ORIGIN: dict[str, str] = {b.name: "built-in" for b in _BUILTIN} | {
