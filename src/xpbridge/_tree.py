@@ -4,10 +4,11 @@ Walked: ``dict`` (and ``OrderedDict``, ``defaultdict``), ``list``, ``tuple``,
 ``collections.deque``, namedtuples and dataclass instances, exact types only
 (as optree, JAX and torch's pytree do: a subclass is a container only once it
 is registered); types registered with :func:`register_container`; and the
-nodes optree and ``torch.utils._pytree`` know, when those modules are already
-imported.  They are never imported here: a program that never imported them
-cannot have registered anything with them, and ``import xpbridge`` stays
-framework-free.
+nodes ``torch.utils._pytree`` knows and those in optree's global registry
+(what ``optree.tree_flatten`` walks without a namespace), when those modules
+are already imported.  They are never imported here: a program that never
+imported them cannot have registered anything with them, and
+``import xpbridge`` stays framework-free.
 
 Written by hand rather than on optree because optree is an optional
 dependency that may not be installed, and because the walk must classify
@@ -224,7 +225,9 @@ def _optree_node(cls: type) -> Node | None:
     optree = sys.modules.get("optree")
     if optree is None:
         return None
-    entry = optree.register_pytree_node.get(cls)  # the global namespace only
+    # The global registry: what optree.tree_flatten sees without a namespace.
+    # A type registered in a named namespace is a leaf there, and here.
+    entry = optree.register_pytree_node.get(cls)
     if entry is None:
         return None
     flatten, unflatten = entry.flatten_func, entry.unflatten_func
@@ -269,7 +272,7 @@ def _classify(x: Any) -> tuple[Node | str, bool]:
         return _namedtuple_node(cls), True
     if hasattr(cls, "__dataclass_fields__") and not isinstance(x, type):
         return _DATACLASS, True
-    node = _optree_node(cls) or _torch_node(cls)
+    node = _torch_node(cls) or _optree_node(cls)
     if node is not None:
         return node, True
     try:

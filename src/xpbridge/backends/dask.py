@@ -9,7 +9,8 @@ conversion, lazily and on the workers, is :func:`xpbridge.convert_chunks`.
 
 As a target (``to="dask"`` or a Dask array, e.g. when :func:`compute_in`
 hands results back to a Dask caller), a NumPy array is wrapped with
-``dask.array.from_array``, as Dask itself does: nothing is copied or computed.
+``dask.array.from_array``, as Dask itself does: nothing is computed.  Recent
+Dask versions copy the array there; whether this one does is probed once.
 
 Dask is never imported to recognise its arrays: a Dask array exists only
 once ``dask.array`` is in ``sys.modules``.
@@ -55,6 +56,22 @@ class DaskBackend(Backend):
         ("dask", "numpy"): "compute",
         ("numpy", "dask"): "from_array",
     }
+
+    _probed: str | None = None
+
+    @property
+    def import_aliases(self) -> str:  # type: ignore[override]
+        """Whether ``from_array`` shares the array's memory: probed once, on two elements."""
+        if self._probed is None:
+            import dask.array as da
+            import numpy as np
+
+            probe = np.zeros(2)
+            wrapped = da.from_array(probe, name=False)  # type: ignore[no-untyped-call]
+            probe[0] = 1.0  # seen when computed only if from_array kept the array itself
+            seen = wrapped.compute(scheduler="sync")[0] == 1.0  # never a cluster
+            self._probed = "always" if seen else "never"
+        return self._probed
 
     def owns(self, cls: type) -> bool:
         da = sys.modules.get("dask.array")
