@@ -90,9 +90,11 @@ def compute_in(
             if not kwargs and shortcut is not None:
                 converted = convert_flat(args, shortcut)
                 if converted is not None:  # the common call: a few arrays and plain values
+                    source = shortcut[0]
                     for x in args:
-                        if type(x) is shortcut.source:  # the first array argument
-                            return _returned(context, call(*converted), _back(x, grad))  # type: ignore[no-any-return]
+                        if type(x) is source:  # the first array argument
+                            back = _back(x, grad)
+                            return _returned(context, call(*converted), back)  # type: ignore[no-any-return]
                     return func(*args, **kwargs)
             arg_leaves, arg_def = flatten(args)
             kw_leaves, kw_def = flatten(kwargs)
@@ -122,6 +124,8 @@ def compute_in(
 
 
 _BACK: dict[tuple[str, Any, str], tuple[Resolved, Shortcut | None]] = {}
+_BACK_BY_TYPE: dict[tuple[type, str], tuple[Resolved, Shortcut | None]] = {}
+_PROTOCOL_NAMES = frozenset(backend.name for backend in _PROTOCOLS)
 
 
 def _shortcut(r: Resolved, found: list[Shortcut]) -> Shortcut | None:
@@ -141,10 +145,18 @@ def _first_array(leaves: Sequence[Any]) -> Any:
 
 
 def _back(caller: Any, grad: str) -> tuple[Resolved, Shortcut | None]:
-    """The request that hands results back to the caller's library and device (cached)."""
+    """The request that hands results back to the caller's library and device (cached).
+
+    Cached by library and device for the named backends (a protocol's arrays
+    may belong to any library); by type alone where the library has a single
+    device (NumPy), to skip asking for it.
+    """
+    known = _BACK_BY_TYPE.get((type(caller), grad))
+    if known is not None:
+        return known
     backend = backend_of(caller)
     key = None
-    if backend not in _PROTOCOLS:  # a protocol's arrays differ in library: no key
+    if backend.name not in _PROTOCOL_NAMES:
         key = (backend.name, backend.device_of(caller), grad)
         known = _BACK.get(key)
         if known is not None:
@@ -153,6 +165,8 @@ def _back(caller: Any, grad: str) -> tuple[Resolved, Shortcut | None]:
     back = (r, fast_path(r))
     if key is not None and len(_BACK) < 256 and back[1] is not None:  # None: maybe not yet
         _BACK[key] = back
+        if backend.device_kinds == {"cpu"} and len(_BACK_BY_TYPE) < 256:
+            _BACK_BY_TYPE[type(caller), grad] = back
     return back
 
 

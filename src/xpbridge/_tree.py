@@ -402,12 +402,16 @@ def _walk(obj: Any, node: Node, leaves: list[Any], stack: set[int]) -> tuple[Any
     start = len(leaves)
     subs: dict[int, tuple[Any, ...]] = {}
     kinds = _KINDS
-    append = leaves.append
-    for i, child in enumerate(children):
-        kind = kinds.get(type(child)) or kind_of(child)
-        if type(kind) is Node:
-            subs[i] = _walk(child, kind, leaves, stack)
-        else:
-            append(child)
+    known = [kinds.get(cls) for cls in set(map(type, children))]  # a few types, in C
+    if None not in known and not any(type(kind) is Node for kind in known):
+        leaves.extend(children)  # all leaves of known kinds: the common case, no loop
+    else:
+        append = leaves.append
+        for i, child in enumerate(children):
+            kind = kinds.get(type(child)) or kind_of(child)
+            if type(kind) is Node:
+                subs[i] = _walk(child, kind, leaves, stack)
+            else:
+                append(child)
     stack.discard(identity)
     return (node, aux, entries, len(children), subs, len(leaves) - start, obj)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -152,6 +153,8 @@ def fast_path(r: Resolved) -> Shortcut | None:
     return shortcut
 
 
+_BEHAVED = attrgetter("flags.behaved")  # an ndarray is aligned and writable
+
 # Leaves every request passes through unchanged (Python scalars unless scalars=True).
 _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
 
@@ -164,22 +167,29 @@ def convert_flat(values: Sequence[Any], shortcut: Shortcut) -> list[Any] | None:
     :func:`convert_leaves`, which plans every leaf.
     """
     source, convert, refusals, needs_behaved = shortcut
+    if len(values) > 1 and len(set(map(id, values))) != len(values):
+        return None  # one object twice must be converted once: convert_leaves does that
+    types = set(map(type, values))
+    if len(types) == 1 and source in types:  # arrays only: the conversions run in C
+        if needs_behaved and not all(map(_BEHAVED, values)):
+            return None
+        try:
+            return list(map(convert, values))
+        except refusals:
+            return None
+    if not types <= _PLAIN.union((source,)):
+        return None
     out = []
     for x in values:
-        cls = type(x)
-        if cls is source:
-            if needs_behaved and not x.flags.behaved:
+        if type(x) is source:
+            if needs_behaved and not _BEHAVED(x):
                 return None
             try:
                 out.append(convert(x))
             except refusals:
                 return None
-        elif cls in _PLAIN:
-            out.append(x)
         else:
-            return None
-    if len(set(map(id, values))) != len(values):
-        return None  # one object twice must be converted once: convert_leaves does that
+            out.append(x)
     return out
 
 
@@ -217,10 +227,22 @@ def _plan_all(
     repeated objects (index -> index of the first appearance).  Raises
     :class:`_LeafFailed` for the first leaf that cannot be converted.
     """
-    results: list[Any] = list(leaves)  # leaves that are not converted stay as they are
-    pending: list[tuple[int, Plan, Any]] = []
     repeats = {} if len(set(map(id, leaves))) == len(leaves) else _repeats(leaves)
     fast_type, primitive, refusals, needs_behaved = shortcut or (None, None, (), False)
+    if (
+        shortcut is not None
+        and not repeats
+        and set(map(type, leaves)) == {fast_type}
+        and (not needs_behaved or all(map(_BEHAVED, leaves)))
+    ):
+        # Every leaf is of the shortcut's source type (a dict of ndarrays, say):
+        # convert them all in C, or fall back to the loop on the first refusal.
+        try:
+            return list(map(primitive, leaves)), [], {}  # type: ignore[arg-type]
+        except refusals:
+            pass  # the planner decides that leaf, and says why
+    results: list[Any] = list(leaves)  # leaves that are not converted stay as they are
+    pending: list[tuple[int, Plan, Any]] = []
     plan_leaf = None
     kinds = _KINDS
     scalars = r.scalars
