@@ -177,3 +177,27 @@ def test_repeated_objects_stay_one_object(tree: Any, to: str) -> None:
         assert seen is out, path
     doubled = xb.convert_tree([tree, tree], to)
     assert doubled[0] is doubled[1]
+
+
+def _failing_leaf(to: str) -> Any:
+    """A leaf that cannot be converted to ``to`` under copy=False and grad='raise'."""
+    if to == "torch":
+        return np.frombuffer(b"\0" * 16, dtype=np.float32)  # read-only: torch would alias it
+    return torch.ones(2, requires_grad=True)
+
+
+@given(trees(), TARGETS, st.booleans())
+def test_a_planted_failure_converts_nothing(tree: Any, to: str, last: bool) -> None:
+    bad = _failing_leaf(to)
+    planted = [tree, bad] if last else [bad, tree]
+    keywords = {"copy": False, "grad": "raise"}
+    failure = _first_error(planted, to, **keywords)
+    assert failure is not None
+    path, error = failure
+    event("the planted leaf fails first" if path == f"tree[{int(last)}]" else "an earlier leaf")
+    before = [(p, snapshot(leaf)) for p, leaf in _leaves(planted)]
+    for function in (xb.plan_tree, xb.convert_tree):
+        with pytest.raises(type(error)) as raised:
+            function(planted, to, **keywords)
+        assert str(raised.value) == f"{path}: {error}"
+    assert [(p, snapshot(leaf)) for p, leaf in _leaves(planted)] == before
