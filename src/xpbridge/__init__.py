@@ -25,9 +25,13 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._chunks import convert_chunks
+    from ._compute import compute_in
     from ._convert import convert, plan, shares_memory, to_numpy, to_torch
     from ._plan import Plan
     from ._registry import list_backends, register_backend
+    from ._tree import register_container
+    from ._tree_plan import TreePlan, convert_tree, plan_tree
 
 __all__ = [
     "ArgumentError",
@@ -37,13 +41,19 @@ __all__ = [
     "DeviceError",
     "GradError",
     "Plan",
+    "TreePlan",
     "UnsupportedInputError",
     "__version__",
+    "compute_in",
     "convert",
+    "convert_chunks",
+    "convert_tree",
     "dtypes",
     "list_backends",
     "plan",
+    "plan_tree",
     "register_backend",
+    "register_container",
     "shares_memory",
     "to_numpy",
     "to_torch",
@@ -60,6 +70,12 @@ _LAZY = {
     "Plan": "_plan",
     "list_backends": "_registry",
     "register_backend": "_registry",
+    "convert_tree": "_tree_plan",
+    "plan_tree": "_tree_plan",
+    "TreePlan": "_tree_plan",
+    "register_container": "_tree",
+    "compute_in": "_compute",
+    "convert_chunks": "_chunks",
 }
 
 

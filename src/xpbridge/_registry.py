@@ -5,10 +5,17 @@ when its library is already in ``sys.modules`` (an object of a library that
 was never imported cannot exist).  The answer is cached per type, so a
 conversion's dispatch is one dict lookup.
 
-Order of asking: the built-in NumPy and torch backends, then backends
+Order of asking: the built-in NumPy, torch and Dask backends, then backends
 registered with :func:`register_backend` or found through the
 ``xpbridge.backends`` entry-point group (loaded only when an object no
-backend owns turns up), then the protocols (DLPack, buffer, Python objects).
+backend owns turns up), then array-API namespaces (an object whose
+``__array_namespace__`` names a namespace belongs to that library, e.g.
+array-api-strict or JAX), then the protocols (DLPack, buffer, Python objects).
+
+Thread safety: every change of the tables (registration, entry-point loading,
+a namespace seen for the first time) happens under one re-entrant lock, and a
+table is filled completely before other threads can read the entry.  Lookups
+read dicts without the lock (a dict read is atomic in CPython).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 from ._namespaces import PROTOCOLS, library_of_name, name_of, namespace_module
 from .backends._base import Backend, Step
 from .backends.arrayapi import ArrayAPIBackend, is_namespace
+from .backends.dask import DaskBackend
 from .backends.jax import JaxBackend
 from .backends.numpy import NumpyBackend
 from .backends.protocol import BufferBackend, DLPackBackend
@@ -40,7 +48,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "xpbridge.backends"
 
-_BUILTIN: list[Backend] = [NumpyBackend(), TorchBackend()]
+_BUILTIN: list[Backend] = [NumpyBackend(), TorchBackend(), DaskBackend()]
 _PROTOCOLS: list[Backend] = [DLPackBackend(), BufferBackend(), PythonBackend()]
 _REGISTERED: list[Backend] = []
 _ORIGIN: dict[str, str] = {b.name: "built-in" for b in _BUILTIN} | {

@@ -1,0 +1,629 @@
+"""Whole trees of arrays: every leaf planned before any moves, then converted.
+
+describe -> plan -> execute, for a tree: :mod:`._tree` takes the tree apart,
+each array leaf gets exactly the plan :func:`xpbridge.plan` would give it
+(the same request code runs), and only when every leaf has a plan does any
+step run.  A leaf that fails names its path and nothing is converted.
+
+One object that appears at several paths is planned and converted once.
+Steps that move data between devices run first for every leaf, inside one
+deferred synchronisation (:mod:`._transfers`); the steps after them run only
+once every transfer has been waited for.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from . import _registry
+from ._devices import CPU, Device, parse_device
+from ._dlpack import Exported
+from ._dtypes import DTYPES, canonical_name
+from ._plan import Plan, cached_plan
+from ._traits import Traits
+from ._transfers import deferred_synchronisation
+from ._tree import _KINDS, ARRAY, SCALAR, flatten, kind_of
+from .backends._base import Backend
+from .errors import ArgumentError, ConversionError
+
+__all__ = ["TreePlan", "convert_tree", "plan_tree"]
+
+
+class Resolved(NamedTuple):
+    """A tree request, checked and normalised once for all leaves."""
+
+    target: Backend
+    device: Any  # as the caller gave it (or the device of a `to` array)
+    plan_device: Device | None  # as the planner takes it
+    native: object  # the target library's own device object, if one was given
+    dtype: str | None  # canonical name
+    copy: bool | None
+    grad: str
+    requires_grad: bool
+    scalars: bool
+
+
+def resolve(
+    to: Any,
+    device: Any,
+    dtype: Any,
+    copy: Any,
+    grad: Any,
+    requires_grad: Any,
+    scalars: Any,
+) -> Resolved:
+    """Check and normalise the keywords once, as :func:`xpbridge.convert` does for each call.
+
+    A tree with no array leaf refuses the same keywords a leaf would.
+    """
+    if copy is not None and copy is not True and copy is not False:
+        raise ArgumentError(f"copy must be None, True or False, not {copy!r}")
+    if grad not in ("detach", "raise"):
+        raise ArgumentError(f"grad must be 'detach' or 'raise', not {grad!r}")
+    if requires_grad is not True and requires_grad is not False:
+        raise ArgumentError(f"requires_grad must be True or False, not {requires_grad!r}")
+    if scalars is not True and scalars is not False:
+        raise ArgumentError(f"scalars must be True or False, not {scalars!r}")
+    target, default_device = _registry.target_of(to)
+    if requires_grad and not target.autograd:
+        raise ArgumentError(f"requires_grad=True needs a target with autograd, not {target.name}")
+    if device is None:
+        device = default_device  # `to` was an array: its device, for every leaf
+    native = None
+    plan_device = None
+    if device is not None:
+        native = target.native_device(device)
+        plan_device = CPU if native is not None else target.resolve_device(parse_device(device))
+    name = canonical_name(dtype) if dtype is not None else None
+    return Resolved(target, device, plan_device, native, name, copy, grad, requires_grad, scalars)
+
+
+def _planner(r: Resolved) -> Callable[[Any], tuple[Plan, Any]]:
+    """Plan one leaf as :func:`xpbridge.plan` does: the plan and what its steps work on.
+
+    The per-call part of :func:`xpbridge.plan` (owner, prepare, traits, the
+    cached planner) with the keywords checked once; one plan per distinct
+    traits object within a tree.  ``tests/test_tree.py`` checks that every
+    contract case gets the plan and error :func:`xpbridge.plan` gives it.
+    """
+    target, device, copy = r.target, r.plan_device, r.copy
+    request = (target.name, device, r.dtype, copy, r.grad, r.requires_grad, r.native)
+    seen: dict[int, tuple[Traits, Plan]] = {}
+    backend_of = _registry.backend_of
+
+    def plan_leaf(x: Any) -> tuple[Plan, Any]:
+        source = backend_of(x)
+        prepared = source.prepare(x, target, device, copy)
+        traits = source.traits(prepared)
+        known = seen.get(id(traits))
+        if known is not None and known[0] is traits:
+            return known[1], prepared
+        p = cached_plan(traits, *request)
+        seen[id(traits)] = (traits, p)  # holding traits keeps its id unique
+        return p, prepared
+
+    return plan_leaf
+
+
+class Shortcut(NamedTuple):
+    """A primitive that does exactly what the plan says for one source type, or raises."""
+
+    source: type  # exactly this type, not subclasses
+    convert: Callable[[Any], Any]
+    refusals: tuple[type[BaseException], ...]  # what it raises where the planner must decide
+    needs_behaved: bool  # only for aligned, writable sources (else: the planner)
+
+
+_FAST: dict[Resolved, Shortcut | None] = {}
+
+
+def fast_path(r: Resolved) -> Shortcut | None:
+    """For a plain request between NumPy and torch: the primitive that does the plan's work.
+
+    The same rule as :func:`xpbridge.to_torch` / :func:`xpbridge.to_numpy`: for
+    a plain aligned writable ndarray ``torch.from_numpy`` does exactly what the
+    plan says or raises, and so does ``Tensor.numpy`` for a plain CPU tensor
+    without grad (it raises for one that requires grad, whatever ``grad``
+    says); on its error the leaf is planned, and the planner says why.  A
+    view made this way moves no data and changes nothing, so making it while
+    the rest of the tree is planned keeps the tree atomic.
+    """
+    try:
+        shortcut = _FAST.get(r, False)
+    except TypeError:  # an unhashable device object: no shortcut
+        return None
+    if shortcut is not False:
+        return shortcut  # type: ignore[return-value]
+    np, torch = sys.modules.get("numpy"), sys.modules.get("torch")
+    if np is None or torch is None:
+        return None  # not cached: the libraries may be imported later
+    shortcut = None
+    if r.plan_device in (None, CPU) and r.dtype is None and r.copy is None and not r.requires_grad:
+        if r.target.name == "torch":
+            shortcut = Shortcut(np.ndarray, torch.from_numpy, (TypeError, ValueError), True)
+        elif r.target.name == "numpy":
+            shortcut = Shortcut(torch.Tensor, torch.Tensor.numpy, (TypeError, RuntimeError), False)
+    if len(_FAST) < 256:  # requests are few; a program making endless new ones is not cached
+        _FAST[r] = shortcut
+    return shortcut
+
+
+_BEHAVED = attrgetter("flags.behaved")  # an ndarray is aligned and writable
+
+# Leaves every request passes through unchanged (Python scalars unless scalars=True).
+_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+def convert_flat(values: Sequence[Any], shortcut: Shortcut) -> list[Any] | None:
+    """``values`` converted by the shortcut alone, or None when any needs more.
+
+    For the common call of :func:`compute_in` (a few arrays and plain values):
+    nothing here has an effect, so on None the caller starts again with
+    :func:`convert_leaves`, which plans every leaf.
+    """
+    source, convert, refusals, needs_behaved = shortcut
+    if len(values) > 1 and len(set(map(id, values))) != len(values):
+        return None  # one object twice must be converted once: convert_leaves does that
+    types = set(map(type, values))
+    if len(types) == 1 and source in types:  # arrays only: the conversions run in C
+        if needs_behaved and not all(map(_BEHAVED, values)):
+            return None
+        try:
+            return list(map(convert, values))
+        except refusals:
+            return None
+    if not types <= _PLAIN.union((source,)):
+        return None
+    out = []
+    for x in values:
+        if type(x) is source:
+            if needs_behaved and not _BEHAVED(x):
+                return None
+            try:
+                out.append(convert(x))
+            except refusals:
+                return None
+        else:
+            out.append(x)
+    return out
+
+
+class _LeafFailed(Exception):
+    """The leaf at ``index`` cannot be converted (internal: the caller adds its path)."""
+
+    def __init__(self, index: int, error: ConversionError) -> None:
+        self.index, self.error = index, error
+
+
+def _located(failed: _LeafFailed, paths: Callable[[], list[str]], context: str) -> ConversionError:
+    """The leaf's own error, its message starting with where the leaf is."""
+    error = failed.error
+    return type(error)(f"{context}{paths()[failed.index]}: {error}")
+
+
+def _repeats(leaves: Sequence[Any]) -> dict[int, int]:
+    """Which leaves are objects seen earlier in the tree (usually none: checked in C first)."""
+    first_at: dict[int, int] = {}
+    repeats = {}
+    for i, x in enumerate(leaves):
+        seen = first_at.setdefault(id(x), i)
+        if seen != i:
+            repeats[i] = seen
+    return repeats
+
+
+def _plan_all(
+    leaves: Sequence[Any], r: Resolved, shortcut: Shortcut | None
+) -> tuple[list[Any], list[tuple[int, Plan, Any]], dict[int, int]]:
+    """Plan every leaf, making only zero-copy views through ``shortcut``; nothing else runs yet.
+
+    Returns the leaves with the shortcut's results in place, the planned
+    leaves still to run as ``(index, plan, prepared source)``, and the
+    repeated objects (index -> index of the first appearance).  Raises
+    :class:`_LeafFailed` for the first leaf that cannot be converted.
+    """
+    repeats = {} if len(set(map(id, leaves))) == len(leaves) else _repeats(leaves)
+    fast_type, primitive, refusals, needs_behaved = shortcut or (None, None, (), False)
+    if (
+        shortcut is not None
+        and not repeats
+        and set(map(type, leaves)) == {fast_type}
+        and (not needs_behaved or all(map(_BEHAVED, leaves)))
+    ):
+        # Every leaf is of the shortcut's source type (a dict of ndarrays, say):
+        # convert them all in C, or fall back to the loop on the first refusal.
+        try:
+            return list(map(primitive, leaves)), [], {}  # type: ignore[arg-type]
+        except refusals:
+            pass  # the planner decides that leaf, and says why
+    results: list[Any] = list(leaves)  # leaves that are not converted stay as they are
+    pending: list[tuple[int, Plan, Any]] = []
+    plan_leaf = None
+    kinds = _KINDS
+    scalars = r.scalars
+    for i, x in enumerate(leaves):
+        if repeats and i in repeats:
+            continue
+        cls = type(x)
+        # torch.from_numpy would alias read-only memory as writable: behaved only.
+        if cls is fast_type and (not needs_behaved or x.flags.behaved):
+            try:
+                results[i] = primitive(x)  # type: ignore[misc]
+                continue
+            except refusals:
+                pass  # the planner decides, and says why
+        kind = kinds.get(cls) or kind_of(x)
+        if kind is ARRAY or (kind is SCALAR and scalars):
+            if plan_leaf is None:
+                plan_leaf = _planner(r)
+            try:
+                p, prepared = plan_leaf(x)
+            except ConversionError as e:
+                raise _LeafFailed(i, e) from None
+            pending.append((i, p, prepared))
+    return results, pending, repeats
+
+
+def _transfer_end(p: Plan) -> int:
+    """How many of the plan's steps run before the data may be read: through its last transfer."""
+    steps = p.steps
+    if "to_device" not in steps:
+        return 0
+    return len(steps) - steps[::-1].index("to_device")
+
+
+def _execute(results: list[Any], pending: list[tuple[int, Plan, Any]]) -> None:
+    """Run the planned leaves' steps: transfers for all leaves first, one wait, then the rest."""
+    if any("to_device" in p.steps for _, p, _ in pending):
+        staged = []
+        with deferred_synchronisation():
+            for i, p, source in pending:
+                end = _transfer_end(p)
+                x = source
+                for call in p.calls[:end]:
+                    x = call(x, p)
+                staged.append((i, p, x, end))
+        for i, p, moved, end in staged:
+            x = moved
+            for call in p.calls[end:]:
+                x = call(x, p)
+            results[i] = x
+        return
+    for i, p, source in pending:
+        x = source
+        for call in p.calls:
+            x = call(x, p)
+        results[i] = x
+
+
+def convert_leaves(
+    leaves: Sequence[Any],
+    r: Resolved,
+    paths: Callable[[], list[str]],
+    shortcut: Shortcut | None,
+    context: str = "",
+) -> list[Any]:
+    """Convert the array leaves of a flattened tree, atomically.
+
+    ``shortcut`` is :func:`fast_path` of ``r`` (a caller may keep it); on an
+    error, ``paths()`` names the leaves and ``context`` precedes the path.
+    """
+    try:
+        results, pending, repeats = _plan_all(leaves, r, shortcut)
+    except _LeafFailed as failed:
+        raise _located(failed, paths, context) from None
+    if pending:
+        _execute(results, pending)
+    for i, first in repeats.items():
+        results[i] = results[first]
+    return results
+
+
+class TreePlan:
+    """What :func:`convert_tree` will do to a whole tree, decided before any data moves.
+
+    Immutable.  Counts are over distinct objects: an array that appears at two
+    paths is converted once.
+
+    Attributes
+    ----------
+    target : str
+        The target library.
+    plans : Mapping[str, Plan]
+        The plan of every converted leaf, by path (``tree['coef_'][2]``), in
+        tree order; each :class:`~xpbridge.Plan` is exactly what
+        :func:`xpbridge.plan` says for that leaf alone.
+    passed_through : tuple of str
+        The paths of the leaves returned unchanged (``None``, strings, Python
+        scalars unless ``scalars=True``, other objects).
+    same_as : Mapping[str, str]
+        For a path whose object appeared earlier in the tree: that first path.
+    aliasing, copying : int
+        How many converted objects will share their source's memory, and how
+        many will be new buffers.
+    bytes_copied : int
+        The size of the new buffers (elements times the result's item size),
+        for the copying leaves whose size is known before converting (Python
+        scalars, whose dtype the target infers, and arrays of unknown shape
+        are not counted).
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> tree = {"coef_": np.ones(4, np.float32), "rev": np.arange(3.0)[::-1], "n": 10}
+    >>> print(xb.plan_tree(tree, "torch"))
+    tree -> torch: 2 arrays (1 zero-copy, 1 copied: 24 bytes), 1 leaf passed through
+      tree['coef_']  numpy float32 array on cpu -> torch float32 on cpu: from_numpy (zero-copy)
+      tree['rev']    numpy float64 array on cpu -> torch float64 on cpu: copy, from_numpy (new buffer)
+                       because the source has negative strides, which torch cannot represent
+      tree['n']      passed through (int)
+    """
+
+    __slots__ = (
+        "_order",
+        "aliasing",
+        "bytes_copied",
+        "copying",
+        "passed_through",
+        "plans",
+        "same_as",
+        "target",
+    )
+
+    target: str
+    plans: Mapping[str, Plan]
+    passed_through: tuple[str, ...]
+    same_as: Mapping[str, str]
+    aliasing: int
+    copying: int
+    bytes_copied: int
+    _order: tuple[tuple[str, str], ...]  # (path, type name of a passed-through leaf or "")
+
+    def __init__(
+        self,
+        target: str,
+        plans: dict[str, Plan],
+        passed_through: dict[str, str],
+        same_as: dict[str, str],
+        aliasing: int,
+        copying: int,
+        bytes_copied: int,
+        order: list[str],
+    ) -> None:
+        values = {
+            "target": target,
+            "plans": MappingProxyType(plans),
+            "passed_through": tuple(passed_through),
+            "same_as": MappingProxyType(same_as),
+            "aliasing": aliasing,
+            "copying": copying,
+            "bytes_copied": bytes_copied,
+            "_order": tuple((path, passed_through.get(path, "")) for path in order),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"TreePlan is immutable: cannot set {name!r}")
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.target, dict(self.plans), self.passed_through, dict(self.same_as))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TreePlan) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"TreePlan(target={self.target!r}, leaves={len(self.plans)}, "
+            f"aliasing={self.aliasing}, copying={self.copying}, "
+            f"bytes_copied={self.bytes_copied}, passed_through={len(self.passed_through)})"
+        )
+
+    def __str__(self) -> str:
+        arrays = self.aliasing + self.copying
+        passed = len(self.passed_through)
+        head = (
+            f"tree -> {self.target}: {arrays} {'array' if arrays == 1 else 'arrays'} "
+            f"({self.aliasing} zero-copy, {self.copying} copied: {self.bytes_copied} bytes), "
+            f"{passed} {'leaf' if passed == 1 else 'leaves'} passed through"
+        )
+        lines = [head]
+        width = max((len(path) for path, _ in self._order), default=0)
+        for path, passed_type in self._order:
+            head = f"  {path:<{width}}  "
+            if path in self.same_as:
+                lines.append(f"{head}the same object as {self.same_as[path]}")
+            elif path in self.plans:
+                lines += _leaf_lines(head, self.plans[path])
+            else:
+                lines.append(f"{head}passed through ({passed_type})")
+        return "\n".join(lines)
+
+
+def _leaf_lines(head: str, p: Plan) -> list[str]:
+    result = "zero-copy" if p.aliases else "new buffer"
+    if not p.writable:
+        result += ", read-only"
+    steps = ", ".join(p.steps) or "none: the source itself"
+    lines = [f"{head}{p.source} -> {p.target} {p.dtype} on {p.device}: {steps} ({result})"]
+    indent = " " * len(head) + "  "
+    lines += [f"{indent}because {reason}" for reason in p.reasons]
+    return lines
+
+
+def _new_bytes(prepared: Any, p: Plan) -> int:
+    """The size of the result's buffer, or 0 when it is not known before converting."""
+    row = DTYPES.get(p.dtype)
+    shape = (
+        prepared.header.shape
+        if isinstance(prepared, Exported)
+        else getattr(prepared, "shape", None)
+    )
+    if row is None or shape is None:
+        return 0
+    try:
+        count = math.prod(int(n) for n in shape)
+    except (TypeError, ValueError):  # unknown sizes (a Dask array's nan chunks)
+        return 0
+    return (count * row.bits + 7) // 8
+
+
+def plan_tree(
+    tree: Any,
+    to: Any,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: str = "detach",
+    requires_grad: bool = False,
+    scalars: bool = False,
+) -> TreePlan:
+    """Say what :func:`convert_tree` would do, without converting anything.
+
+    Takes the same arguments as :func:`convert_tree` and raises exactly the
+    error it would raise.  Like :func:`xpbridge.plan`, it asks DLPack
+    producers for their capsules (their headers decide the plans) and
+    releases them unconsumed.
+
+    Parameters
+    ----------
+    tree
+        Nested dicts, lists, tuples, namedtuples, dataclass instances and
+        registered containers, with arrays and other objects as leaves.
+    to, device, dtype, copy, grad, requires_grad, scalars
+        As for :func:`convert_tree`.
+
+    Returns
+    -------
+    TreePlan
+        The per-leaf plans by path, the counts of zero-copy and copied leaves,
+        the bytes copied, and a readable ``str()``.
+
+    Raises
+    ------
+    ConversionError
+        The error :func:`xpbridge.plan` raises for the first leaf (in tree
+        order) that cannot be converted, its message starting with the leaf's
+        path; or an :class:`ArgumentError` for invalid keywords or a cyclic
+        tree.
+
+    Examples
+    --------
+    >>> import numpy as np, xpbridge as xb
+    >>> p = xb.plan_tree({"w": np.zeros(3), "b": np.arange(2.0)[::-1]}, "torch")
+    >>> p.aliasing, p.copying, p.bytes_copied
+    (1, 1, 16)
+    >>> p.plans["tree['b']"].steps
+    ('copy', 'from_numpy')
+    """
+    r = resolve(to, device, dtype, copy, grad, requires_grad, scalars)
+    leaves, treedef = flatten(tree)
+    try:
+        _, pending, repeats = _plan_all(leaves, r, None)
+    except _LeafFailed as failed:
+        raise _located(failed, treedef.paths, "") from None
+    paths = treedef.paths()
+    plans: dict[str, Plan] = {}
+    aliasing = copying = copied = 0
+    for i, p, prepared in pending:
+        plans[paths[i]] = p
+        if p.aliases:
+            aliasing += 1
+        else:
+            copying += 1
+            copied += _new_bytes(prepared, p)
+    same_as: dict[str, str] = {}
+    if repeats:
+        for i, first in repeats.items():
+            same_as[paths[i]] = paths[first]
+            if paths[first] in plans:
+                plans[paths[i]] = plans[paths[first]]
+        plans = {path: plans[path] for path in paths if path in plans}  # tree order
+    passed: dict[str, str] = {}
+    if len(plans) + len(same_as) - sum(path in plans for path in same_as) < len(paths):
+        passed = {
+            path: type(leaf).__qualname__
+            for path, leaf in zip(paths, leaves, strict=True)
+            if path not in plans and path not in same_as
+        }
+    return TreePlan(r.target.name, plans, passed, same_as, aliasing, copying, copied, paths)
+
+
+def convert_tree(
+    tree: Any,
+    to: Any,
+    /,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    copy: bool | None = None,
+    grad: str = "detach",
+    requires_grad: bool = False,
+    scalars: bool = False,
+) -> Any:
+    """Convert every array in a tree of containers, returning the same structure.
+
+    Each array leaf is converted exactly as :func:`xpbridge.convert` would
+    convert it alone (result, plan and errors).  The whole tree is planned
+    first: if any leaf fails, the error names its path and nothing is
+    converted.  An object that appears twice is converted once and appears
+    twice in the result; so does a container.
+
+    Parameters
+    ----------
+    tree
+        Nested ``dict`` (also ``OrderedDict``, ``defaultdict``), ``list``,
+        ``tuple``, ``collections.deque``, namedtuple and dataclass instances,
+        containers registered with :func:`register_container`, and the nodes
+        optree and ``torch.utils._pytree`` know when those modules are
+        already imported.  Anything else is a leaf.
+    to
+        The target library, as for :func:`xpbridge.convert`: a name, a module
+        or namespace, or an array (its library and device).
+    device, dtype, copy, grad, requires_grad
+        As for :func:`xpbridge.convert`, applied to every array leaf.
+    scalars
+        Also convert Python ``bool``, ``int``, ``float`` and ``complex`` leaves
+        into 0-d arrays (the target infers their dtype).  By default they are
+        returned unchanged, like ``None``, strings, bytes and other objects.
+
+    Returns
+    -------
+    object
+        A tree of the same structure (new containers; the leaves converted,
+        or the very objects that were passed through).
+
+    Raises
+    ------
+    ConversionError
+        The error :func:`xpbridge.convert` raises for the first leaf (in tree
+        order) that cannot be converted, its message starting with the
+        leaf's path (``tree['coef_'][2]: ...``); nothing is converted.
+    ArgumentError
+        Invalid keywords, an unknown target, or a tree that contains itself.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, xpbridge as xb
+    >>> state = {"coef_": np.array([1.0, 2.0]), "layers": [np.zeros(2), None], "n_iter_": 7}
+    >>> out = xb.convert_tree(state, "torch")
+    >>> out["coef_"], out["layers"][1], out["n_iter_"]
+    (tensor([1., 2.], dtype=torch.float64), None, 7)
+    >>> xb.convert_tree({"w": torch.ones(2, requires_grad=True)}, "numpy", grad="raise")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xpbridge.errors.GradError: tree['w']: the source requires grad and numpy has no autograd, ...
+    """
+    r = resolve(to, device, dtype, copy, grad, requires_grad, scalars)
+    leaves, treedef = flatten(tree)
+    return treedef.unflatten(convert_leaves(leaves, r, treedef.paths, fast_path(r)))

@@ -1,0 +1,138 @@
+"""The Dask backend: a Dask array is converted by computing it.
+
+As a source, a Dask array (NumPy chunks) is computed through the active
+scheduler (``Array.compute()``: the distributed ``Client`` when one is
+active, else Dask's configured scheduler) into a NumPy array, which is then
+converted like any NumPy array.  Computing always makes a new buffer, so the
+plan is a copy and ``copy=False`` is a :class:`CopyError`.  Chunk by chunk
+conversion, lazily and on the workers, is :func:`xpbridge.convert_chunks`.
+
+As a target (``to="dask"`` or a Dask array, e.g. when :func:`compute_in`
+hands results back to a Dask caller), a NumPy array is wrapped with
+``dask.array.from_array``, as Dask itself does: nothing is computed.  Recent
+Dask versions copy the array there; whether this one does is probed once.
+
+Dask is never imported to recognise its arrays: a Dask array exists only
+once ``dask.array`` is in ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, ClassVar
+
+from .._devices import CPU, Device
+from .._dtypes import numpy_name
+from .._traits import Traits
+from ..errors import CopyError
+from ._base import Backend, Extent
+from .numpy import NumpyBackend
+
+__all__ = ["DaskBackend"]
+
+_NUMPY = NumpyBackend()
+
+
+class _ToCompute:
+    """A Dask array on its way to another library: the compute step's input."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+
+class DaskBackend(Backend):
+    """Dask arrays whose chunks are NumPy arrays."""
+
+    name: ClassVar[str] = "dask"
+    # As a target, a Dask array wraps any NumPy array as it is.
+    readonly_arrays = True
+    negative_strides = True
+    odd_strides = True
+    nonnative_byte_order = True
+    unaligned = True
+    exchanges: ClassVar[dict[tuple[str, str], str]] = {
+        ("dask", "numpy"): "compute",
+        ("numpy", "dask"): "from_array",
+    }
+
+    _probed: str | None = None
+
+    @property
+    def import_aliases(self) -> str:  # type: ignore[override]
+        """Whether ``from_array`` shares the array's memory: probed once, on two elements."""
+        if self._probed is None:
+            import dask.array as da
+            import numpy as np
+
+            probe = np.zeros(2)
+            wrapped = da.from_array(probe, name=False)  # type: ignore[no-untyped-call]
+            probe[0] = 1.0  # seen when computed only if from_array kept the array itself
+            seen = wrapped.compute(scheduler="sync")[0] == 1.0  # never a cluster
+            self._probed = "always" if seen else "never"
+        return self._probed
+
+    def owns(self, cls: type) -> bool:
+        da = sys.modules.get("dask.array")
+        return da is not None and issubclass(cls, da.Array)
+
+    def prepare(self, x: Any, target: Backend, device: Device | None, copy: bool | None) -> Any:
+        if target is self:
+            return x  # the same library: no compute
+        if copy is False and 0 not in x.shape:
+            raise CopyError(
+                f"copy=False, but converting a Dask array to {target.name} computes it into "
+                f"a new buffer. Pass copy=None, or convert it chunk by chunk on the workers "
+                f"with xpbridge.convert_chunks"
+            )
+        return _ToCompute(x)
+
+    def traits(self, x: Any) -> Traits:
+        computing = type(x) is _ToCompute
+        array = x.array if computing else x
+        np = sys.modules["numpy"]
+        meta = type(getattr(array, "_meta", None))
+        if meta is not np.ndarray:
+            return Traits(
+                "dask",
+                "",
+                unsupported=f"a Dask array of {meta.__module__}.{meta.__qualname__} chunks: "
+                f"compute it first (x.compute()) and convert the result, or convert its "
+                f"chunks with xpbridge.convert_chunks",
+            )
+        # Computing hands over a new buffer: the closest trait the planner reads.
+        return Traits(
+            "dask", numpy_name(array.dtype), CPU, size_zero=0 in array.shape, copied=computing
+        )
+
+    def holds(self, dtype: str) -> bool:
+        return _NUMPY.holds(dtype)
+
+    def casts(self, source: str, target: str) -> bool:
+        return False  # casts run in NumPy, after the compute or before from_array
+
+    def device_of(self, x: Any) -> Device:
+        return CPU
+
+    def extent(self, x: Any) -> Extent | None:
+        return None  # lazy: no memory until computed
+
+    def step_compute(self, x: _ToCompute, plan: Any) -> Any:
+        np = sys.modules["numpy"]
+        result = np.asarray(x.array.compute())  # a 0-d array computes to a NumPy scalar
+        if not (result.flags.owndata and result.flags.writeable):
+            # The plan promises a new writable buffer; a scheduler may hand back
+            # a view of memory it keeps (a persisted chunk) or a read-only
+            # buffer received from a worker.
+            result = result.copy()
+        return result
+
+    def step_from_array(self, a: Any, plan: Any) -> Any:
+        import dask.array as da
+
+        # name=False: a random name, not a hash of the data
+        return da.from_array(a, name=False)  # type: ignore[no-untyped-call]
+
+    def step_copy(self, x: Any, plan: Any) -> Any:
+        return x.copy()
