@@ -87,7 +87,7 @@ def test_info_and_demo() -> None:
         (["torch:complex64 conj", "--copy", "false"], 1, "CopyError:"),
         (["torch:float32 neg"], 0, "torch float32 array on cpu -> numpy float32"),
         (["torch:float32 sparse"], 1, "UnsupportedInputError:"),
-        (["float32 masked"], 1, "UnsupportedInputError:"),
+        (["float32 masked", "--to", "torch"], 1, "UnsupportedInputError:"),
         (["float32 memmap", "--copy", "false"], 1, "CopyError:"),
         (["float32 scalar", "--to", "torch"], 0, "numpy float32 scalar on cpu -> torch"),
         (["float32", "--dtype", "bfloat16"], 0, "numpy float32 array on cpu -> torch bfloat16"),

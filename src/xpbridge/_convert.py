@@ -11,6 +11,7 @@ from ._dtypes import canonical_name
 from ._memory import shares_memory
 from ._plan import Plan, cached_plan, make_plan
 from ._traits import Request
+from .backends.torch import from_numpy_is_exact
 from .errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -412,9 +413,7 @@ def to_torch(
         and dtype is None
         and copy is None
         and requires_grad is False
-        and x.flags.behaved  # type: ignore[attr-defined]
-        # NumPy aligns complex to its parts, torch to the whole item: the planner decides.
-        and x.dtype.kind != "c"  # type: ignore[attr-defined]
+        and from_numpy_is_exact(x)
     ):
         try:
             return _FROM_NUMPY(x)  # type: ignore[no-any-return]

@@ -42,7 +42,7 @@ def _numpy_part() -> None:
     frozen = xb.to_numpy(b"\x00" * 8)
     print(f"to_numpy(bytes) is read-only: writeable={frozen.flags.writeable}")
     try:
-        xb.to_numpy(np.ma.masked_array([1.0, 2.0], mask=[False, True]))
+        xb.to_numpy(object())  # speaks no array protocol
     except xb.UnsupportedInputError as e:
         print(f"UnsupportedInputError: {e}")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -29,6 +28,7 @@ from ._traits import Traits
 from ._transfers import deferred_synchronisation
 from ._tree import _KINDS, ARRAY, SCALAR, flatten, kind_of
 from .backends._base import Backend
+from .backends.torch import from_numpy_is_exact
 from .errors import ArgumentError, ConversionError
 
 __all__ = ["TreePlan", "convert_tree", "plan_tree"]
@@ -153,7 +153,7 @@ def fast_path(r: Resolved) -> Shortcut | None:
     return shortcut
 
 
-_BEHAVED = attrgetter("flags.behaved")  # an ndarray is aligned and writable
+_BEHAVED = from_numpy_is_exact  # the to_torch fast path's own rule
 
 # Leaves every request passes through unchanged (Python scalars unless scalars=True).
 _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
@@ -251,7 +251,7 @@ def _plan_all(
             continue
         cls = type(x)
         # torch.from_numpy would alias read-only memory as writable: behaved only.
-        if cls is fast_type and (not needs_behaved or x.flags.behaved):
+        if cls is fast_type and (not needs_behaved or _BEHAVED(x)):
             try:
                 results[i] = primitive(x)  # type: ignore[misc]
                 continue

@@ -75,7 +75,7 @@ def test_demo_shows_numpy_and_says_what_torch_would_add() -> None:
     [
         (["float32[::-1]", "--copy", "false"], 0, "stdout", "numpy float32 array on cpu -> numpy"),
         (["float32", "--dtype", "float16", "--copy", "false"], 1, "stdout", "CopyError:"),
-        (["float32 masked"], 1, "stdout", "UnsupportedInputError:"),
+        (["float32 masked"], 0, "stdout", "(none: the source itself)"),
         (["requires-grad"], 2, "stderr", "torch is not installed here"),
         (["torch:float32"], 2, "stderr", "torch is not installed here"),
         (["float32", "--to", "torch"], 2, "stderr", "torch is not installed"),

@@ -195,6 +195,8 @@ class NumpyBackend(Backend):
     def step_copy(self, x: Any, plan: Any) -> Any:
         import numpy as np
 
+        if isinstance(x, np.ma.MaskedArray):
+            return x.copy()  # NumPy -> NumPy: the mask is part of the array, never dropped
         return np.array(x, copy=True, order="K", subok=False)
 
     def step_byteswap(self, x: Any, plan: Any) -> Any:

@@ -93,6 +93,17 @@ def _without_data(x: Any, torch: Any) -> str:
     return ""
 
 
+def from_numpy_is_exact(a: Any) -> bool:
+    """Whether ``torch.from_numpy(a)`` does exactly what the plan would, or raises.
+
+    The fast paths (``to_torch``, trees) call it only on such arrays: aligned
+    and writable (torch would alias read-only memory as writable) and not
+    complex, which NumPy aligns to its parts while torch needs the whole item.
+    Every other refusal (negative or odd strides, byte order, dtype) raises.
+    """
+    return bool(a.flags.behaved) and a.dtype.kind != "c"
+
+
 def _castable(dtype: str) -> bool:
     row = DTYPES.get(dtype)
     # torch has no casts to or from its sub-byte, bits and packed float4 types.
