@@ -103,6 +103,20 @@ def test_explain(args: list[str], status: int, first_line: str) -> None:
     assert done.stderr == ""
 
 
+def test_explain_shows_a_tree_plan_leaf_by_leaf() -> None:
+    tree = '{"w": "float32[::-1]", "b": ["torch:float32 requires-grad"], "n": null}'
+    done = cli("explain", "--tree", tree, "--to", "numpy")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("tree -> numpy: 2 arrays")
+    assert any(line.strip().startswith("tree['b'][0]") and "detach" in line for line in lines)
+    assert any(line.strip().startswith("tree['n']") and "passed through" in line for line in lines)
+    refused = cli("explain", "--tree", tree, "--to", "numpy", "--grad", "raise")
+    assert refused.returncode == 1 and refused.stdout.startswith("GradError: tree['b'][0]:")
+    both = cli("explain", "float32", "--tree", tree)
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
 def test_explain_says_why_it_copies() -> None:
     out = cli("explain", "float32 byteswapped", "--to", "torch").stdout
     assert "because: the source's byte order is not native" in out

@@ -150,13 +150,25 @@ def _plan_one(args: argparse.Namespace) -> object:
     return xb.plan(source, args.to or _default_target(source), **_keywords(args))
 
 
+def _plan_tree(args: argparse.Namespace) -> object:
+    """The tree plan for a JSON tree of described sources."""
+    import xpbridge as xb
+
+    from ._examples import example_tree
+
+    tree = example_tree(args.tree)
+    return xb.plan_tree(tree, args.to or "numpy", **_keywords(args))
+
+
 def explain(args: argparse.Namespace) -> int:
     """Print the plan for a described source, or the error converting it would raise."""
     import xpbridge as xb
 
     from ._examples import DescriptionError
 
-    planner: Callable[[argparse.Namespace], object] = _plan_one
+    if (args.description is None) == (args.tree is None):
+        return _usage_error(args, "describe one source, or give --tree JSON (not both)")
+    planner: Callable[[argparse.Namespace], object] = _plan_tree if args.tree else _plan_one
     try:
         print(planner(args))
     except (DescriptionError, xb.ArgumentError) as e:
@@ -238,7 +250,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "memory, and why it copies, or the error converting it would raise.",
         epilog=EXPLAIN_EPILOG.format(flags=flags, presets=", ".join(PRESETS)),
     )
-    ex.add_argument("description", help="the source, e.g. 'float32[::-1]' (syntax below)")
+    ex.add_argument(
+        "description", nargs="?", help="the source, e.g. 'float32[::-1]' (syntax below)"
+    )
+    ex.add_argument(
+        "--tree",
+        metavar="JSON",
+        help="explain a whole tree: JSON whose strings are descriptions, e.g. "
+        '\'{"w": "float32[::-1]", "b": "torch:float32 requires-grad"}\' (default --to numpy)',
+    )
     ex.add_argument(
         "--to",
         metavar="LIBRARY",

@@ -253,7 +253,7 @@ def _import_copy_reason(src: Backend, dst: Backend, dtype: str) -> str:
     if src is dst:
         return ""
     if dst.import_aliases == "never":
-        return f"{dst.name}'s from_dlpack copies the data it imports"
+        return dst.import_copies_reason.format(name=dst.name)
     if not dst.imports_dtype(dtype):
         return (
             f"NumPy cannot export {dtype} through DLPack, so {dst.name} makes its array "
@@ -364,7 +364,7 @@ def make_plan(t: Traits, r: Request) -> Plan:
     if import_copies:
         reasons.append(import_copies)
     if t.copied:
-        reasons.append("the producer handed over a copy (DLPack IS_COPIED)")
+        reasons.append(src.copied_reason)
     new_buffer = bool(BUFFER_STEPS.intersection(source + target)) or t.copied
     new_buffer = new_buffer or bool(import_copies)
     if new_buffer and r.copy is False and not t.size_zero:

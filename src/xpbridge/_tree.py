@@ -135,6 +135,11 @@ def register_container(
     replace
         Replace an earlier registration of ``cls`` instead of raising.
 
+    Returns
+    -------
+    None
+        The registration is process-wide and takes effect for every later walk.
+
     Raises
     ------
     ArgumentError

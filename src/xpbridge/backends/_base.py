@@ -110,6 +110,10 @@ class Backend:
     # Its sources export DLPack capsules: on a device they meet other libraries
     # through the "dlpack" exchanges.
     exports_capsules: ClassVar[bool] = False
+    # Why a source marked "copied" is a new buffer, and why this library's import
+    # copies (when import_aliases is "never"): words for Plan.reasons.
+    copied_reason: ClassVar[str] = "the producer handed over a copy (DLPack IS_COPIED)"
+    import_copies_reason: ClassVar[str] = "{name}'s from_dlpack copies the data it imports"
     # The most dimensions an array may have (None: no limit xpbridge knows).
     max_dims: ClassVar[int | None] = None
 

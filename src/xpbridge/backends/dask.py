@@ -52,6 +52,8 @@ class DaskBackend(Backend):
     odd_strides = True
     nonnative_byte_order = True
     unaligned = True
+    copied_reason: ClassVar[str] = "computing the Dask array makes a new buffer"
+    import_copies_reason: ClassVar[str] = "dask.array.from_array copies the array it wraps"
     exchanges: ClassVar[dict[tuple[str, str], str]] = {
         ("dask", "numpy"): "compute",
         ("numpy", "dask"): "from_array",

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from .._devices import CPU, CURRENT, Device
 from .._dtypes import DTYPES, numpy_dtype, numpy_name, torch_dtype, torch_name
 from .._traits import Traits
+from .._transfers import synchronise
 from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 
@@ -64,7 +65,9 @@ def _cuda_to_host(x: Any) -> Any:
         return x.cpu()
     staging = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
     staging.copy_(x, non_blocking=True)  # ordered after the work on the current stream
-    torch.cuda.current_stream(x.device).synchronize()  # complete before anyone reads it
+    # Complete before anyone reads it: at once, or once per stream for a whole tree.
+    stream = torch.cuda.current_stream(x.device)
+    synchronise(("cuda", x.device.index, stream.cuda_stream), stream.synchronize)
     return staging
 
 
