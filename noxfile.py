@@ -64,7 +64,7 @@ def minimal(session: nox.Session) -> None:
 @nox.parametrize("numpy", NUMPY_MATRIX)
 def matrix(session: nox.Session, numpy: str) -> None:
     """The test suite on each NumPy of the matrix, with the torch build this machine has."""
-    # JAX, Dask and SciPy have left NumPy 1.26 behind: the legs share the core group.
+    # JAX and SciPy have left NumPy 1.26 behind: the legs share the core group.
     _install_test(session, f"numpy=={numpy}.*", group="test-core")
     session.run("python", "-m", "xpbridge", "info")
     session.run("pytest", "-p", "no:cacheprovider", *session.posargs)

@@ -29,6 +29,7 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.subprocess
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is in the test group")
 def test_mypy_strict_infers_the_documented_types() -> None:
     done = _run("mypy", "--strict", CHECKED)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -41,14 +41,21 @@ class _HostView:
         self.array = array
 
 
-def _host_view(x: Any) -> _HostView | None:
+def _host_view(x: Any, namespace: Any) -> _HostView | None:
+    """NumPy's view of a host array, through its ``__array__`` (None: it has none)."""
     import numpy as np
 
     try:
         if int(x.__dlpack_device__()[0]) != 1:  # kDLCPU: only host memory
             return None
-        return _HostView(np.asarray(x))
-    except (TypeError, ValueError, RuntimeError, BufferError):
+        try:
+            return _HostView(np.asarray(x))
+        except RuntimeError:
+            # array-api-strict gives NumPy only arrays on its default device; moving
+            # a host array there is a new array object over the same memory.
+            info = namespace.__array_namespace_info__()
+            return _HostView(np.asarray(namespace.asarray(x, device=info.default_device())))
+    except (TypeError, ValueError, RuntimeError, BufferError, AttributeError):
         return None
 
 
@@ -157,7 +164,7 @@ class ArrayAPIBackend(Backend):
         try:
             return _DLPACK.prepare(x, target, device, copy)
         except DeviceError:  # the producer refused to export: its host memory, read-only
-            view = _host_view(x)
+            view = _host_view(x, self.namespace)
             if view is None:
                 raise
             return view
@@ -236,7 +243,7 @@ class ArrayAPIBackend(Backend):
     def extent(self, x: Any) -> Extent | None:
         extent = _DLPACK.extent(x)  # where its capsule says the elements lie
         if extent is None:
-            view = _host_view(x)
+            view = _host_view(x, self.namespace)
             extent = None if view is None else _NUMPY.extent(view.array)
         return extent
 
