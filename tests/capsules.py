@@ -152,7 +152,7 @@ def _negative_extent(s: Any) -> None:
 
 
 # Ways to break a capsule's struct, each with what xpbridge must say about it.  Read
-# as they are, the first three crash the reader (a NULL or out-of-bounds read).
+# as they are, a huge ndim is an out-of-bounds read that can crash the reader.
 TAMPERS: dict[str, tuple[Callable[[Any], None], str]] = {
     "null-shape": (_null_shape, "shape pointer is NULL"),
     "null-data": (_null_data, "data pointer is NULL"),

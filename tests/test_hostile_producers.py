@@ -194,7 +194,7 @@ for name, (tamper, match) in TAMPERS.items():
 @pytest.mark.rule("dlpack-malformed-capsule")
 @pytest.mark.subprocess
 def test_malformed_capsules_are_refused() -> None:
-    # In a child interpreter: read as they are, some of these capsules crash the reader.
+    # In a child interpreter: read as they are, some of these capsules can crash the reader.
     from capsules import TAMPERS
 
     done = run_python(_MALFORMED)

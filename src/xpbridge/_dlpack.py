@@ -211,48 +211,55 @@ def read_header(capsule: Any) -> Header:
     trust; the capsule is then still unconsumed (the caller releases it).
     """
     pointer, versioned = _pointer(capsule)
+    layout = _DLManagedTensorVersioned if versioned else _DLManagedTensor
+    managed = ctypes.cast(pointer, ctypes.POINTER(layout)).contents  # reads nothing yet
     flags = 0
     if versioned:
-        version = ctypes.cast(pointer, ctypes.POINTER(_VersionedHead)).contents.version
+        version = managed.version  # reads the version's 8 bytes, nothing past them
         if version.major != MAX_VERSION[0]:
             raise UnsupportedInputError(
                 f"the producer's DLPack capsule has version {version.major}.{version.minor}, "
                 f"and xpbridge reads DLPack {MAX_VERSION[0]}.x only (its layout may differ); "
                 f"xpbridge released it without reading past the version"
             )
-        versioned_managed = ctypes.cast(pointer, ctypes.POINTER(_DLManagedTensorVersioned))
-        flags = versioned_managed.contents.flags
-        tensor = versioned_managed.contents.dl_tensor
-    else:
-        tensor = ctypes.cast(pointer, ctypes.POINTER(_DLManagedTensor)).contents.dl_tensor
+        flags = managed.flags
+    tensor = managed.dl_tensor
     ndim = tensor.ndim
     if not 0 <= ndim <= MAX_NDIM:
         raise _broken(f"ndim is {ndim}, outside 0..{MAX_NDIM}")
-    if ndim and not tensor.shape:
+    shape_pointer = tensor.shape
+    if ndim and not shape_pointer:
         raise _broken(f"ndim is {ndim} but the shape pointer is NULL")
-    shape = tuple(tensor.shape[i] for i in range(ndim))
-    if any(n < 0 for n in shape):
+    shape = tuple(shape_pointer[:ndim])
+    if shape and min(shape) < 0:
         raise _broken(f"the shape {shape} has a negative extent")
     dtype = tensor.dtype
     name = _BY_CODE.get((dtype.code, dtype.bits), "") if dtype.lanes == 1 else ""
     name = name or f"dlpack(code={dtype.code}, bits={dtype.bits}, lanes={dtype.lanes})"
     itemsize = max(1, dtype.bits * dtype.lanes // 8)
-    if 0 not in shape and not tensor.data:
+    data = tensor.data or 0
+    if not data and 0 not in shape:
         raise _broken(f"the data pointer is NULL for data of shape {shape}")
-    if tensor.strides:
-        strides = tuple(tensor.strides[i] * itemsize for i in range(ndim))
+    strides_pointer = tensor.strides
+    if strides_pointer:
+        strides = tuple(s * itemsize for s in strides_pointer[:ndim])
     else:  # NULL strides (legacy capsules): compact row-major
         strides = _compact(shape, itemsize)
-    kind = DLPACK_KINDS.get(tensor.device.device_type, f"dlpack{tensor.device.device_type}")
-    device = Device(kind, 0 if kind == "cpu" else tensor.device.device_id)
+    where = tensor.device
+    code = where.device_type
+    kind = DLPACK_KINDS.get(code) or f"dlpack{code}"
+    device = Device(kind, 0 if kind == "cpu" else where.device_id)
     return Header(
-        versioned, flags, tensor.data or 0, device, name, itemsize, shape, strides,
-        tensor.byte_offset,
-    )  # fmt: skip
+        versioned, flags, data, device, name, itemsize, shape, strides, tensor.byte_offset
+    )
 
 
 def _int_pair(reply: Any) -> tuple[int, int] | None:
     """``reply`` as two integers (IntEnum device types count), or None."""
+    if type(reply) is tuple and len(reply) == 2:
+        code, index = reply
+        if type(code) is int and type(index) is int:
+            return code, index  # the common case, decided without a generator
     if not isinstance(reply, tuple) or len(reply) != 2 or any(isinstance(v, bool) for v in reply):
         return None
     try:
@@ -269,30 +276,30 @@ def reported_device(producer: Any) -> Device:
     :class:`DeviceError`.  Exceptions the producer raises are wrapped, the
     original chained; ``BaseException``-only ones (KeyboardInterrupt) pass.
     """
-    who = _who(producer)
     try:
         reply = producer.__dlpack_device__()
     except Exception as e:
         raise UnsupportedInputError(
-            f"{who}.__dlpack_device__() raised {type(e).__name__}: {e}"
+            f"{_who(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}"
         ) from e
     pair = _int_pair(reply)
     if pair is None:
         raise UnsupportedInputError(
-            f"{who}.__dlpack_device__() returned {reply!r}, not a (device_type, device_id) "
-            f"pair of integers; it breaks the DLPack protocol"
+            f"{_who(producer)}.__dlpack_device__() returned {reply!r}, not a (device_type, "
+            f"device_id) pair of integers; it breaks the DLPack protocol"
         )
     code, index = pair
     kind = DLPACK_KINDS.get(code)
     if kind is None:
         raise DeviceError(
-            f"{who}.__dlpack_device__() names DLPack device type {code}, which DLPack "
+            f"{_who(producer)}.__dlpack_device__() names DLPack device type {code}, which DLPack "
             f"{MAX_VERSION[0]}.{MAX_VERSION[1]} does not define; xpbridge cannot tell "
             f"where its memory is"
         )
     if index < 0:
         raise UnsupportedInputError(
-            f"{who}.__dlpack_device__() returned the device id {index}; ids are never negative"
+            f"{_who(producer)}.__dlpack_device__() returned the device id {index}; ids are "
+            f"never negative"
         )
     return Device(kind, 0 if kind == "cpu" else index)
 
@@ -329,10 +336,6 @@ class Exported:
         exported = cls(producer, None, header)
         exported.requested_copy = requested_copy
         return exported
-
-    def release(self) -> None:
-        """Give the capsule back unconsumed (its deleter runs now)."""
-        _release(self.capsule)
 
     def to_numpy(self) -> Any:
         """Consume the capsule into a NumPy array over the same memory."""
@@ -435,7 +438,7 @@ def _ask(
         if dl_device is not None or copy is True:  # a legacy export never copies
             raise DeviceError(
                 f"{_who(producer)}.__dlpack__ predates DLPack 1.0 and cannot honour copy= or "
-                f"dl_device=; convert it on its own device first"
+                f"dl_device=: its data can be read only on its own device"
             ) from e
     try:
         return producer.__dlpack__(**({"stream": stream} if stream is not None else {}))

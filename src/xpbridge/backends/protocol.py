@@ -67,12 +67,12 @@ def known_remedy(x: Any) -> str:
     if nulls and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
         return (
             f". The pyarrow array has {nulls} null value(s), which DLPack cannot carry: "
-            f"fill them first, e.g. x.fill_null(0), and convert that"
+            f"fill them first (call .fill_null(0), or another value)"
         )
     if pa.types.is_boolean(kind) and not nulls:
         return (
             ". pyarrow packs booleans into bits, which DLPack cannot describe: "
-            "x.to_numpy(zero_copy_only=False) makes a NumPy bool array (a copy)"
+            "call .to_numpy(zero_copy_only=False) for a NumPy bool array (a copy)"
         )
     return ""
 
@@ -83,8 +83,7 @@ def unconvertible(x: Any) -> str:
     if sparse is not None and sparse.issparse(x):
         return (
             f"cannot convert a {_name(x)}: scipy.sparse data has no dense memory to share, "
-            f"and xpbridge never densifies silently. Call x.toarray() for a dense NumPy "
-            f"array and convert that"
+            f"and xpbridge never densifies silently: call .toarray() for a dense NumPy array"
         )
     why = (
         f"cannot convert an object of type {_name(x)}: it speaks no array protocol "
@@ -93,7 +92,10 @@ def unconvertible(x: Any) -> str:
     )
     if _has(x, "__array__"):
         return f"{why}. It defines __array__: numpy.asarray(x) gives a NumPy array of it"
-    return f"{why}. Convert it to an array with its own library first"
+    return (
+        f"{why}; convert it to an array of a supported library yourself, or register a "
+        f"backend for its type"
+    )
 
 
 class DLPackBackend(Backend):
@@ -145,8 +147,8 @@ class DLPackBackend(Backend):
             stream = target.consumer_stream(source)
             exported = export(x, copy=in_place, stream=stream, device=source, remedy=known_remedy)
             if exported.header.negative_strides and copy is not False:
-                # torch.from_dlpack aborts on negative strides: ask for a compact copy.
-                exported.release()
+                # torch.from_dlpack aborts on negative strides: ask for a compact copy
+                # (the first capsule is released as its last reference goes).
                 if planning:
                     copy_header = exported.header.as_copy(source)
                     return Exported.described(x, copy_header, requested_copy=True)
@@ -154,8 +156,7 @@ class DLPackBackend(Backend):
                 exported.requested_copy = True
         else:
             exported = export(x, copy=in_place, device=source, remedy=known_remedy)
-        if planning:
-            exported.release()
+        if planning:  # the capsule is released as its last reference goes
             return Exported.described(x, exported.header, requested_copy=False)
         return exported
 
@@ -191,10 +192,8 @@ class DLPackBackend(Backend):
 
 
 def _peek(x: Any) -> Header:
-    """The header of an in-place export, the capsule released right away."""
-    exported = export(x, remedy=known_remedy)
-    exported.release()
-    return exported.header
+    """The header of an in-place export; the capsule is released on return."""
+    return export(x, remedy=known_remedy).header
 
 
 # PEP 3118 formats of one number type, which NumPy reads exactly.  Anything else
@@ -251,6 +250,8 @@ class BufferBackend(Backend):
     ) -> Any:
         import numpy as np
 
+        if type(x) is bytes or type(x) is bytearray:
+            return np.frombuffer(x, dtype=np.uint8)  # bytes read-only, bytearray writable
         if _has(x, "__array_interface__"):
             try:
                 view = np.asarray(x)  # a view through the interface
@@ -337,8 +338,7 @@ def _cuda_tensor(x: Any, planning: bool) -> Any:
         raise DeviceError(
             f"cannot convert {_name(x)}: its __cuda_array_interface__ describes CUDA device "
             f"memory, and this machine has no CUDA device that torch can use, so nothing "
-            f"here can read it. Convert it on a machine with CUDA, or to host memory with "
-            f"its own library"
+            f"here can read that memory"
         )
     try:
         interface = x.__cuda_array_interface__
