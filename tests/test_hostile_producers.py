@@ -126,8 +126,7 @@ def test_a_newer_minor_version_is_read() -> None:
 
 
 _GUARDED = """
-import ctypes, mmap, sys
-import numpy as np
+import ctypes, mmap
 import xpbridge as xb
 from capsules import CREATED, DELETED, make_head_capsule
 

@@ -197,8 +197,8 @@ def _peek(x: Any) -> Header:
 
 
 # PEP 3118 formats of one number type, which NumPy reads exactly.  Anything else
-# (C structures "T{...}", pointers "&", padding) is refused before NumPy guesses
-# (it warns and makes a best-guess dtype for some ctypes structures).
+# (C structures "T{...}", pointers "&", characters "c" / "u") is refused before NumPy
+# guesses (it warns and makes a best-guess dtype for some ctypes structures).
 _NUMBER_FORMAT = re.compile(r"[@=<>!]?(?:[?bBhHiIlLqQnNefdg]|Z[fdg])")
 
 
@@ -302,8 +302,8 @@ def _buffer_view(x: Any, memory: memoryview) -> Any:
     if not _NUMBER_FORMAT.fullmatch(layout):
         memory.release()
         raise DTypeError(
-            f"the buffer of {_name(x)} has the format {layout!r} (a C structure, "
-            f"pointer or padding), not one number type, so it has no dtype that any target holds"
+            f"the buffer of {_name(x)} has the PEP 3118 format {layout!r}: not one number type "
+            f"(a C structure, pointers or characters), so no target has a dtype for it"
         )
     try:
         return np.asarray(memory)
