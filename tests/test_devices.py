@@ -9,6 +9,7 @@ from capsules import Producer
 
 import xpbridge as xb
 from xpbridge._devices import Device, parse_device
+from xpbridge.backends.protocol import DLPackBackend
 from xpbridge.backends.torch import TorchBackend
 
 pytestmark = pytest.mark.skipif(
@@ -81,9 +82,11 @@ def test_device_capsules_carry_the_consumers_stream(monkeypatch: pytest.MonkeyPa
     assert plan.steps == ("from_dlpack",) and plan.aliases and str(plan.device) == "cuda:0"
     assert p.requests == [{"max_version": (1, 1), "stream": 7}]
     reversed_ = Producer(np.arange(4.0)[::-1], device=(2, 0))
-    plan = xb.plan(reversed_, "torch")  # negative strides: ask for a compact copy first
-    assert reversed_.requests[1] == {"max_version": (1, 1), "copy": True, "stream": 7}
+    plan = xb.plan(reversed_, "torch")  # negative strides: convert asks for a compact copy
+    assert reversed_.requests == [{"max_version": (1, 1), "stream": 7}]  # planning copies nothing
     assert not plan.aliases
+    DLPackBackend().prepare(reversed_, TorchBackend(), None, None)  # what convert asks for
+    assert reversed_.requests[-1] == {"max_version": (1, 1), "copy": True, "stream": 7}
     readonly = Producer(np.arange(4.0), device=(2, 0), readonly=True)
     assert xb.plan(readonly, "torch").steps == ("from_dlpack", "copy")  # the alias never escapes
     with pytest.raises(xb.CopyError):

@@ -307,3 +307,24 @@ def test_a_namespace_that_aliases_only_aligned_data_keeps_the_plan_exact(
         _registry._BACKENDS.pop("fussy", None)
         _registry._ORIGIN.pop("fussy", None)
         _registry._INSTALLED.discard("fussy")
+
+
+@pytest.mark.rule("immutable-sources")
+@pytest.mark.parametrize("copy", [None, True])
+def test_a_namespace_array_that_refuses_to_export_meets_numpy_in_host_memory(
+    copy: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What NumPy < 2.1 does with the read-only arrays its from_dlpack makes: the
+    # export is refused with a BufferError, which xpbridge wraps (chained), and the
+    # namespace's host memory is used instead, read-only.
+    y = xp.asarray([1.0, 2.0])
+
+    def refuse(self: object, **kwargs: object) -> object:
+        raise BufferError("Cannot export readonly array since signalling readonly is unsupported")
+
+    monkeypatch.setattr(type(y), "__dlpack__", refuse)
+    p = xb.plan(y, "numpy", copy=copy)
+    a = xb.to_numpy(y, copy=copy)
+    assert a.tolist() == [1.0, 2.0]
+    assert p.writable is a.flags.writeable is (copy is True)
+    assert p.aliases is xb.shares_memory(a, y) is (copy is None)

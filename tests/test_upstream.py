@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 from conftest import load_spec
@@ -15,8 +17,11 @@ def _fact_params() -> list[object]:
     params = []
     for fact in FACTS:
         marks = [pytest.mark.subprocess] if fact.get("subprocess") else []
-        if fact.get("requires") == "cuda" and not torch.cuda.is_available():
+        requires = str(fact.get("requires", ""))
+        if requires == "cuda" and not torch.cuda.is_available():
             marks.append(pytest.mark.skip(reason="observable only with CUDA"))
+        elif requires not in ("", "cuda") and importlib.util.find_spec(requires) is None:
+            marks.append(pytest.mark.skip(reason=f"observable only with {requires} installed"))
         params.append(pytest.param(fact, id=fact["id"], marks=marks))
     return params
 

@@ -59,8 +59,12 @@ def _request(
     copy: Any,
     grad: Any,
     requires_grad: Any,
+    planning: bool = False,
 ) -> tuple[Plan, Any]:
-    """The plan, and what its steps work on (``x``, or what a protocol source exported)."""
+    """The plan, and what its steps work on (``x``, or what a protocol source exported).
+
+    ``planning``: only the plan is wanted, so the source must not move or copy data.
+    """
     if copy is not None and copy is not True and copy is not False:
         raise ArgumentError(f"copy must be None, True or False, not {copy!r}")
     if grad not in ("detach", "raise"):
@@ -81,7 +85,7 @@ def _request(
         dtype = canonical_name(dtype)
     if _FROM_NUMPY is None:
         _prime_fast_paths()
-    prepared = source.prepare(x, target, device, copy)
+    prepared = source.prepare(x, target, device, copy, planning=planning)
     traits = source.traits(prepared)
     if traits.library == "python":
         # Python values: their plan depends on the values and on torch's default
@@ -180,7 +184,7 @@ def plan(
       steps:   from_numpy
       result:  shares the source's memory (zero-copy), writable
     """
-    return _request(x, to, device, dtype, copy, grad, requires_grad)[0]
+    return _request(x, to, device, dtype, copy, grad, requires_grad, planning=True)[0]
 
 
 @overload

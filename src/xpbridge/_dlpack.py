@@ -1,9 +1,13 @@
-"""DLPack capsules: ask for one, read its header, and consume it exactly once.
+"""DLPack capsules: ask for one, check its header, and consume it exactly once.
 
 xpbridge reads a capsule's header (versioned and legacy layouts, dlpack.h)
 before any consumer sees it, so the contract holds for producers it does not
 know: negative strides never reach torch, a read-only capsule never becomes a
-writable tensor, an unknown dtype is a DTypeError.  The consumer is our own
+writable tensor, an unknown dtype is a DTypeError.  A producer that breaks the
+protocol (a DLPack major version this reader does not know, NULL shape or data
+pointers, a capsule on another device than ``__dlpack_device__`` says, a
+non-capsule) is refused with a documented error and its capsule is released
+at once, unread past what the protocol allows.  The consumer is our own
 (written by hand: NumPy's ``from_dlpack`` rejects bfloat16 and, before 2.1,
 ``copy`` and ``dl_device``): a NumPy view whose owner calls the producer's
 deleter when the last view dies.  A capsule that is never consumed is
@@ -13,17 +17,28 @@ released by its own destructor, which calls the deleter too.
 from __future__ import annotations
 
 import ctypes
+import operator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ._devices import DLPACK_KINDS, Device
+from ._devices import DLPACK_KINDS, Device, parse_device
 from ._dtypes import DTYPES
-from .errors import CopyError, DeviceError
+from .errors import ConversionError, CopyError, DeviceError, UnsupportedInputError
 
-__all__ = ["Exported", "Header", "export", "read_header"]
+__all__ = [
+    "Exported",
+    "Header",
+    "export",
+    "read_header",
+    "reported_device",
+]
 
 READ_ONLY = 1 << 0  # DLPACK_FLAG_BITMASK_READ_ONLY
 IS_COPIED = 1 << 1  # DLPACK_FLAG_BITMASK_IS_COPIED
 MAX_VERSION = (1, 1)
+# NumPy's limit (NPY_MAXDIMS), which every host consumer meets: a larger ndim is
+# refused before the shape array is read.
+MAX_NDIM = 64
 
 
 class _DLDevice(ctypes.Structure):
@@ -55,6 +70,16 @@ class _DLManagedTensor(ctypes.Structure):
 
 class _DLPackVersion(ctypes.Structure):
     _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
+
+
+class _VersionedHead(ctypes.Structure):
+    # What dlpack.h keeps stable across major versions, so that a consumer can
+    # always read the version and call the deleter: nothing past these fields.
+    _fields_ = [
+        ("version", _DLPackVersion),
+        ("manager_ctx", ctypes.c_void_p),
+        ("deleter", _Deleter),
+    ]
 
 
 class _DLManagedTensorVersioned(ctypes.Structure):
@@ -105,65 +130,178 @@ class Header(NamedTuple):
     def copied(self) -> bool:
         return bool(self.flags & IS_COPIED)
 
+    def as_copy(self, device: Device) -> Header:
+        """The header of the compact copy a producer makes on ``device`` when asked."""
+        return self._replace(
+            flags=IS_COPIED,
+            data=0,
+            device=device,
+            strides=_compact(self.shape, self.itemsize),
+            byte_offset=0,
+        )
+
 
 _BY_CODE = {row.dlpack: row.name for row in DTYPES.values() if row.dlpack is not None}
 
 
-def _managed(capsule: Any) -> tuple[Any, bool]:
-    for name, versioned, struct in (
-        (_VERSIONED, True, _DLManagedTensorVersioned),
-        (_LEGACY, False, _DLManagedTensor),
-    ):
+def _who(producer: Any) -> str:
+    cls = type(producer)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _compact(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    strides: list[int] = []
+    step = itemsize
+    for n in reversed(shape):
+        strides.insert(0, step)
+        step *= max(n, 1)
+    return tuple(strides)
+
+
+def _pointer(capsule: Any) -> tuple[int, bool]:
+    """The managed tensor's address, and whether it is the versioned layout."""
+    for name, versioned in ((_VERSIONED, True), (_LEGACY, False)):
         if _api.PyCapsule_IsValid(capsule, name):
-            pointer = _api.PyCapsule_GetPointer(capsule, name)
-            return ctypes.cast(pointer, ctypes.POINTER(struct)).contents, versioned
-    raise CopyError("the producer's __dlpack__ returned no unused DLPack capsule")
-
-
-def read_header(capsule: Any) -> Header:
-    """Read a capsule's header without consuming it."""
-    managed, versioned = _managed(capsule)
-    tensor = managed.dl_tensor
-    dtype = tensor.dtype
-    key = (dtype.code, dtype.bits)
-    name = _BY_CODE.get(key, "") if dtype.lanes == 1 else ""
-    name = name or f"dlpack(code={dtype.code}, bits={dtype.bits}, lanes={dtype.lanes})"
-    itemsize = max(1, dtype.bits * dtype.lanes // 8)
-    shape = tuple(tensor.shape[i] for i in range(tensor.ndim))
-    if tensor.strides:
-        strides = tuple(tensor.strides[i] * itemsize for i in range(tensor.ndim))
-    else:  # NULL strides: compact row-major
-        compact: list[int] = []
-        step = itemsize
-        for n in reversed(shape):
-            compact.insert(0, step)
-            step *= max(n, 1)
-        strides = tuple(compact)
-    kind = DLPACK_KINDS.get(tensor.device.device_type, f"dlpack{tensor.device.device_type}")
-    device = Device(kind, 0 if kind == "cpu" else tensor.device.device_id)
-    return Header(
-        versioned,
-        managed.flags if versioned else 0,
-        tensor.data or 0,
-        device,
-        name,
-        itemsize,
-        shape,
-        strides,
-        tensor.byte_offset,
+            return _api.PyCapsule_GetPointer(capsule, name), versioned
+    what = type(capsule).__qualname__
+    raise UnsupportedInputError(
+        f"the producer's __dlpack__ returned a {what}, not an unused DLPack capsule "
+        f"('dltensor_versioned' or 'dltensor'); it breaks the DLPack protocol, so "
+        f"xpbridge cannot read its data"
     )
 
 
-class _Owner:
-    """Keeps a consumed capsule's memory alive; calls the producer's deleter once."""
+def _mark_used(capsule: Any, versioned: bool) -> None:
+    # A used capsule's destructor no longer calls the deleter: it is ours to call.
+    if _api.PyCapsule_SetName(capsule, _USED_VERSIONED if versioned else _USED_LEGACY) != 0:
+        raise UnsupportedInputError("could not mark the producer's DLPack capsule as used")
 
-    def __init__(self, managed: Any) -> None:
-        self._managed = managed
 
-    def __del__(self) -> None:
-        deleter = self._managed.deleter
-        if deleter:
-            deleter(ctypes.addressof(self._managed))
+def _release(capsule: Any) -> None:
+    """Hand an unconsumed capsule back now: mark it used and call the producer's deleter.
+
+    Reads only what dlpack.h promises for any version: the head of the
+    versioned layout, or the legacy layout (which has no version).
+    """
+    for name, used, layout in (
+        (_VERSIONED, _USED_VERSIONED, _VersionedHead),
+        (_LEGACY, _USED_LEGACY, _DLManagedTensor),
+    ):
+        if _api.PyCapsule_IsValid(capsule, name):
+            pointer = _api.PyCapsule_GetPointer(capsule, name)
+            if _api.PyCapsule_SetName(capsule, used) == 0:
+                deleter = ctypes.cast(pointer, ctypes.POINTER(layout)).contents.deleter
+                if deleter:
+                    deleter(pointer)
+            return
+    # Not an unused capsule: nothing of the producer's is ours to release.
+
+
+def _broken(why: str) -> UnsupportedInputError:
+    return UnsupportedInputError(
+        f"the producer's DLPack capsule is malformed: {why}; xpbridge released it "
+        f"without reading its data"
+    )
+
+
+def read_header(capsule: Any) -> Header:
+    """Read and check a capsule's header without consuming it.
+
+    Raises :class:`UnsupportedInputError` for a capsule this reader must not
+    trust; the capsule is then still unconsumed (the caller releases it).
+    """
+    pointer, versioned = _pointer(capsule)
+    layout = _DLManagedTensorVersioned if versioned else _DLManagedTensor
+    managed = ctypes.cast(pointer, ctypes.POINTER(layout)).contents  # reads nothing yet
+    flags = 0
+    if versioned:
+        version = managed.version  # reads the version's 8 bytes, nothing past them
+        if version.major != MAX_VERSION[0]:
+            raise UnsupportedInputError(
+                f"the producer's DLPack capsule has version {version.major}.{version.minor}, "
+                f"and xpbridge reads DLPack {MAX_VERSION[0]}.x only (its layout may differ); "
+                f"xpbridge released it without reading past the version"
+            )
+        flags = managed.flags
+    tensor = managed.dl_tensor
+    ndim = tensor.ndim
+    if not 0 <= ndim <= MAX_NDIM:
+        raise _broken(f"ndim is {ndim}, outside 0..{MAX_NDIM}")
+    shape_pointer = tensor.shape
+    if ndim and not shape_pointer:
+        raise _broken(f"ndim is {ndim} but the shape pointer is NULL")
+    shape = tuple(shape_pointer[:ndim])
+    if shape and min(shape) < 0:
+        raise _broken(f"the shape {shape} has a negative extent")
+    dtype = tensor.dtype
+    name = _BY_CODE.get((dtype.code, dtype.bits), "") if dtype.lanes == 1 else ""
+    name = name or f"dlpack(code={dtype.code}, bits={dtype.bits}, lanes={dtype.lanes})"
+    itemsize = max(1, dtype.bits * dtype.lanes // 8)
+    data = tensor.data or 0
+    if not data and 0 not in shape:
+        raise _broken(f"the data pointer is NULL for data of shape {shape}")
+    strides_pointer = tensor.strides
+    if strides_pointer:
+        strides = tuple(s * itemsize for s in strides_pointer[:ndim])
+    else:  # NULL strides (legacy capsules): compact row-major
+        strides = _compact(shape, itemsize)
+    where = tensor.device
+    code = where.device_type
+    kind = DLPACK_KINDS.get(code) or f"dlpack{code}"
+    device = Device(kind, 0 if kind == "cpu" else where.device_id)
+    return Header(
+        versioned, flags, data, device, name, itemsize, shape, strides, tensor.byte_offset
+    )
+
+
+def _int_pair(reply: Any) -> tuple[int, int] | None:
+    """``reply`` as two integers (IntEnum device types count), or None."""
+    if type(reply) is tuple and len(reply) == 2:
+        code, index = reply
+        if type(code) is int and type(index) is int:
+            return code, index  # the common case, decided without a generator
+    if not isinstance(reply, tuple) or len(reply) != 2 or any(isinstance(v, bool) for v in reply):
+        return None
+    try:
+        return operator.index(reply[0]), operator.index(reply[1])
+    except Exception:  # noqa: BLE001 - whatever __index__ raises, it is no integer
+        return None
+
+
+def reported_device(producer: Any) -> Device:
+    """The device ``producer.__dlpack_device__()`` names, checked.
+
+    A reply that is not a ``(device_type, device_id)`` pair of integers is an
+    :class:`UnsupportedInputError`; a device type DLPack does not define is a
+    :class:`DeviceError`.  Exceptions the producer raises are wrapped, the
+    original chained; ``BaseException``-only ones (KeyboardInterrupt) pass.
+    """
+    try:
+        reply = producer.__dlpack_device__()
+    except Exception as e:
+        raise UnsupportedInputError(
+            f"{_who(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}"
+        ) from e
+    pair = _int_pair(reply)
+    if pair is None:
+        raise UnsupportedInputError(
+            f"{_who(producer)}.__dlpack_device__() returned {reply!r}, not a (device_type, "
+            f"device_id) pair of integers; it breaks the DLPack protocol"
+        )
+    code, index = pair
+    kind = DLPACK_KINDS.get(code)
+    if kind is None:
+        raise DeviceError(
+            f"{_who(producer)}.__dlpack_device__() names DLPack device type {code}, which DLPack "
+            f"{MAX_VERSION[0]}.{MAX_VERSION[1]} does not define; xpbridge cannot tell "
+            f"where its memory is"
+        )
+    if index < 0:
+        raise UnsupportedInputError(
+            f"{_who(producer)}.__dlpack_device__() returned the device id {index}; ids are "
+            f"never negative"
+        )
+    return Device(kind, 0 if kind == "cpu" else index)
 
 
 class _View:
@@ -172,14 +310,32 @@ class _View:
         self.__array_interface__ = interface
 
 
-class Exported:
-    """A capsule asked of a producer, with its header read, not yet consumed."""
+class _Owner:
+    """Keeps a consumed capsule's memory alive; calls the producer's deleter once."""
 
-    def __init__(self, producer: Any, capsule: Any) -> None:
+    def __init__(self, pointer: int, deleter: Any) -> None:
+        self._pointer, self._deleter = pointer, deleter
+
+    def __del__(self) -> None:
+        if self._deleter:
+            self._deleter(self._pointer)
+
+
+class Exported:
+    """A capsule asked of a producer, its header read and checked, not yet consumed."""
+
+    def __init__(self, producer: Any, capsule: Any, header: Header) -> None:
         self.producer = producer
         self.capsule = capsule
-        self.header = read_header(capsule)
+        self.header = header
         self.requested_copy = False  # we asked the producer for copy=True
+
+    @classmethod
+    def described(cls, producer: Any, header: Header, *, requested_copy: bool) -> Exported:
+        """What planning reads: the header a conversion will see, and no capsule held."""
+        exported = cls(producer, None, header)
+        exported.requested_copy = requested_copy
+        return exported
 
     def to_numpy(self) -> Any:
         """Consume the capsule into a NumPy array over the same memory."""
@@ -189,13 +345,10 @@ class Exported:
 
         h = self.header
         target = numpy_dtype(h.dtype)
-        managed, versioned = _managed(self.capsule)
-        if (
-            not _api.PyCapsule_SetName(self.capsule, _USED_VERSIONED if versioned else _USED_LEGACY)
-            == 0
-        ):
-            raise CopyError("could not mark the DLPack capsule as used")
-        owner = _Owner(managed)
+        pointer, versioned = _pointer(self.capsule)
+        _mark_used(self.capsule, versioned)
+        layout = _VersionedHead if versioned else _DLManagedTensor
+        owner = _Owner(pointer, ctypes.cast(pointer, ctypes.POINTER(layout)).contents.deleter)
         if 0 in h.shape:
             return np.empty(h.shape, dtype=target)  # no memory; the owner releases now
         carrier = target if DTYPES[h.dtype].numpy is not None else np.dtype(f"u{h.itemsize}")
@@ -209,18 +362,67 @@ class Exported:
                 "version": 3,
             },
         )
-        array = np.asarray(view)
+        try:
+            array = np.asarray(view)
+        except ValueError as e:  # e.g. more dimensions than this NumPy allows (32 before 2.0)
+            raise UnsupportedInputError(f"NumPy cannot view the capsule's data: {e}") from e
         return array if carrier is target else array.view(target)
 
 
-def export(
+# What a __dlpack__ that predates a keyword says when it is passed one: CPython's
+# and Cython's wording, and pybind11's / nanobind's.  Only an exact TypeError
+# counts: a subclass (pyarrow's ArrowTypeError) is the producer refusing the array.
+_REJECTED_KEYWORD = (
+    "unexpected keyword argument",
+    "invalid keyword argument",
+    "takes no keyword arguments",
+    "incompatible function arguments",
+)
+
+
+def _rejects_keywords(error: Exception) -> bool:
+    """Whether ``__dlpack__`` refused the call's keywords (an older signature), not the array."""
+    message = str(error)
+    if type(error) is TypeError:
+        return any(phrase in message for phrase in _REJECTED_KEYWORD)
+    # array-api-strict on NumPy < 2.1: "The max_version argument to __dlpack__ is
+    # not yet implemented".
+    return type(error) is NotImplementedError and "argument" in message
+
+
+def _refusal(
     producer: Any,
-    *,
-    dl_device: tuple[int, int] | None = None,
-    copy: bool | None = None,
-    stream: Any = None,
-) -> Exported:
-    """Ask ``producer`` for a capsule: versioned first, older signatures only when refused."""
+    error: Exception,
+    copy: bool | None,
+    dl_device: tuple[int, int] | None,
+    remedy: Callable[[Any], str] | None,
+) -> ConversionError:
+    """The documented error for a producer that would not export (the original is chained)."""
+    said = f"{type(error).__name__}: {error}"
+    if copy is False and isinstance(error, (BufferError, ValueError)):
+        return CopyError(
+            f"copy=False, but {_who(producer)} needs a copy to export this array ({said}). "
+            f"Pass copy=None to allow it"
+        )
+    if dl_device is not None and isinstance(error, (BufferError, ValueError)):
+        return DeviceError(
+            f"{_who(producer)} cannot hand this array over in host memory ({said}); copy it "
+            f"to the host with its own library first"
+        )
+    hint = remedy(producer) if remedy is not None else ""
+    return UnsupportedInputError(
+        f"{_who(producer)}.__dlpack__ refused to export this array ({said}){hint}"
+    )
+
+
+def _ask(
+    producer: Any,
+    dl_device: tuple[int, int] | None,
+    copy: bool | None,
+    stream: Any,
+    remedy: Callable[[Any], str] | None,
+) -> Any:
+    """Call ``__dlpack__``: versioned first, the legacy signature only when the keywords are refused."""
     kwargs: dict[str, Any] = {"max_version": MAX_VERSION}
     if dl_device is not None:
         kwargs["dl_device"] = dl_device
@@ -229,21 +431,49 @@ def export(
     if stream is not None:
         kwargs["stream"] = stream
     try:
-        try:
-            capsule = producer.__dlpack__(**kwargs)
-        except (TypeError, NotImplementedError):
-            # TypeError is what DLPack asks of old producers; array-api-strict on
-            # NumPy 2.0 raises NotImplementedError for max_version instead.
-            if dl_device is not None or copy is True:  # a legacy export never copies
-                raise DeviceError(
-                    f"{type(producer).__qualname__}.__dlpack__ predates DLPack 1.0 and cannot "
-                    f"honour copy= or dl_device=; convert it on its own device first"
-                ) from None
-            capsule = producer.__dlpack__(**({"stream": stream} if stream is not None else {}))
-    except (BufferError, ValueError) as e:
-        if copy is False:
-            raise CopyError(
-                f"the producer needs a copy to export this array ({e}); pass copy=None"
+        return producer.__dlpack__(**kwargs)
+    except Exception as e:
+        if not _rejects_keywords(e):
+            raise _refusal(producer, e, copy, dl_device, remedy) from e
+        if dl_device is not None or copy is True:  # a legacy export never copies
+            raise DeviceError(
+                f"{_who(producer)}.__dlpack__ predates DLPack 1.0 and cannot honour copy= or "
+                f"dl_device=: its data can be read only on its own device"
             ) from e
-        raise DeviceError(f"the producer refused to export this array: {e}") from e
-    return Exported(producer, capsule)
+    try:
+        return producer.__dlpack__(**({"stream": stream} if stream is not None else {}))
+    except Exception as e:
+        raise _refusal(producer, e, copy, dl_device, remedy) from e
+
+
+def export(
+    producer: Any,
+    *,
+    dl_device: tuple[int, int] | None = None,
+    copy: bool | None = None,
+    stream: Any = None,
+    device: Device | None = None,
+    remedy: Callable[[Any], str] | None = None,
+) -> Exported:
+    """Ask ``producer`` for a capsule and check it before anyone reads its data.
+
+    ``device`` is where ``__dlpack_device__`` said the data is; the capsule
+    must agree (with ``dl_device``, it must be on that device instead).
+    ``remedy`` adds a library-specific way out to a refusal's message.  A
+    capsule that fails a check is released at once.
+    """
+    capsule = _ask(producer, dl_device, copy, stream, remedy)
+    expected = parse_device(dl_device) if dl_device is not None else device
+    try:
+        header = read_header(capsule)
+        if expected is not None and header.device != expected:
+            asked = " (asked for with dl_device)" if dl_device is not None else ""
+            raise DeviceError(
+                f"{_who(producer)} handed over a DLPack capsule on {header.device}, but "
+                f"its data should be on {expected}{asked}; xpbridge does not guess which "
+                f"is true and released the capsule unread"
+            )
+    except ConversionError:
+        _release(capsule)
+        raise
+    return Exported(producer, capsule, header)

@@ -32,7 +32,7 @@ from .backends.arrayapi import ArrayAPIBackend, is_namespace
 from .backends.dask import DaskBackend
 from .backends.jax import JaxBackend
 from .backends.numpy import NumpyBackend
-from .backends.protocol import BufferBackend, DLPackBackend
+from .backends.protocol import BufferBackend, DLPackBackend, unconvertible
 from .backends.python import PythonBackend
 from .backends.torch import TorchBackend
 from .errors import ArgumentError, UnsupportedInputError
@@ -49,7 +49,8 @@ __all__ = [
 ENTRY_POINT_GROUP = "xpbridge.backends"
 
 _BUILTIN: list[Backend] = [NumpyBackend(), TorchBackend(), DaskBackend()]
-_PROTOCOLS: list[Backend] = [DLPackBackend(), BufferBackend(), PythonBackend()]
+_BUFFER = BufferBackend()
+_PROTOCOLS: list[Backend] = [DLPackBackend(), _BUFFER, PythonBackend()]
 _REGISTERED: list[Backend] = []
 _ORIGIN: dict[str, str] = {b.name: "built-in" for b in _BUILTIN} | {
     b.name: "protocol" for b in _PROTOCOLS
@@ -253,12 +254,12 @@ def backend_of(x: Any) -> Backend:
         if (backend is None or backend in _PROTOCOLS) and _load_entry_points():
             backend = _owner(cls, x)
         if backend is None:
-            raise UnsupportedInputError(
-                f"cannot convert an object of type {cls.__module__}.{cls.__qualname__}: it "
-                f"speaks no array protocol (DLPack, buffer, __array_interface__) and no "
-                f"registered backend owns it; convert it to an array of a supported library "
-                f"yourself, or register a backend for its type"
-            )
+            # A protocol the object speaks but its type does not show (an
+            # __array_interface__ set on the instance, a C type's buffer before
+            # Python 3.12): asked per object, so never cached by type.
+            if _BUFFER.owns_instance(x):
+                return _BUFFER
+            raise UnsupportedInputError(unconvertible(x))
         _BY_TYPE[cls] = backend
     return backend
 

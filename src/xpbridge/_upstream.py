@@ -8,6 +8,7 @@ the interpreter are observed in a child process.
 
 from __future__ import annotations
 
+import importlib
 import re
 import signal
 import subprocess
@@ -400,3 +401,46 @@ def observe(fact: dict[str, Any]) -> bool | None:
         if not torch.cuda.is_available():
             return None
     return OBSERVE[fact["id"]]()
+
+
+# --- protocol sources: pyarrow and scipy.sparse (facts that `require` them) ---------
+
+
+@_fact
+def _pyarrow_legacy_dlpack_deprecated() -> bool:
+    pa = importlib.import_module("pyarrow")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pa.array([1.0, 2.0]).__dlpack__()
+    return any(
+        issubclass(w.category, DeprecationWarning) and "unversioned DLPack" in str(w.message)
+        for w in caught
+    )
+
+
+@_fact
+def _pyarrow_dlpack_nulls_raise_typeerror_subclass() -> bool:
+    pa = importlib.import_module("pyarrow")
+    try:
+        pa.array([1.0, None]).__dlpack__(max_version=(1, 1))
+    except TypeError as e:
+        return type(e) is not TypeError and "null" in str(e)
+    return False
+
+
+@_fact
+def _pyarrow_dlpack_read_only() -> bool:
+    from ._dlpack import read_header
+
+    pa = importlib.import_module("pyarrow")
+    return read_header(pa.array([1.0]).__dlpack__(max_version=(1, 1))).readonly
+
+
+@_fact
+def _numpy_asarray_scipy_sparse_is_object() -> bool:
+    import numpy as np
+
+    sparse = importlib.import_module("scipy.sparse")
+    dense = np.eye(2)
+    result = np.asarray(sparse.csr_matrix(dense))
+    return result.shape == dense.shape and bool((result == dense).all())

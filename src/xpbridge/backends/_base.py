@@ -121,8 +121,21 @@ class Backend:
         """Whether objects of ``cls`` belong to this library (never imports it)."""
         raise NotImplementedError
 
-    def prepare(self, x: Any, target: Backend, device: Device | None, copy: bool | None) -> Any:
-        """What the steps will work on: ``x`` itself, or (for protocols) what it exports."""
+    def prepare(
+        self,
+        x: Any,
+        target: Backend,
+        device: Device | None,
+        copy: bool | None,
+        *,
+        planning: bool = False,
+    ) -> Any:
+        """What the steps will work on: ``x`` itself, or (for protocols) what it exports.
+
+        ``planning=True`` when only :func:`xpbridge.plan` asks: then nothing may
+        move or be copied; a protocol backend reads what it needs in place and
+        describes what :func:`xpbridge.convert` would ask the producer for.
+        """
         return x
 
     def traits(self, x: Any) -> Traits:

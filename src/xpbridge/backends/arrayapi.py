@@ -17,7 +17,7 @@ from .._devices import CPU, Device
 from .._dlpack import Exported
 from .._dtypes import DTYPES
 from .._traits import Traits
-from ..errors import ConversionError, DeviceError
+from ..errors import ConversionError, DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend
 from .protocol import DLPackBackend
@@ -158,12 +158,24 @@ class ArrayAPIBackend(Backend):
         # Asked only for objects whose __array_namespace__ is this namespace.
         return hasattr(cls, "__dlpack__") and hasattr(cls, "__dlpack_device__")
 
-    def prepare(self, x: Any, target: Backend, device: Device | None, copy: bool | None) -> Any:
+    def prepare(
+        self,
+        x: Any,
+        target: Backend,
+        device: Device | None,
+        copy: bool | None,
+        *,
+        planning: bool = False,
+    ) -> Any:
         if target is self:
             return x  # the namespace's own functions work on the array itself
         try:
-            return _DLPACK.prepare(x, target, device, copy)
-        except DeviceError:  # the producer refused to export: its host memory, read-only
+            return _DLPACK.prepare(x, target, device, copy, planning=planning)
+        except (DeviceError, UnsupportedInputError) as e:
+            # The producer refused to export (its BufferError, chained): its host
+            # memory, read-only.
+            if not isinstance(e.__cause__, (BufferError, ValueError)):
+                raise
             view = _host_view(x, self.namespace)
             if view is None:
                 raise

@@ -79,7 +79,15 @@ class DaskBackend(Backend):
         da = sys.modules.get("dask.array")
         return da is not None and issubclass(cls, da.Array)
 
-    def prepare(self, x: Any, target: Backend, device: Device | None, copy: bool | None) -> Any:
+    def prepare(
+        self,
+        x: Any,
+        target: Backend,
+        device: Device | None,
+        copy: bool | None,
+        *,
+        planning: bool = False,
+    ) -> Any:
         if target is self:
             return x  # the same library: no compute
         if copy is False and 0 not in x.shape:

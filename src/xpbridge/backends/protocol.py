@@ -1,31 +1,105 @@
 """Sources that xpbridge reaches through protocols, not by name.
 
 - :class:`DLPackBackend`: anything with ``__dlpack__`` / ``__dlpack_device__``
-  (array-api-strict, JAX, CuPy, ...).  The capsule is inspected before use.
-- :class:`BufferBackend`: the buffer protocol and ``__array_interface__``
-  (bytes, bytearray, memoryview, array.array, ...), viewed through NumPy.
+  (array-api-strict, JAX, CuPy, pyarrow, ...).  The capsule is checked before
+  use, and a producer that breaks the protocol gets a documented error.
+- :class:`BufferBackend`: memory an object describes itself: the buffer
+  protocol (bytes, bytearray, memoryview, array.array, mmap, ctypes,
+  PickleBuffer, ...) and ``__array_interface__``, viewed through NumPy, and
+  ``__cuda_array_interface__``, viewed through torch where CUDA exists.
+
+Planning never moves data: :meth:`DLPackBackend.prepare` with ``planning=True``
+asks the producer only for an export in place and assumes the copy that
+:func:`xpbridge.convert` would ask for.
 """
 
 from __future__ import annotations
 
 import array
+import ctypes
+import mmap
+import re
+import sys
 from typing import Any, ClassVar
 
-from .._devices import CPU, Device, parse_device
-from .._dlpack import Exported, export
+from .._devices import CPU, Device
+from .._dlpack import Exported, Header, export, reported_device
 from .._dtypes import DTYPES
 from .._traits import Traits
-from ..errors import ConversionError, CopyError
+from ..errors import ConversionError, CopyError, DeviceError, DTypeError, UnsupportedInputError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend
+from .torch import TorchBackend
 
 _NUMPY = NumpyBackend()  # buffers are described and measured as the NumPy views they are
+_TORCH = TorchBackend()  # CUDA array interfaces, as the torch tensors torch makes of them
 
-__all__ = ["BufferBackend", "DLPackBackend"]
+__all__ = ["BufferBackend", "DLPackBackend", "known_remedy", "unconvertible"]
+
+
+def _name(x: Any) -> str:
+    cls = type(x)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _has(x: Any, name: str) -> bool:
+    """``hasattr`` that counts an attribute whose lookup fails otherwise as present.
+
+    ``hasattr`` lets every exception but AttributeError escape; a property that
+    raises is still the object claiming the protocol, and :meth:`prepare` says
+    what went wrong.
+    """
+    try:
+        getattr(x, name)
+    except AttributeError:
+        return False
+    except Exception:  # noqa: BLE001 - present, but broken: prepare reports it
+        return True
+    return True
+
+
+def known_remedy(x: Any) -> str:
+    """A way out for a producer that refused to export, where its library has one."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None or not isinstance(x, pa.Array):
+        return ""
+    kind, nulls = x.type, x.null_count
+    if nulls and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return (
+            f". The pyarrow array has {nulls} null value(s), which DLPack cannot carry: "
+            f"fill them first (call .fill_null(0), or another value)"
+        )
+    if pa.types.is_boolean(kind) and not nulls:
+        return (
+            ". pyarrow packs booleans into bits, which DLPack cannot describe: "
+            "call .to_numpy(zero_copy_only=False) for a NumPy bool array (a copy)"
+        )
+    return ""
+
+
+def unconvertible(x: Any) -> str:
+    """Why ``x`` cannot be converted, for an object no backend owns, with a way out that works."""
+    sparse = sys.modules.get("scipy.sparse")
+    if sparse is not None and sparse.issparse(x):
+        return (
+            f"cannot convert a {_name(x)}: scipy.sparse data has no dense memory to share, "
+            f"and xpbridge never densifies silently: call .toarray() for a dense NumPy array"
+        )
+    why = (
+        f"cannot convert an object of type {_name(x)}: it speaks no array protocol "
+        f"xpbridge reads (DLPack, the buffer protocol, __array_interface__, "
+        f"__cuda_array_interface__) and no registered backend owns it"
+    )
+    if _has(x, "__array__"):
+        return f"{why}. It defines __array__: numpy.asarray(x) gives a NumPy array of it"
+    return (
+        f"{why}; convert it to an array of a supported library yourself, or register a "
+        f"backend for its type"
+    )
 
 
 class DLPackBackend(Backend):
-    """Any DLPack producer; its capsule is read before a consumer sees it."""
+    """Any DLPack producer; its capsule is checked before a consumer sees it."""
 
     name: ClassVar[str] = "dlpack"
     readonly_arrays = True
@@ -37,19 +111,33 @@ class DLPackBackend(Backend):
         return hasattr(cls, "__dlpack__") and hasattr(cls, "__dlpack_device__")
 
     def device_of(self, x: Any) -> Device:
-        return parse_device(tuple(int(v) for v in x.__dlpack_device__()))
+        return reported_device(x)
 
-    def prepare(self, x: Any, target: Backend, device: Device | None, copy: bool | None) -> Any:
+    def prepare(
+        self,
+        x: Any,
+        target: Backend,
+        device: Device | None,
+        copy: bool | None,
+        *,
+        planning: bool = False,
+    ) -> Exported:
         source = self.device_of(x)
         wanted = device or (source if source.kind in target.device_kinds else CPU)
+        in_place = False if copy is False else None  # None lets the producer copy only if it must
         if wanted.kind == "cpu" and source.kind != "cpu":
             if copy is False:
                 raise CopyError(
                     f"copy=False, but the source lives on {source} and {target.name} needs it "
                     f"on the host: that is a copy. Pass copy=None to allow it"
                 )
+            if planning:
+                # Read the dtype and shape where the data is, and describe the copy
+                # convert will ask for.  Not checked against `source`: convert checks
+                # the capsule it gets (on the host), not this one.
+                return Exported.described(x, _peek(x).as_copy(CPU), requested_copy=True)
             # The producer makes the host copy (DLPack 1.0 dl_device + copy).
-            exported = export(x, dl_device=(1, 0), copy=True)
+            exported = export(x, dl_device=(1, 0), copy=True, remedy=known_remedy)
             exported.requested_copy = True
             return exported
         if source.kind != "cpu":
@@ -57,13 +145,20 @@ class DLPackBackend(Backend):
             # producer orders its work before our current stream (the handshake).
             target.resolve_device(source)
             stream = target.consumer_stream(source)
-            exported = export(x, copy=False if copy is False else None, stream=stream)
+            exported = export(x, copy=in_place, stream=stream, device=source, remedy=known_remedy)
             if exported.header.negative_strides and copy is not False:
-                # torch.from_dlpack aborts on negative strides: ask for a compact copy.
-                exported = export(x, copy=True, stream=stream)
+                # torch.from_dlpack aborts on negative strides: ask for a compact copy
+                # (the first capsule is released as its last reference goes).
+                if planning:
+                    copy_header = exported.header.as_copy(source)
+                    return Exported.described(x, copy_header, requested_copy=True)
+                exported = export(x, copy=True, stream=stream, device=source, remedy=known_remedy)
                 exported.requested_copy = True
-            return exported
-        return export(x, copy=False if copy is False else None)
+        else:
+            exported = export(x, copy=in_place, device=source, remedy=known_remedy)
+        if planning:  # the capsule is released as its last reference goes
+            return Exported.described(x, exported.header, requested_copy=False)
+        return exported
 
     def traits(self, x: Exported) -> Traits:
         h = x.header
@@ -87,7 +182,7 @@ class DLPackBackend(Backend):
 
     def extent(self, x: Any) -> Extent | None:
         try:
-            h = export(x).header  # released right away: the deleter runs
+            h = _peek(x)
         except ConversionError:
             return None  # a producer that will not export it: no memory we can point at
         return Extent(h.device, h.data + h.byte_offset, h.shape, h.strides, h.itemsize)
@@ -96,28 +191,175 @@ class DLPackBackend(Backend):
         return x.to_numpy()
 
 
+def _peek(x: Any) -> Header:
+    """The header of an in-place export; the capsule is released on return."""
+    return export(x, remedy=known_remedy).header
+
+
+# PEP 3118 formats of one number type, which NumPy reads exactly.  Anything else
+# (C structures "T{...}", pointers "&", characters "c" / "u") is refused before NumPy
+# guesses (it warns and makes a best-guess dtype for some ctypes structures).
+_NUMBER_FORMAT = re.compile(r"[@=<>!]?(?:[?bBhHiIlLqQnNefdg]|Z[fdg])")
+
+
 class BufferBackend(Backend):
-    """The buffer protocol and ``__array_interface__``, seen as a NumPy array."""
+    """Memory an object describes itself: buffer protocol and array interfaces.
+
+    Host memory is seen as a NumPy view (planned and carried out as NumPy);
+    ``__cuda_array_interface__`` memory as the torch tensor torch makes of it,
+    where this machine has CUDA, and a :class:`DeviceError` where it has not.
+    """
 
     name: ClassVar[str] = "buffer"
 
     def owns(self, cls: type) -> bool:
-        return issubclass(cls, (bytes, bytearray, memoryview, array.array)) or hasattr(
-            cls, "__array_interface__"
+        return (
+            issubclass(cls, (bytes, bytearray, memoryview, array.array, mmap.mmap))
+            or issubclass(cls, (ctypes.Array, ctypes.Structure, ctypes.Union))
+            or issubclass(cls, ctypes._SimpleCData)
+            or hasattr(cls, "__array_interface__")
+            or hasattr(cls, "__cuda_array_interface__")
+            or hasattr(cls, "__buffer__")  # PEP 688 (Python 3.12+): any buffer-protocol type
+            or _is_pickle_buffer(cls)
         )
 
-    def prepare(self, x: Any, target: Backend, device: Device | None, copy: bool | None) -> Any:
+    def owns_instance(self, x: Any) -> bool:
+        """Whether ``x`` itself speaks a protocol its type does not show.
+
+        An ``__array_interface__`` set on the instance, or the buffer protocol of
+        a C type before Python 3.12 (no ``__buffer__`` to see).  Asked per object.
+        """
+        if _has(x, "__array_interface__") or _has(x, "__cuda_array_interface__"):
+            return True
+        try:
+            memoryview(x).release()
+        except TypeError:
+            return False
+        except Exception:  # noqa: BLE001 - a buffer unreadable now (a closed mmap): prepare says why
+            return True
+        return True
+
+    def prepare(
+        self,
+        x: Any,
+        target: Backend,
+        device: Device | None,
+        copy: bool | None,
+        *,
+        planning: bool = False,
+    ) -> Any:
         import numpy as np
 
-        if isinstance(x, (bytes, bytearray)):
-            return np.frombuffer(x, dtype=np.uint8)  # bytes are read-only, bytearray writable
-        return np.asarray(x)  # a view through the buffer / array interface
+        if type(x) is bytes or type(x) is bytearray:
+            return np.frombuffer(x, dtype=np.uint8)  # bytes read-only, bytearray writable
+        if _has(x, "__array_interface__"):
+            try:
+                view = np.asarray(x)  # a view through the interface
+            except Exception as e:
+                raise UnsupportedInputError(
+                    f"cannot read the __array_interface__ of {_name(x)}: {type(e).__name__}: {e}"
+                ) from e
+        else:
+            try:
+                memory = memoryview(x)
+            except TypeError as e:
+                if _has(x, "__cuda_array_interface__"):
+                    return _cuda_tensor(x, planning)
+                raise UnsupportedInputError(
+                    f"{_name(x)} exports no buffer, array interface or CUDA array interface"
+                ) from e
+            except Exception as e:
+                raise UnsupportedInputError(
+                    f"cannot read the buffer of {_name(x)}: {type(e).__name__}: {e}"
+                ) from e
+            view = _buffer_view(x, memory)
+        if view.dtype.hasobject:
+            raise UnsupportedInputError(
+                f"the array interface of {_name(x)} describes Python objects, not numbers"
+            )
+        return view
 
     def traits(self, x: Any) -> Traits:
-        return _NUMPY.traits(x)  # x is the NumPy view prepare() made
+        # x is the NumPy view (or, for CUDA memory, the torch tensor) prepare() made
+        return (_NUMPY if type(x).__module__ == "numpy" else _TORCH).traits(x)
 
     def device_of(self, x: Any) -> Device:
         return CPU
 
     def extent(self, x: Any) -> Extent | None:
-        return _NUMPY.extent(self.prepare(x, self, None, None))
+        try:
+            view = self.prepare(x, self, None, None, planning=True)
+        except DeviceError:
+            return None  # CUDA memory on a machine without CUDA: nothing here can share it
+        return (_NUMPY if type(view).__module__ == "numpy" else _TORCH).extent(view)
+
+
+def _buffer_view(x: Any, memory: memoryview) -> Any:
+    """A NumPy view of a buffer: its own format and shape (bytes: read-only uint8)."""
+    import numpy as np
+
+    layout = memory.format
+    if not _NUMBER_FORMAT.fullmatch(layout):
+        memory.release()
+        raise DTypeError(
+            f"the buffer of {_name(x)} has the PEP 3118 format {layout!r}: not one number type "
+            f"(a C structure, pointers or characters), so no target has a dtype for it"
+        )
+    try:
+        return np.asarray(memory)
+    except Exception as e:  # suboffsets, a format this NumPy lacks
+        memory.release()
+        raise UnsupportedInputError(
+            f"NumPy cannot view the buffer of {_name(x)}: {type(e).__name__}: {e}"
+        ) from e
+
+
+def _is_pickle_buffer(cls: type) -> bool:
+    pickle = sys.modules.get("pickle")  # a PickleBuffer exists only once pickle is imported
+    return pickle is not None and issubclass(cls, pickle.PickleBuffer)
+
+
+def _torch_with_cuda() -> Any:
+    """torch, where it is installed and sees a CUDA device; else None."""
+    import importlib.util
+
+    torch: Any = sys.modules.get("torch")
+    if torch is None:
+        if importlib.util.find_spec("torch") is None:
+            return None
+        import torch
+    return torch if torch.cuda.is_available() else None
+
+
+def _cuda_tensor(x: Any, planning: bool) -> Any:
+    """The torch tensor over the CUDA memory ``x.__cuda_array_interface__`` describes."""
+    torch = _torch_with_cuda()
+    if torch is None:
+        raise DeviceError(
+            f"cannot convert {_name(x)}: its __cuda_array_interface__ describes CUDA device "
+            f"memory, and this machine has no CUDA device that torch can use, so nothing "
+            f"here can read that memory"
+        )
+    try:
+        interface = x.__cuda_array_interface__
+        readonly = bool(interface["data"][1])
+        stream = interface.get("stream")
+    except Exception as e:
+        raise UnsupportedInputError(
+            f"cannot read the __cuda_array_interface__ of {_name(x)}: {type(e).__name__}: {e}"
+        ) from e
+    if readonly:
+        raise UnsupportedInputError(
+            f"{_name(x)} describes read-only CUDA memory, which torch (the only CUDA consumer "
+            f"xpbridge has) cannot import without making it writable; export it with DLPack "
+            f"from its own library instead"
+        )
+    try:
+        tensor = torch.as_tensor(x)  # zero-copy, on the device that owns the pointer
+    except Exception as e:
+        raise UnsupportedInputError(
+            f"torch cannot import the CUDA memory of {_name(x)}: {type(e).__name__}: {e}"
+        ) from e
+    if stream is not None and not planning:
+        torch.cuda.synchronize(tensor.device)  # the producer's pending work on its stream
+    return tensor
