@@ -641,3 +641,17 @@ def test_spec_readme_describes_trees() -> None:
     assert "## trees.toml" in readme
     for field in ("situation", "outcome", "reason", "refs", "tests"):
         assert f"`{field}`" in readme
+
+
+@pytest.mark.rule("plan-never-copies")
+@pytest.mark.parametrize("copy", [None, True])
+def test_plan_tree_asks_device_producers_for_no_copy(copy: bool | None) -> None:
+    # plan_tree plans each leaf exactly as plan() does: reading, never copying.
+    producers = [Producer(np.arange(4.0), device=(2, 0), host_copy_on_request=True) for _ in "ab"]
+    tree = {"a": producers[0], "b": [producers[1]]}
+    planned = xb.plan_tree(tree, "numpy", copy=copy)
+    for p in producers:
+        assert [r for r in p.requests if r.get("copy") is True or "dl_device" in r] == []
+    assert planned.plans["tree['a']"] == xb.plan(producers[0], "numpy", copy=copy)
+    result = xb.convert_tree(tree, "numpy", copy=copy)
+    assert result["b"][0].tolist() == [0.0, 1.0, 2.0, 3.0]

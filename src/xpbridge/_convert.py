@@ -6,13 +6,10 @@ import sys
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _registry
-from ._devices import CPU, parse_device
-from ._dtypes import canonical_name
 from ._memory import shares_memory
-from ._plan import Plan, cached_plan, make_plan
-from ._traits import Request
+from ._plan import Plan
+from ._request import check_keywords, plan_traits, resolve_target
 from .backends.torch import from_numpy_is_exact
-from .errors import ArgumentError
 
 if TYPE_CHECKING:
     import numpy
@@ -65,37 +62,13 @@ def _request(
 
     ``planning``: only the plan is wanted, so the source must not move or copy data.
     """
-    if copy is not None and copy is not True and copy is not False:
-        raise ArgumentError(f"copy must be None, True or False, not {copy!r}")
-    if grad not in ("detach", "raise"):
-        raise ArgumentError(f"grad must be 'detach' or 'raise', not {grad!r}")
-    if requires_grad is not True and requires_grad is not False:
-        raise ArgumentError(f"requires_grad must be True or False, not {requires_grad!r}")
-    source = _registry.backend_of(x)
-    target, default_device = _registry.target_of(to)
-    if requires_grad and not target.autograd:
-        raise ArgumentError(f"requires_grad=True needs a target with autograd, not {target.name}")
-    if device is None:
-        device = default_device
-    native = None
-    if device is not None:
-        native = target.native_device(device)
-        device = CPU if native is not None else target.resolve_device(parse_device(device))
-    if dtype is not None:
-        dtype = canonical_name(dtype)
+    check_keywords(copy, grad, requires_grad)
+    source = _registry.backend_of(x)  # an unknown source before an unknown target
+    r = resolve_target(to, device, dtype, copy, grad, requires_grad)
     if _FROM_NUMPY is None:
         _prime_fast_paths()
-    prepared = source.prepare(x, target, device, copy, planning=planning)
-    traits = source.traits(prepared)
-    if traits.library == "python":
-        # Python values: their plan depends on the values and on torch's default
-        # dtype, a run-time setting; it is cheap next to the conversion, so not cached.
-        request = Request(target.name, device, dtype, copy, grad, requires_grad, native)
-        return make_plan(traits, request), prepared
-    p = cached_plan(
-        traits, target.name, device, dtype, copy, grad, requires_grad, native, target.plan_epoch()
-    )
-    return p, prepared
+    prepared = source.prepare(x, r.target, r.plan_device, copy, planning=planning)
+    return plan_traits(source.traits(prepared), r), prepared
 
 
 def _execute(request: tuple[Plan, Any]) -> Any:

@@ -20,32 +20,18 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from . import _registry
-from ._devices import CPU, Device, parse_device
+from ._devices import CPU
 from ._dlpack import Exported
-from ._dtypes import DTYPES, canonical_name
-from ._plan import Plan, cached_plan
+from ._dtypes import DTYPES
+from ._plan import Plan
+from ._request import Resolved, check_keywords, plan_traits, resolve_target
 from ._traits import Traits
 from ._transfers import deferred_synchronisation
 from ._tree import _KINDS, ARRAY, SCALAR, flatten, kind_of
-from .backends._base import Backend
 from .backends.torch import from_numpy_is_exact
 from .errors import ArgumentError, ConversionError
 
 __all__ = ["TreePlan", "convert_tree", "plan_tree"]
-
-
-class Resolved(NamedTuple):
-    """A tree request, checked and normalised once for all leaves."""
-
-    target: Backend
-    device: Any  # as the caller gave it (or the device of a `to` array)
-    plan_device: Device | None  # as the planner takes it
-    native: object  # the target library's own device object, if one was given
-    dtype: str | None  # canonical name
-    copy: bool | None
-    grad: str
-    requires_grad: bool
-    scalars: bool
 
 
 def resolve(
@@ -61,29 +47,13 @@ def resolve(
 
     A tree with no array leaf refuses the same keywords a leaf would.
     """
-    if copy is not None and copy is not True and copy is not False:
-        raise ArgumentError(f"copy must be None, True or False, not {copy!r}")
-    if grad not in ("detach", "raise"):
-        raise ArgumentError(f"grad must be 'detach' or 'raise', not {grad!r}")
-    if requires_grad is not True and requires_grad is not False:
-        raise ArgumentError(f"requires_grad must be True or False, not {requires_grad!r}")
+    check_keywords(copy, grad, requires_grad)
     if scalars is not True and scalars is not False:
         raise ArgumentError(f"scalars must be True or False, not {scalars!r}")
-    target, default_device = _registry.target_of(to)
-    if requires_grad and not target.autograd:
-        raise ArgumentError(f"requires_grad=True needs a target with autograd, not {target.name}")
-    if device is None:
-        device = default_device  # `to` was an array: its device, for every leaf
-    native = None
-    plan_device = None
-    if device is not None:
-        native = target.native_device(device)
-        plan_device = CPU if native is not None else target.resolve_device(parse_device(device))
-    name = canonical_name(dtype) if dtype is not None else None
-    return Resolved(target, device, plan_device, native, name, copy, grad, requires_grad, scalars)
+    return resolve_target(to, device, dtype, copy, grad, requires_grad, scalars)
 
 
-def _planner(r: Resolved) -> Callable[[Any], tuple[Plan, Any]]:
+def _planner(r: Resolved, planning: bool) -> Callable[[Any], tuple[Plan, Any]]:
     """Plan one leaf as :func:`xpbridge.plan` does: the plan and what its steps work on.
 
     The per-call part of :func:`xpbridge.plan` (owner, prepare, traits, the
@@ -92,18 +62,17 @@ def _planner(r: Resolved) -> Callable[[Any], tuple[Plan, Any]]:
     contract case gets the plan and error :func:`xpbridge.plan` gives it.
     """
     target, device, copy = r.target, r.plan_device, r.copy
-    request = (target.name, device, r.dtype, copy, r.grad, r.requires_grad, r.native)
     seen: dict[int, tuple[Traits, Plan]] = {}
     backend_of = _registry.backend_of
 
     def plan_leaf(x: Any) -> tuple[Plan, Any]:
         source = backend_of(x)
-        prepared = source.prepare(x, target, device, copy)
+        prepared = source.prepare(x, target, device, copy, planning=planning)
         traits = source.traits(prepared)
         known = seen.get(id(traits))
         if known is not None and known[0] is traits:
             return known[1], prepared
-        p = cached_plan(traits, *request)
+        p = plan_traits(traits, r)
         seen[id(traits)] = (traits, p)  # holding traits keeps its id unique
         return p, prepared
 
@@ -218,7 +187,7 @@ def _repeats(leaves: Sequence[Any]) -> dict[int, int]:
 
 
 def _plan_all(
-    leaves: Sequence[Any], r: Resolved, shortcut: Shortcut | None
+    leaves: Sequence[Any], r: Resolved, shortcut: Shortcut | None, planning: bool = False
 ) -> tuple[list[Any], list[tuple[int, Plan, Any]], dict[int, int]]:
     """Plan every leaf, making only zero-copy views through ``shortcut``; nothing else runs yet.
 
@@ -260,7 +229,7 @@ def _plan_all(
         kind = kinds.get(cls) or kind_of(x)
         if kind is ARRAY or (kind is SCALAR and scalars):
             if plan_leaf is None:
-                plan_leaf = _planner(r)
+                plan_leaf = _planner(r, planning)
             try:
                 p, prepared = plan_leaf(x)
             except ConversionError as e:
@@ -528,7 +497,7 @@ def plan_tree(
     r = resolve(to, device, dtype, copy, grad, requires_grad, scalars)
     leaves, treedef = flatten(tree)
     try:
-        _, pending, repeats = _plan_all(leaves, r, None)
+        _, pending, repeats = _plan_all(leaves, r, None, planning=True)
     except _LeafFailed as failed:
         raise _located(failed, treedef.paths, "") from None
     paths = treedef.paths()
