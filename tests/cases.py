@@ -46,6 +46,40 @@ def missing_ml_dtype(case_name: str) -> str | None:
     return None
 
 
+def contract_params(
+    rules: list[dict[str, Any]], skip_cases: frozenset[str] = frozenset()
+) -> list[Any]:
+    """One pytest param per (generic rule, case, copy mode), with the skips this machine needs."""
+    import pytest
+
+    params = []
+    for rule in rules:
+        if rule.get("driver") == "custom":
+            continue
+        marks = []
+        needs = rule.get("requires")
+        if needs == "cuda" and not torch.cuda.is_available():
+            marks.append(pytest.mark.skip(reason="needs CUDA"))
+        if needs == "no-cuda" and torch.cuda.is_available():
+            marks.append(pytest.mark.skip(reason="CUDA is available here"))
+        for case_name in rule["cases"]:
+            if case_name in skip_cases:
+                continue
+            missing = missing_ml_dtype(case_name)
+            case_marks = [*marks, pytest.mark.skip(reason=missing)] if missing else marks
+            for mode in ("none", "true", "false"):
+                params.append(
+                    pytest.param(
+                        rule,
+                        case_name,
+                        mode,
+                        id=f"{rule['id']}-{case_name}-{mode}",
+                        marks=case_marks,
+                    )
+                )
+    return params
+
+
 def case(fn: Callable[..., Any]) -> Callable[..., Any]:
     CASES[fn.__name__] = fn
     return fn

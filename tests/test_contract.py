@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from cases import CASES, missing_ml_dtype
+from cases import CASES, contract_params
 from conftest import OUTCOME_ERRORS, load_spec
 
 import xpbridge as xb
@@ -19,29 +19,6 @@ MODES = {"none": None, "true": True, "false": False}
 ERRORS = {name: getattr(xb, name) for name in OUTCOME_ERRORS}
 
 
-def _params() -> list[Any]:
-    params = []
-    for rule in RULES:
-        if rule.get("driver") == "custom":
-            continue
-        marks = []
-        needs = rule.get("requires")
-        if needs == "cuda" and not torch.cuda.is_available():
-            marks.append(pytest.mark.skip(reason="needs CUDA"))
-        if needs == "no-cuda" and torch.cuda.is_available():
-            marks.append(pytest.mark.skip(reason="CUDA is available here"))
-        for case in rule["cases"]:
-            missing = missing_ml_dtype(case)
-            case_marks = [*marks, pytest.mark.skip(reason=missing)] if missing else marks
-            for mode in MODES:
-                params.append(
-                    pytest.param(
-                        rule, case, mode, id=f"{rule['id']}-{case}-{mode}", marks=case_marks
-                    )
-                )
-    return params
-
-
 def _convert(x: Any, rule: dict[str, Any], copy: bool | None) -> tuple[Any, Any]:
     kwargs = dict(rule.get("kwargs", {}))
     return xb.plan(x, rule["target"], copy=copy, **kwargs), xb.convert(
@@ -50,7 +27,7 @@ def _convert(x: Any, rule: dict[str, Any], copy: bool | None) -> tuple[Any, Any]
 
 
 @pytest.mark.rule("plan-matches-convert", "source-unchanged")
-@pytest.mark.parametrize(("rule", "case", "mode"), _params())
+@pytest.mark.parametrize(("rule", "case", "mode"), contract_params(RULES))
 def test_rule(rule: dict[str, Any], case: str, mode: str, tmp_path: Path) -> None:
     x = CASES[case](tmp_path)
     before = snapshot(x)

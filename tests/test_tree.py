@@ -20,7 +20,7 @@ import optree
 import pytest
 import torch
 from capsules import CREATED, DELETED, Producer
-from cases import CASES, missing_ml_dtype
+from cases import CASES, contract_params
 from conftest import OUTCOME_ERRORS, ROOT, load_spec
 
 import xpbridge as xb
@@ -41,30 +41,6 @@ TESTS = Path(__file__).parent
 NOT_LEAVES = {"python_list", "python_object"}
 
 
-def _leaf_params() -> list[Any]:
-    params = []
-    for rule in RULES:
-        if rule.get("driver") == "custom":
-            continue
-        marks = []
-        if rule.get("requires") == "cuda" and not torch.cuda.is_available():
-            marks.append(pytest.mark.skip(reason="needs CUDA"))
-        if rule.get("requires") == "no-cuda" and torch.cuda.is_available():
-            marks.append(pytest.mark.skip(reason="CUDA is available here"))
-        for case in rule["cases"]:
-            if case in NOT_LEAVES:
-                continue
-            missing = missing_ml_dtype(case)
-            case_marks = [*marks, pytest.mark.skip(reason=missing)] if missing else marks
-            for mode in MODES:
-                params.append(
-                    pytest.param(
-                        rule, case, mode, id=f"{rule['id']}-{case}-{mode}", marks=case_marks
-                    )
-                )
-    return params
-
-
 def _error_of(function: Any, *args: Any, **keywords: Any) -> xb.ConversionError | None:
     try:
         function(*args, **keywords)
@@ -73,7 +49,9 @@ def _error_of(function: Any, *args: Any, **keywords: Any) -> xb.ConversionError 
     return None
 
 
-@pytest.mark.parametrize(("rule", "case", "mode"), _leaf_params())
+@pytest.mark.parametrize(
+    ("rule", "case", "mode"), contract_params(RULES, skip_cases=frozenset(NOT_LEAVES))
+)
 def test_every_contract_rule_holds_inside_a_tree(
     rule: dict[str, Any], case: str, mode: str, tmp_path: Path
 ) -> None:

@@ -438,6 +438,11 @@ def _through_numpy(t: Traits, r: Request) -> Plan:
     except ConversionError as e:
         # Name the caller's source, not the NumPy view it meets the target as.
         raise type(e)(str(e).replace(_describe(middle), _describe(t), 1)) from None
+    return _chain(first, second, r)
+
+
+def _chain(first: Plan, second: Plan, r: Request) -> Plan:
+    """One plan that runs ``first`` (to a NumPy array), then ``second`` (from it)."""
     return Plan(
         first.source,
         second.target,
@@ -500,18 +505,7 @@ def _from_python(t: Traits, r: Request, dst: Backend) -> Plan:
                 f"objects (arrays, strings): convert the sequence with numpy.asarray first"
             )
         second = make_plan(Traits("numpy", first.dtype), r._replace(dtype=None))
-        return Plan(
-            first.source,
-            second.target,
-            second.device,
-            second.dtype,
-            first.steps + second.steps,
-            first.reasons + second.reasons,
-            False,
-            second.writable,
-            first.calls + second.calls,
-            r.native_device,
-        )
+        return _chain(first, second, r)  # first never aliases: Python values are copied
     if r.dtype is not None and not dst.holds(r.dtype):
         raise DTypeError(f"{dst.name} has no dtype {r.dtype!r}: pass a dtype it has")
     dtype = _python_dtype(t, r, dst)
