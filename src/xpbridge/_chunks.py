@@ -15,6 +15,7 @@ from typing import Any
 
 from ._convert import convert
 from ._tree_plan import resolve
+from ._typing import Grad
 from .errors import UnsupportedInputError
 
 __all__ = ["convert_chunks"]
@@ -35,7 +36,7 @@ def convert_chunks(
     device: Any = None,
     dtype: Any = None,
     copy: bool | None = None,
-    grad: str = "detach",
+    grad: Grad = "detach",
     requires_grad: bool = False,
 ) -> Any:
     """A Dask array whose chunks are ``to`` arrays, converted lazily on the workers.

@@ -17,6 +17,7 @@ from ._registry import _PROTOCOLS, backend_of
 from ._request import Resolved
 from ._tree import _KINDS, ARRAY, flatten, kind_of
 from ._tree_plan import Shortcut, convert_flat, convert_leaves, fast_path, resolve
+from ._typing import Grad
 
 __all__ = ["compute_in"]
 
@@ -25,7 +26,7 @@ R = TypeVar("R")
 
 
 def compute_in(
-    to: Any, /, *, device: Any = None, grad: str = "raise"
+    to: Any, /, *, device: Any = None, grad: Grad = "raise"
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function in the library ``to``, results back in the caller's library.
 

@@ -28,6 +28,7 @@ from ._request import Resolved, check_keywords, plan_traits, resolve_target
 from ._traits import Traits
 from ._transfers import deferred_synchronisation
 from ._tree import _KINDS, ARRAY, SCALAR, flatten, kind_of
+from ._typing import Grad
 from .backends.torch import from_numpy_is_exact
 from .errors import ArgumentError, ConversionError
 
@@ -452,7 +453,7 @@ def plan_tree(
     device: Any = None,
     dtype: Any = None,
     copy: bool | None = None,
-    grad: str = "detach",
+    grad: Grad = "detach",
     requires_grad: bool = False,
     scalars: bool = False,
 ) -> TreePlan:
@@ -535,7 +536,7 @@ def convert_tree(
     device: Any = None,
     dtype: Any = None,
     copy: bool | None = None,
-    grad: str = "detach",
+    grad: Grad = "detach",
     requires_grad: bool = False,
     scalars: bool = False,
 ) -> Any:
