@@ -29,8 +29,9 @@ _CARRIER = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64", 16: "uint64"}
 def host_bits(x: Any) -> tuple[Any, str]:
     """A C-contiguous NumPy array of the raw element bits of ``x``, and its dtype name.
 
-    Works for NumPy arrays and scalars (ml_dtypes types included) and torch
-    tensors on any device, with conjugate and negative bits resolved.  Two
+    Works for NumPy arrays and scalars (ml_dtypes types included), torch
+    tensors on any device (conjugate and negative bits resolved), and the
+    arrays of other array-API libraries on any of their devices.  Two
     arrays are bitwise equal exactly when these arrays and names are equal.
     """
     import numpy as np
@@ -47,6 +48,10 @@ def host_bits(x: Any) -> tuple[Any, str]:
         carrier = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[size]
         bits = t.view(carrier).numpy().view(_CARRIER[size])
         return bits, name
+    if not isinstance(x, np.ndarray | np.generic):
+        from ._inspect import host_values  # JAX, array-api-strict (any device), CuPy, ...
+
+        x = host_values(x)
     a = np.asarray(x)
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
