@@ -348,10 +348,27 @@ def test_loading_the_plugin_imports_no_array_library(pytester: pytest.Pytester) 
 def test_the_plugin_under_pytest_run_parallel(pytester: pytest.Pytester) -> None:
     pytest.importorskip("pytest_run_parallel")
     _write_suite(pytester)
+    # Strategies drawn inside the threads: nothing is imported lazily there.
+    pytester.makepyfile(
+        test_drawn="""
+        from hypothesis import HealthCheck, given, settings, strategies as st
+        from xpbridge.testing import assert_equal
+        from xpbridge.testing.strategies import arrays
+
+        @settings(max_examples=5, deadline=None,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @given(data=st.data())
+        def test_drawn(xp_backend, data):
+            x = data.draw(arrays(xp_backend.library, dtypes=["int32"], shape=(2,),
+                                 devices=[xp_backend.device_label], flags=False))
+            assert_equal(x, x)
+        """
+    )
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-W", "error", "--parallel-threads=4", "-v"
     )
-    result.assert_outcomes(passed=len(INSTALLED) + 1)
+    result.assert_outcomes(passed=2 * len(INSTALLED) + 1)
+    result.stdout.fnmatch_lines(["*test_drawn?numpy? PARALLEL PASSED*"])
     result.stdout.fnmatch_lines(["*test_sum?numpy? PARALLEL PASSED*"])
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import ArgumentError
 from ._catalogue import LIBRARIES, device_label
+from ._namespaces import BoundNamespace
 
 __all__ = [
     "BACKENDS",
@@ -98,8 +99,6 @@ class XPBackend:
         """
         namespace = LIBRARIES[self.library].load()
         if self.readonly or not self.default_device:
-            from ._namespaces import BoundNamespace
-
             device = None if self.default_device else self.device
             return BoundNamespace(namespace, device=device, readonly=self.readonly, label=self.id)
         return namespace

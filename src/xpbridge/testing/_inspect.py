@@ -176,13 +176,14 @@ def host_values(x: Any) -> Any:
         return np.asarray(lazy.compute())
     if array_api_compat.is_jax_array(x):
         return np.asarray(x)
+    try:
+        # DLPack first: array-api-strict's __array__ refuses its simulated devices
+        # (device1), and its to_device fails on NumPy 1.26.
+        return np.from_dlpack(x)
+    except (TypeError, BufferError, RuntimeError, ValueError):
+        pass
     xp = array_api_compat.array_namespace(x)
     info = getattr(xp, "__array_namespace_info__", None)
     if info is not None and hasattr(x, "to_device"):
-        # array-api-strict refuses to export from its simulated devices: move the
-        # array to the namespace's default (host) device first, as its users would.
-        x = x.to_device(info().default_device())
-    try:
-        return np.from_dlpack(x)
-    except (TypeError, BufferError, RuntimeError):
-        return np.asarray(x)
+        x = x.to_device(info().default_device())  # to the namespace's host device
+    return np.asarray(x)

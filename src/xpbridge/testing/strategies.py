@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 try:
     from hypothesis import strategies as st
+    from hypothesis.extra import array_api as hxp
     from hypothesis.extra import numpy as hnp
 except ImportError as missing:  # pragma: no cover - exercised in a subprocess
     raise ModuleNotFoundError(
@@ -48,6 +49,7 @@ except ImportError as missing:  # pragma: no cover - exercised in a subprocess
 import numpy as np
 
 from .._dtypes import DTYPES, SUB_BYTE, crossing_dtypes, ml_dtypes_has, numpy_dtype
+from .._registry import backend_named
 from ..errors import ArgumentError, DTypeError
 from ._bits import quiet_complex_half
 from ._catalogue import LIBRARIES, device_label, namespace_of
@@ -453,8 +455,6 @@ def _resolve(library: str | ModuleType | Any) -> tuple[str, Any]:
     entry = LIBRARIES.get(library)
     if entry is not None:
         return library, entry.load()
-    from .._registry import backend_named
-
     namespace = getattr(backend_named(library), "namespace", None)
     if namespace is None:
         raise ArgumentError(
@@ -493,28 +493,25 @@ def _devices(name: str, xp: Any, devices: Sequence[Any] | None) -> list[Any]:
 
 
 def _api_version(xp: Any) -> Any:
-    from hypothesis.extra.array_api import RELEASED_VERSIONS
-
     version = getattr(xp, "__array_api_version__", None)
-    return version if version in RELEASED_VERSIONS else RELEASED_VERSIONS[-1]
+    return version if version in hxp.RELEASED_VERSIONS else hxp.RELEASED_VERSIONS[-1]
 
 
 @st.composite
 def _namespace_array(
     draw: st.DrawFn,
     xp: Any,
+    xps: Any,
     dtypes: list[str],
     shape: st.SearchStrategy[tuple[int, ...]],
     devices: list[Any],
 ) -> Any:
-    from hypothesis.extra.array_api import make_strategies_namespace
-
     name = draw(st.sampled_from(dtypes))
     device = draw(st.sampled_from(devices))
     if name in _STANDARD_DTYPES:
-        xps = make_strategies_namespace(xp, api_version=_api_version(xp))
         x = draw(xps.arrays(getattr(xp, name), shape))
-        return x.to_device(device)
+        # asarray, not x.to_device: array-api-strict's to_device fails on NumPy 1.26.
+        return xp.asarray(x, device=device)
     block = draw(_numpy_block(name, draw(shape)))
     return xp.asarray(block, device=device)
 
@@ -537,7 +534,8 @@ def _one_library(
         return _torch_tensor(names, shape, layouts_for("torch", layouts), flags, chosen)
     layouts_for(name, layouts)  # only C: an array-API library does not show its layout
     names = _namespace_dtypes(xp, name, dtypes)
-    return _namespace_array(xp, names, shape, _devices(name, xp, devices))
+    xps = hxp.make_strategies_namespace(xp, api_version=_api_version(xp))
+    return _namespace_array(xp, xps, names, shape, _devices(name, xp, devices))
 
 
 @overload
