@@ -60,6 +60,14 @@ class XPBackend:
         ``xp_device`` gives and creation functions accept as ``device=``.
     default_device : bool
         Whether it is the device the library uses when given none.
+
+    Examples
+    --------
+    >>> backend = xp_backends("array_api_strict-device1")[0]
+    >>> backend.id, backend.library, backend.default_device
+    ('array_api_strict-device1', 'array_api_strict', False)
+    >>> backend.namespace().asarray([1.0]).device == backend.device
+    True
     """
 
     name: str
@@ -96,6 +104,17 @@ class XPBackend:
         Returns
         -------
         module or BoundNamespace
+            Imported on first call.
+
+        Raises
+        ------
+        ArgumentError
+            If the library is not installed.
+
+        Examples
+        --------
+        >>> xp_backends("numpy")[0].namespace().__name__
+        'array_api_compat.numpy'
         """
         namespace = LIBRARIES[self.library].load()
         if self.readonly or not self.default_device:

@@ -33,6 +33,25 @@ def host_bits(x: Any) -> tuple[Any, str]:
     tensors on any device (conjugate and negative bits resolved), and the
     arrays of other array-API libraries on any of their devices.  Two
     arrays are bitwise equal exactly when these arrays and names are equal.
+
+    Parameters
+    ----------
+    x : array
+        The array to read.
+
+    Returns
+    -------
+    bits : numpy.ndarray
+        Unsigned integers of the element's width (complex128: two uint64 in a
+        last axis of 2), in ``x``'s shape, native byte order.
+    name : str
+        The canonical dtype name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> host_bits(np.array([1.0], dtype=">f2"))
+    (array([15360], dtype=uint16), 'float16')
     """
     import numpy as np
 
