@@ -3,9 +3,9 @@
 Outcomes are read from pytest's reports, so they are pytest's own (passed,
 failed, error, skipped, xfailed, xpassed).  A report belongs to a backend
 when its test carries the ``xp_backend`` user property the plugin sets at
-collection; properties travel with reports, so the tables also add up under
-pytest-xdist.  The JSON is the capability table a project publishes: per
-test, per backend, the outcome counts and the skip and xfail reasons.
+collection (the report carries it, not the plugin's memory of the item).
+The JSON is the capability table a project publishes: per test, per backend,
+the outcome counts and the skip and xfail reasons.
 """
 
 from __future__ import annotations
