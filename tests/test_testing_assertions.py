@@ -12,11 +12,12 @@ import torch
 
 from xpbridge._dtypes import DTYPES
 from xpbridge.testing import (
-    DEFAULT_TOLERANCES,
     assert_bitwise_equal,
     assert_close,
     assert_equal,
+    default_tolerance,
 )
+from xpbridge.testing._compare import DEFAULT_TOLERANCES
 
 STRICT_DEVICES = {
     str(d).split("'")[1]: d for d in array_api_strict.__array_namespace_info__().devices()
@@ -161,6 +162,10 @@ def test_default_tolerances_follow_the_dtype() -> None:
 def test_every_floating_dtype_has_a_default_tolerance() -> None:
     inexact = {n for n, row in DTYPES.items() if row.kind in {"float", "complex"}}
     assert inexact == set(DEFAULT_TOLERANCES)
+    assert default_tolerance("bfloat16") == (1.6e-2, 1e-5)
+    assert default_tolerance("uint8") == default_tolerance("not-a-dtype") == (0.0, 0.0)
+    with pytest.raises(TypeError, match="canonical dtype name"):
+        default_tolerance(np.float32)  # type: ignore[arg-type]
 
 
 def test_integers_must_be_equal_unless_a_tolerance_is_given() -> None:

@@ -19,15 +19,15 @@ from __future__ import annotations
 from ._assertions import assert_aliases, assert_bitwise_equal, snapshot
 from ._backends import XPBackend, xp_backends
 from ._bits import host_bits
-from ._compare import DEFAULT_TOLERANCES, assert_close, assert_equal
+from ._compare import assert_close, assert_equal, default_tolerance
 
 __all__ = [
-    "DEFAULT_TOLERANCES",
     "XPBackend",
     "assert_aliases",
     "assert_bitwise_equal",
     "assert_close",
     "assert_equal",
+    "default_tolerance",
     "host_bits",
     "snapshot",
     "xp_backends",

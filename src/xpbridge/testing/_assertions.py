@@ -24,6 +24,11 @@ def assert_bitwise_equal(actual: Any, expected: Any) -> None:
         any device (conjugate and negative bits resolved), or arrays of any
         array-API library on any of its devices.
 
+    Returns
+    -------
+    None
+        When the bits are the same.
+
     Raises
     ------
     AssertionError
@@ -66,6 +71,11 @@ def assert_aliases(a: Any, b: Any, expected: bool = True) -> None:
     expected : bool, default True
         Whether they should share memory.
 
+    Returns
+    -------
+    None
+        When they share memory as expected.
+
     Raises
     ------
     AssertionError
@@ -100,6 +110,11 @@ def snapshot(x: Any) -> tuple[Any, ...]:
     tuple
         Equal before and after an operation exactly when that operation left
         ``x``'s data, dtype, shape, strides and flags alone.
+
+    Raises
+    ------
+    Nothing
+        Every object has a snapshot (an unknown one is its ``repr``).
 
     Examples
     --------

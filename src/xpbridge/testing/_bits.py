@@ -47,6 +47,12 @@ def host_bits(x: Any) -> tuple[Any, str]:
     name : str
         The canonical dtype name.
 
+    Raises
+    ------
+    TypeError
+        If ``x`` is neither a NumPy or torch object nor an array of a library
+        array-api-compat knows (array-api-compat's own message).
+
     Examples
     --------
     >>> import numpy as np

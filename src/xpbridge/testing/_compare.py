@@ -14,7 +14,7 @@ from typing import Any
 from .._dtypes import DTYPES
 from ._inspect import Described, describe, host_values
 
-__all__ = ["DEFAULT_TOLERANCES", "assert_close", "assert_equal"]
+__all__ = ["DEFAULT_TOLERANCES", "assert_close", "assert_equal", "default_tolerance"]
 
 # (rtol, atol) by dtype when assert_close is given none.  The four common float
 # widths follow torch.testing.assert_close's documented defaults; the narrow
@@ -43,6 +43,37 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float4_e2m1fn": (2.0**-1, 0.0),
     "float4_e2m1fn_x2": (2.0**-1, 0.0),
 }
+
+
+def default_tolerance(dtype: str) -> tuple[float, float]:
+    """The ``(rtol, atol)`` that :func:`assert_close` uses for a dtype when given none.
+
+    Parameters
+    ----------
+    dtype : str
+        A canonical dtype name (``"float32"``, ``"bfloat16"``, ``"int64"``).
+
+    Returns
+    -------
+    tuple of float
+        ``(rtol, atol)``: torch.testing.assert_close's defaults for float16,
+        bfloat16, float32 and float64 (a complex type takes its component's),
+        one unit in the last place relative for the narrow float types, and
+        ``(0.0, 0.0)`` for integers, booleans and names it does not know.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not a string.
+
+    Examples
+    --------
+    >>> default_tolerance("float32"), default_tolerance("complex128"), default_tolerance("int8")
+    ((1.3e-06, 1e-05), (1e-07, 1e-07), (0.0, 0.0))
+    """
+    if not isinstance(dtype, str):
+        raise TypeError(f"dtype={dtype!r}: pass a canonical dtype name such as 'float32'")
+    return DEFAULT_TOLERANCES.get(dtype, (0.0, 0.0))
 
 
 def assert_equal(
@@ -84,6 +115,11 @@ def assert_equal(
         for one library, the DLPack device across libraries).
     err_msg : str, default ""
         Printed before the description of the failure.
+
+    Returns
+    -------
+    None
+        When the arrays are equal.
 
     Raises
     ------
@@ -151,13 +187,18 @@ def assert_close(
         What it should be.
     rtol, atol : float, optional
         Relative and absolute tolerance.  By default they depend on the dtype
-        (``DEFAULT_TOLERANCES``; the looser of the two dtypes when they
+        (:func:`default_tolerance`; the looser of the two dtypes when they
         differ): float32 gets ``(1.3e-6, 1e-5)`` and float64 ``(1e-7, 1e-7)``
         as in ``torch.testing.assert_close``; integers and booleans ``(0, 0)``.
     check_namespace, check_dtype, check_shape, check_device : bool, default True
         As for :func:`assert_equal`.
     err_msg : str, default ""
         Printed before the description of the failure.
+
+    Returns
+    -------
+    None
+        When the arrays are close.
 
     Raises
     ------
@@ -237,7 +278,7 @@ def _widened(values: Any, dtype: str) -> Any:
 def _tolerances(
     given: tuple[float | None, float | None], a: Described, d: Described
 ) -> tuple[float, float]:
-    defaults = [DEFAULT_TOLERANCES.get(x.dtype, (0.0, 0.0)) for x in (a, d)]
+    defaults = [default_tolerance(x.dtype) for x in (a, d)]
     rtol, atol = given
     return (
         max(r for r, _ in defaults) if rtol is None else float(rtol),
