@@ -128,6 +128,15 @@ def test_nan_equals_nan_and_signed_zeros_are_equal_values() -> None:
     assert "actual nan, desired 1.0" in _failure(assert_equal, np.array([np.nan]), np.array([1.0]))
 
 
+def test_signalling_nans_compare_without_a_warning() -> None:
+    # Widening a signalling NaN quietens it and raises the invalid flag; the suite
+    # runs with warnings as errors, so a warning would fail this test.
+    signalling = np.array([0x7FA00000], dtype=np.uint32).view(np.float32)
+    assert_equal(signalling, signalling.copy())
+    assert_close(torch.from_numpy(signalling.copy()), torch.tensor([np.nan]))
+    assert "actual nan, desired 1.0" in _failure(assert_equal, signalling, np.float32([1.0]))
+
+
 def test_the_first_mismatch_of_an_nd_array_is_named() -> None:
     desired = np.arange(12.0).reshape(3, 4)
     actual = desired.copy()

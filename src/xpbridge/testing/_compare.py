@@ -268,11 +268,11 @@ def _widened(values: Any, dtype: str) -> Any:
     import numpy as np
 
     row = DTYPES.get(dtype)
-    if row is not None and row.kind == "float":
-        return values.astype(np.float64)
-    if row is not None and row.kind == "complex":
-        return values.astype(np.complex128)
-    return values
+    wider = {"float": np.float64, "complex": np.complex128}.get(row.kind if row else "")
+    if wider is None:
+        return values
+    with np.errstate(invalid="ignore"):  # a signalling NaN raises the flag as it is quietened
+        return values.astype(wider)
 
 
 def _tolerances(
@@ -313,8 +313,10 @@ def _differences(av: Any, dv: Any) -> list[str]:
 
     if av.dtype.kind not in "biufc" or dv.dtype.kind not in "biufc":
         return []
-    a64, d64 = (v.astype(np.complex128 if v.dtype.kind == "c" else np.float64) for v in (av, dv))
     with np.errstate(all="ignore"):
+        a64, d64 = (
+            v.astype(np.complex128 if v.dtype.kind == "c" else np.float64) for v in (av, dv)
+        )
         diff = np.abs(a64 - d64)
         finite = np.isfinite(diff)
         relative = diff / np.abs(d64)
