@@ -9,6 +9,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
 
 from xpbridge._dtypes import DTYPES
 from xpbridge.testing import (
@@ -18,6 +19,7 @@ from xpbridge.testing import (
     default_tolerance,
 )
 from xpbridge.testing._compare import DEFAULT_TOLERANCES
+from xpbridge.testing.strategies import arrays
 
 STRICT_DEVICES = {
     str(d).split("'")[1]: d for d in array_api_strict.__array_namespace_info__().devices()
@@ -222,3 +224,14 @@ def test_bitwise_equality_reads_array_api_strict_arrays_on_device1() -> None:
     assert_bitwise_equal(strict, np.array([1.0, np.nan]))
     with pytest.raises(AssertionError, match="bits differ"):
         assert_bitwise_equal(strict, np.array([1.0, 2.0]))
+
+
+# --- every array the strategies draw equals itself --------------------------------
+
+
+@pytest.mark.property
+@given(arrays(["numpy", "torch", "array_api_strict"]))
+def test_every_drawn_array_equals_itself(x: object) -> None:
+    assert_equal(x, x)
+    assert_close(x, x)
+    assert_bitwise_equal(x, x)
