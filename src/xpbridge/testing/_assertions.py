@@ -13,13 +13,41 @@ __all__ = ["assert_aliases", "assert_bitwise_equal", "snapshot"]
 def assert_bitwise_equal(actual: Any, expected: Any) -> None:
     """Assert that two arrays of any supported library hold the same bits.
 
-    NaN-aware in the strictest sense: NaN payloads must match too.  Shapes
-    must match and dtypes must have the same canonical name.
+    NaN-aware in the strictest sense: NaN payloads must match too, and
+    ``-0.0`` differs from ``0.0``.  Shapes must match and dtypes must have the
+    same canonical name; the libraries and devices may differ.
+
+    Parameters
+    ----------
+    actual, expected : array
+        NumPy arrays or scalars (ml_dtypes types included), torch tensors on
+        any device (conjugate and negative bits resolved), or arrays of any
+        array-API library on any of its devices.
+
+    Returns
+    -------
+    None
+        When the bits are the same.
+
+    Raises
+    ------
+    AssertionError
+        If the dtype names, the shapes or the bits differ.
+
+    See Also
+    --------
+    assert_equal : equal values (NaN equals NaN, ``-0.0`` equals ``0.0``).
 
     Examples
     --------
     >>> import numpy as np
     >>> assert_bitwise_equal(np.array([np.nan]), np.array([np.nan]))
+    >>> assert_bitwise_equal(np.array([0.0]), np.array([-0.0]))
+    Traceback (most recent call last):
+    ...
+    AssertionError: bits differ:
+    array([0], dtype=uint64)
+    array([9223372036854775808], dtype=uint64)
     """
     import numpy as np
 
@@ -35,6 +63,23 @@ def assert_bitwise_equal(actual: Any, expected: Any) -> None:
 
 def assert_aliases(a: Any, b: Any, expected: bool = True) -> None:
     """Assert that ``a`` and ``b`` share memory (or, with ``expected=False``, do not).
+
+    Parameters
+    ----------
+    a, b : array
+        Arrays of any library xpbridge knows, on any device.
+    expected : bool, default True
+        Whether they should share memory.
+
+    Returns
+    -------
+    None
+        When they share memory as expected.
+
+    Raises
+    ------
+    AssertionError
+        If :func:`xpbridge.shares_memory` says otherwise.
 
     Examples
     --------
@@ -54,6 +99,31 @@ def snapshot(x: Any) -> tuple[Any, ...]:
 
     Works for every input the library may be handed, including those it
     refuses (masked arrays, sparse or quantized tensors, plain objects).
+
+    Parameters
+    ----------
+    x : object
+        Anything; NumPy arrays and torch tensors are read byte by byte.
+
+    Returns
+    -------
+    tuple
+        Equal before and after an operation exactly when that operation left
+        ``x``'s data, dtype, shape, strides and flags alone.
+
+    Raises
+    ------
+    Nothing
+        Every object has a snapshot (an unknown one is its ``repr``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros(2)
+    >>> before = snapshot(a)
+    >>> a[0] = 1
+    >>> snapshot(a) == before
+    False
     """
     import numpy as np
 

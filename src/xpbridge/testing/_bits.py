@@ -29,9 +29,35 @@ _CARRIER = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64", 16: "uint64"}
 def host_bits(x: Any) -> tuple[Any, str]:
     """A C-contiguous NumPy array of the raw element bits of ``x``, and its dtype name.
 
-    Works for NumPy arrays and scalars (ml_dtypes types included) and torch
-    tensors on any device, with conjugate and negative bits resolved.  Two
+    Works for NumPy arrays and scalars (ml_dtypes types included), torch
+    tensors on any device (conjugate and negative bits resolved), and the
+    arrays of other array-API libraries on any of their devices.  Two
     arrays are bitwise equal exactly when these arrays and names are equal.
+
+    Parameters
+    ----------
+    x : array
+        The array to read.
+
+    Returns
+    -------
+    bits : numpy.ndarray
+        Unsigned integers of the element's width (complex128: two uint64 in a
+        last axis of 2), in ``x``'s shape, native byte order.
+    name : str
+        The canonical dtype name.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is neither a NumPy or torch object nor an array of a library
+        array-api-compat knows (array-api-compat's own message).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> host_bits(np.array([1.0], dtype=">f2"))
+    (array([15360], dtype=uint16), 'float16')
     """
     import numpy as np
 
@@ -47,6 +73,10 @@ def host_bits(x: Any) -> tuple[Any, str]:
         carrier = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[size]
         bits = t.view(carrier).numpy().view(_CARRIER[size])
         return bits, name
+    if not isinstance(x, np.ndarray | np.generic):
+        from ._inspect import host_values  # JAX, array-api-strict (any device), CuPy, ...
+
+        x = host_values(x)
     a = np.asarray(x)
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
