@@ -87,7 +87,7 @@ def test_dtype_and_upstream_pages_match_the_spec(built: Path) -> None:
 
 # Every public name of these modules is in the API reference with a NumPy-style
 # docstring.  (xpbridge.testing joins the list when its docstrings have the sections.)
-PUBLIC_MODULES = ["xpbridge", "xpbridge.backends", "xpbridge.errors"]
+PUBLIC_MODULES = ["xpbridge", "xpbridge.backends", "xpbridge.errors", "xpbridge.testing"]
 
 
 def _public() -> list[tuple[str, object]]:

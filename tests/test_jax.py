@@ -117,3 +117,16 @@ def test_jax_without_x64_refuses_64_bit_sources(copy: bool | None) -> None:
         p = xb.plan(a, "jax")
         r = xb.convert(a, "jax")
         assert p.dtype == "int64" == str(r.dtype) and r.tolist() == [2**40, -1]
+
+
+@pytest.mark.rule("no-silent-narrowing")
+@pytest.mark.thread_unsafe(reason="toggles JAX's process-wide x64 flag")
+def test_only_64_bit_types_need_x64() -> None:
+    with _x64(False):
+        for dtype in ("complex64", "float32", "int32", "bfloat16"):
+            x = jnp.zeros(2, dtype=dtype)
+            assert str(xb.convert(x, "numpy").dtype) == dtype
+            assert str(xb.convert(xb.to_numpy(x), "jax").dtype) == dtype
+        for dtype in ("complex128", "float64", "int64", "uint64"):
+            with pytest.raises(xb.DTypeError, match="jax_enable_x64"):
+                xb.plan(np.zeros(2, dtype=dtype), "jax")

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 import xpbridge as xb
 from xpbridge.testing import assert_bitwise_equal, snapshot
-from xpbridge.testing._trees import Node, Pair, trees
+from xpbridge.testing._trees import Node, Pair
+from xpbridge.testing.strategies import trees
 
 pytestmark = pytest.mark.property
 

@@ -54,6 +54,7 @@ from ..errors import ArgumentError, DTypeError
 from ._bits import quiet_complex_half
 from ._catalogue import LIBRARIES, device_label, namespace_of
 from ._layouts import LAYOUTS, LAYOUTS_BY_LIBRARY, block_shape, layouts_for, numpy_view, torch_view
+from ._trees import tree_leaves, trees
 
 if TYPE_CHECKING:
     import torch
@@ -69,6 +70,8 @@ __all__ = [
     "shapes",
     "torch_devices",
     "torch_tensors",
+    "tree_leaves",
+    "trees",
 ]
 
 NUMPY_LAYOUTS = LAYOUTS_BY_LIBRARY["numpy"]
