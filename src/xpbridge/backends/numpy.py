@@ -7,6 +7,7 @@ import warnings
 from functools import cache
 from typing import Any, ClassVar
 
+from .._copy import copy_ndarray
 from .._devices import CPU, Device
 from .._dtypes import DTYPES, ml_dtypes_has, numpy_dtype, numpy_name
 from .._traits import Traits
@@ -197,7 +198,9 @@ class NumpyBackend(Backend):
 
         if isinstance(x, np.ma.MaskedArray):
             return x.copy()  # NumPy -> NumPy: the mask is part of the array, never dropped
-        return np.array(x, copy=True, order="K", subok=False)
+        # The result stays a NumPy array unless torch.from_numpy takes it next;
+        # then torch's allocator may serve too (see _copy).
+        return copy_ndarray(x, numpy_memory=plan.target != "torch")
 
     def step_byteswap(self, x: Any, plan: Any) -> Any:
         # astype allocates a native, aligned array with non-negative strides.

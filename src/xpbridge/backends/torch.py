@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+from .._copy import cast_tensor, copy_tensor
 from .._devices import CPU, CURRENT, Device
 from .._dtypes import DTYPES, numpy_dtype, numpy_name, torch_dtype, torch_name
 from .._traits import Traits
@@ -243,7 +244,9 @@ class TorchBackend(Backend):
             # torch has no copy kernel for some sub-byte types: copy the bytes.
             return x.view(torch_dtype(_CARRIER[x.element_size()])).clone().view(x.dtype)
         with _quiet_if_complex_half(name):
-            return x.clone()
+            if plan.target == self.name:
+                return x.clone()  # torch -> torch: differentiable, torch's own storage
+            return copy_tensor(x)  # the data leaves torch: the fastest engine (_copy)
 
     def step_to_device(self, x: Any, plan: Any) -> Any:
         if plan.device.kind == "cpu" and x.device.type == "cuda":
@@ -252,6 +255,10 @@ class TorchBackend(Backend):
 
     def step_cast(self, x: Any, plan: Any) -> Any:
         target = torch_dtype(plan.dtype)
+        # Data that came from NumPy (already NumPy memory) or leaves torch may
+        # be cast into a buffer from the faster allocator, by the same kernel
+        # as Tensor.to (_copy); torch -> torch keeps Tensor.to.
+        leaves = plan.target != self.name or "from_numpy" in plan.steps
         if x.is_complex() and not target.is_complex:
             # Tensor.to's own result (x.real.to differs for out-of-range values),
             # without its "discards the imaginary part" warning: this one path
@@ -261,9 +268,9 @@ class TorchBackend(Backend):
                 warnings.filterwarnings(
                     "ignore", "ComplexHalf support is experimental", UserWarning
                 )
-                return x.to(target)
+                return cast_tensor(x, target) if leaves else x.to(target)
         with _quiet_if_complex_half(plan.dtype):
-            return x.to(target)
+            return cast_tensor(x, target) if leaves else x.to(target)
 
     def step_require_grad(self, x: Any, plan: Any) -> Any:
         # detach() so that an alias never changes the source's own flag.

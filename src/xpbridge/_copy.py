@@ -1,0 +1,316 @@
+"""Host copies through the engine that is fastest for their size, chosen by measurement.
+
+A new host buffer costs an allocation, the page faults of its first touch,
+and the copy itself, and NumPy and torch differ on all three:
+
+- NumPy's allocator asks the kernel for transparent huge pages for large
+  blocks (``madvise``), so a fresh 64 MiB buffer takes 32 page faults where
+  torch's allocator takes 16,384; above the C library's mmap threshold every
+  allocation is fresh memory, and torch's ``clone()`` spends as much time
+  faulting as copying;
+- torch's copy kernel runs on its intra-op threads; NumPy copies on one.
+
+So the fastest way to make the same copy depends on its size, the machine
+(huge page policy, cores, load) and the libraries' builds.  Three engines
+make every copy this module is asked for:
+
+``numpy``
+    NumPy allocates and copies (``np.array(x, order="K")``).
+``torch``
+    torch allocates and copies (``Tensor.clone``, ``Tensor.to``).
+``numpy-buffer``
+    NumPy allocates, torch's kernel copies into it (``Tensor.copy_``).
+
+No engine is guessed: the first copies of each size class (a power of two
+of bytes) rotate through the engines that can make that copy, each is
+timed, and after :data:`SAMPLES` timings of each the fastest (by median)
+is kept for the rest of the process.  Every engine makes the same result (values, dtype,
+shape, a fresh writable buffer that shares nothing with the source), so the
+choice changes the speed only.  ``benchmarks/copy_bandwidth.py`` measures
+each engine against ``np.copyto`` into an existing buffer.
+
+torch is never imported here: its engines are offered only when torch is
+already imported and fully initialised.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+__all__ = ["ENGINES", "SAMPLES", "cast_tensor", "chosen", "copy_ndarray", "copy_tensor"]
+
+NUMPY, TORCH, NUMPY_BUFFER = "numpy", "torch", "numpy-buffer"
+ENGINES = (NUMPY, TORCH, NUMPY_BUFFER)
+
+SAMPLES = 3  # timings of each engine before a size class is decided; the fastest counts
+# Below this many bytes every engine's time is its fixed cost (about a
+# microsecond; benchmarks/copy_bandwidth.py shows where the engines part),
+# so the source library's own copy is used without measuring.
+MEASURED_FROM_BYTES = 1 << 16
+
+_lock = threading.Lock()
+_chosen: dict[tuple[Any, ...], str] = {}
+_timings: dict[tuple[Any, ...], dict[str, list[float]]] = {}
+
+
+def chosen() -> dict[tuple[Any, ...], str]:
+    """The decisions so far: ``(kind, engines, size class) -> engine`` (a copy)."""
+    return dict(_chosen)
+
+
+def _reset() -> None:
+    """Forget every decision (for tests and benchmarks)."""
+    with _lock:
+        _chosen.clear()
+        _timings.clear()
+
+
+def _next_trial(key: tuple[Any, ...], engines: tuple[str, ...]) -> str:
+    """The engine to time next for ``key`` (the least measured), or the decision."""
+    with _lock:
+        decided = _chosen.get(key)
+        if decided is not None:
+            return decided
+        timings = _timings.setdefault(key, {name: [] for name in engines})
+        return min(engines, key=lambda name: len(timings[name]))
+
+
+def _record(key: tuple[Any, ...], engine: str, seconds_per_byte: float) -> None:
+    with _lock:
+        timings = _timings.get(key)
+        if timings is None:  # decided by another thread meanwhile
+            return
+        timings[engine].append(seconds_per_byte)
+        if all(len(samples) >= SAMPLES for samples in timings.values()):
+            _chosen[key] = min(timings, key=lambda name: _median(timings[name]))
+            del _timings[key]
+
+
+def _median(samples: list[float]) -> float:
+    # The median, not the minimum: one copy stalled by another process (torch's
+    # threads wait for a core) or one lucky copy must not decide.
+    return sorted(samples)[len(samples) // 2]
+
+
+def _run(
+    kind: str,
+    nbytes: int,
+    engines: dict[str, Callable[[], Any]],
+    engine: str | None = None,
+) -> Any:
+    """Make the copy with the chosen engine, or time one while the size class is open.
+
+    ``engine`` names one to use instead (tests and benchmarks); ``KeyError``
+    when it cannot make this copy.
+    """
+    if engine is not None:
+        return engines[engine]()
+    names = tuple(engines)
+    if len(names) == 1 or nbytes < MEASURED_FROM_BYTES:
+        return engines[names[0]]()
+    key = (kind, names, nbytes.bit_length())
+    decided = _chosen.get(key)  # the common case: one dict lookup, no lock
+    if decided is not None:
+        return engines[decided]()
+    trial = _next_trial(key, names)
+    start = perf_counter()
+    result = engines[trial]()
+    _record(key, trial, (perf_counter() - start) / nbytes)
+    return result
+
+
+def _ready_torch() -> Any:
+    """torch, when it is imported and fully initialised (never mid-import in another thread)."""
+    torch = sys.modules.get("torch")
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        return None
+    if getattr(torch, "from_numpy", None) is None or getattr(torch, "Tensor", None) is None:
+        return None
+    return torch
+
+
+# The types NumPy and torch both hold natively: torch.from_numpy takes them
+# and Tensor.numpy gives them back.
+_SHARED_NAMES = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+)
+_SHARED: dict[str, Any] = {}  # "numpy": frozenset of NumPy dtypes; "torch": torch -> NumPy dtype
+
+
+def _shared_numpy_types(np: Any) -> Any:
+    cached = _SHARED.get("numpy")
+    if cached is None:  # a race builds the same value twice
+        cached = _SHARED["numpy"] = frozenset(np.dtype(name) for name in _SHARED_NAMES)
+    return cached
+
+
+def _torch_to_numpy_types(torch: Any, np: Any) -> Any:
+    cached = _SHARED.get("torch")
+    if cached is None:
+        cached = _SHARED["torch"] = {getattr(torch, n): np.dtype(n) for n in _SHARED_NAMES}
+    return cached
+
+
+# NumPy sources.
+
+
+def _torch_view(torch: Any, a: Any) -> Any:
+    """A tensor over ``a``'s memory, only ever read from, or None when torch will not view it.
+
+    A read-only array goes through DLPack, which torch imports without the
+    "not writable" warning that ``from_numpy`` prints (the tensor is the
+    source of a copy and dropped right after); NumPy before 2.1 exports no
+    read-only array.
+    """
+    if a.flags.writeable:
+        return torch.from_numpy(a)
+    try:
+        return torch.from_dlpack(a)
+    except (BufferError, TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _torch_reads(np: Any, a: Any) -> bool:
+    """Whether torch can read ``a`` in place: a type it has, aligned, native, strides >= 0."""
+    if a.dtype not in _shared_numpy_types(np):
+        return False
+    flags = a.flags
+    if not flags.aligned or not a.dtype.isnative:
+        return False  # torch must never read unaligned memory: it can crash
+    if flags.c_contiguous or flags.f_contiguous:
+        return True
+    itemsize = a.itemsize
+    return all(
+        s >= 0 and s % itemsize == 0 for n, s in zip(a.shape, a.strides, strict=True) if n > 1
+    )
+
+
+def copy_ndarray(a: Any, *, numpy_memory: bool, engine: str | None = None) -> Any:
+    """A new writable base-class ndarray equal to ``a``, laid out as ``np.array(a, order="K")``.
+
+    ``numpy_memory`` asks for a buffer NumPy allocated (the result is the
+    user's array); otherwise torch's allocator may serve too (the result is
+    handed straight to ``torch.from_numpy``).  ``engine`` forces one
+    (``KeyError`` when it cannot make this copy).
+    """
+    np = sys.modules["numpy"]
+
+    def by_numpy() -> Any:
+        return np.array(a, copy=True, order="K", subok=False)
+
+    engines = {NUMPY: by_numpy}
+    torch = _ready_torch()
+    if torch is not None and isinstance(a, np.ndarray) and _torch_reads(np, a):
+        if type(a) is not np.ndarray:
+            a = a.view(np.ndarray)  # a memmap or another subclass: the same memory
+
+        def by_numpy_buffer() -> Any:
+            source = _torch_view(torch, a)
+            if source is None:
+                return by_numpy()
+            out = np.empty_like(a, order="K")
+            torch.from_numpy(out).copy_(source)
+            return out
+
+        def by_torch() -> Any:
+            source = _torch_view(torch, a)
+            return by_numpy() if source is None else source.clone().numpy()
+
+        engines[NUMPY_BUFFER] = by_numpy_buffer
+        if not numpy_memory and (a.flags.c_contiguous or a.flags.f_contiguous):
+            engines[TORCH] = by_torch  # clone lays out other strides its own way
+    return _run("ndarray", a.nbytes, engines, engine)
+
+
+# torch sources.
+
+
+def _numpy_dtype(t: Any) -> Any:
+    """The NumPy dtype of ``t`` when ``t.numpy()`` is a contiguous view of ``t`` as it is.
+
+    Else None.  Contiguous only: for those every engine makes the same layout.
+    """
+    np = sys.modules.get("numpy")
+    if np is None:
+        return None
+    dtype = _torch_to_numpy_types(sys.modules["torch"], np).get(t.dtype)
+    if (
+        dtype is None
+        or t.device.type != "cpu"
+        or t.requires_grad
+        or t.is_conj()
+        or t.is_neg()
+        or not t.is_contiguous()
+    ):
+        return None
+    return dtype
+
+
+def copy_tensor(t: Any, *, engine: str | None = None) -> Any:
+    """A new tensor equal to ``t`` whose data is about to leave torch.
+
+    Not differentiable, unlike ``clone`` (torch -> torch copies do not come
+    here).  ``engine`` forces one (``KeyError`` when it cannot make this copy).
+    """
+
+    def by_torch() -> Any:
+        return t.clone()
+
+    engines = {TORCH: by_torch}
+    dtype = _numpy_dtype(t)
+    if dtype is not None:
+        np, torch = sys.modules["numpy"], sys.modules["torch"]
+
+        def by_numpy() -> Any:
+            return torch.from_numpy(t.numpy().copy())
+
+        def by_numpy_buffer() -> Any:
+            return torch.from_numpy(np.empty(tuple(t.shape), dtype)).copy_(t)
+
+        engines[NUMPY] = by_numpy
+        engines[NUMPY_BUFFER] = by_numpy_buffer
+    return _run("tensor", t.numel() * t.element_size(), engines, engine)
+
+
+def cast_tensor(t: Any, dtype: Any, *, engine: str | None = None) -> Any:
+    """``t.to(dtype)``: torch's own cast, into a buffer from the faster allocator.
+
+    Both engines run the same kernel (``Tensor.to`` is an empty tensor and
+    ``copy_``), so the values are torch's whichever allocator serves.  Only
+    for data without autograd history that came from NumPy or leaves torch:
+    the result may be NumPy memory, whose storage torch cannot resize.
+    ``engine`` forces one (``KeyError`` when it cannot make this cast).
+    """
+
+    def by_torch() -> Any:
+        return t.to(dtype)
+
+    engines = {TORCH: by_torch}
+    np = sys.modules.get("numpy")
+    target = None if np is None else _torch_to_numpy_types(sys.modules["torch"], np).get(dtype)
+    if np is not None and target is not None and _numpy_dtype(t) is not None:
+        torch = sys.modules["torch"]
+
+        def by_numpy_buffer() -> Any:
+            return torch.from_numpy(np.empty(tuple(t.shape), target)).copy_(t)
+
+        engines[NUMPY_BUFFER] = by_numpy_buffer
+    nbytes = t.numel() * (target.itemsize if target is not None else t.element_size())
+    return _run("cast", nbytes, engines, engine)
