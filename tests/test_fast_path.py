@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from cases import CASES, missing_ml_dtype
+from torch.overrides import TorchFunctionMode
 
 import xpbridge as xb
 from xpbridge import _convert
@@ -37,3 +40,105 @@ def test_fast_and_planned_paths_agree(case: str, tmp_path: Path) -> None:
     if to == "numpy":
         assert fast.flags.writeable is expected.flags.writeable
     assert_bitwise_equal(fast, expected)
+
+
+def _agree(x: object, to: str) -> None:
+    """The public calls (fast paths) and the planner give the same result, or the same error."""
+    xb.plan(torch.zeros(1), "numpy")  # primes the fast paths
+    try:
+        expected = _slow(x, to)
+    except xb.ConversionError as e:
+        for call in (lambda: xb.convert(x, to), lambda: _direct(x, to)):
+            with pytest.raises(type(e)):
+                call()
+        return
+    for result in (xb.convert(x, to), _direct(x, to)):
+        assert type(result) is type(expected)
+        assert xb.shares_memory(x, result) is xb.shares_memory(x, expected)
+        if to == "numpy":
+            assert result.flags.writeable is expected.flags.writeable
+        assert_bitwise_equal(result, expected)
+
+
+def _direct(x: object, to: str) -> object:
+    return xb.to_numpy(x) if to == "numpy" else xb.to_torch(x)
+
+
+def _ro() -> np.ndarray:
+    a = np.arange(4.0)
+    a.flags.writeable = False
+    return a
+
+
+# Layouts at the edge of the guards: from_numpy takes positive strides that are
+# not contiguous; C-contiguity says nothing about a length-1 axis's stride.
+LAYOUTS = {
+    "f_contiguous": lambda: np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+    "positive_strides": lambda: np.arange(12.0)[::3],
+    "column": lambda: np.arange(12.0).reshape(3, 4)[:, 1],
+    "negative_strides": lambda: np.arange(12.0)[::-1],
+    "negative_length_1_axis": lambda: np.arange(4.0).reshape(1, 4)[::-1],
+    "negative_inner_axis": lambda: np.arange(12.0).reshape(3, 4)[:, ::-1],
+    "zero_strides_writable": lambda: np.lib.stride_tricks.as_strided(
+        np.arange(3.0), (4, 3), (0, 8)
+    ),
+    "read_only": _ro,
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_layouts_at_the_guards_agree(layout: str) -> None:
+    _agree(LAYOUTS[layout](), "torch")
+
+
+class _Calls(TorchFunctionMode):
+    """Records the torch functions and tensor methods called inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.names.append(getattr(func, "__name__", str(func)))
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_tensor_that_requires_grad_never_tries_numpy() -> None:
+    # Tensor.numpy raises for it, and a raising torch call costs ~7 us: the
+    # guard sends it to the planner, whose first step is detach.
+    g = torch.ones(3, requires_grad=True)
+    for call in (lambda: xb.to_numpy(g), lambda: xb.convert(g, "numpy")):
+        with _Calls() as calls:
+            result = call()
+        first_detach = calls.names.index("detach")
+        assert "numpy" not in calls.names[:first_detach], calls.names
+        assert not result.flags.writeable
+
+
+def test_a_reversed_array_never_tries_from_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    xb.plan(torch.zeros(1), "numpy")
+    tried: list[object] = []
+
+    def spy(a: object) -> object:
+        tried.append(a)
+        return torch.from_numpy(a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_convert, "_FROM_NUMPY", spy)
+    rev = np.arange(8.0)[::-1]
+    for call in (lambda: xb.to_torch(rev), lambda: xb.convert(rev, "torch")):
+        assert_bitwise_equal(call(), np.arange(8.0)[::-1])
+    assert tried == []
+    xb.to_torch(np.arange(8.0))
+    assert len(tried) == 1  # the spy is the fast path's
+
+
+@pytest.mark.parametrize("value", [0, 1, None, "no"])
+def test_convert_validates_requires_grad_like_plan(value: object) -> None:
+    # The fast path of convert takes only requires_grad=False itself: anything
+    # else reaches the planner, which raises what plan raises.
+    a = np.arange(3.0)
+    with pytest.raises(xb.ArgumentError) as planned:
+        xb.plan(a, "torch", requires_grad=value)  # type: ignore[arg-type]
+    with pytest.raises(xb.ArgumentError) as converted:
+        xb.convert(a, "torch", requires_grad=value)  # type: ignore[arg-type]
+    assert str(converted.value) == str(planned.value)

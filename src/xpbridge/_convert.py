@@ -9,7 +9,6 @@ from . import _registry
 from ._memory import shares_memory
 from ._plan import Plan
 from ._request import check_keywords, plan_traits, resolve_target
-from .backends.torch import from_numpy_is_exact
 
 if TYPE_CHECKING:
     import numpy
@@ -24,28 +23,49 @@ class _Never:
     """A type no object has: the fast paths stay off until both libraries are loaded."""
 
 
-# The fast paths.  For a plain ndarray that is aligned and writable,
-# torch.from_numpy either does exactly what the plan would (zero-copy, from_numpy)
-# or raises (negative or odd strides, byte order, a dtype torch lacks); the same
-# holds for Tensor.numpy on a plain tensor (grad, conj/neg bits, device, dtype,
-# layout all raise).  So trying the primitive first and falling back to the
-# planner on its exception keeps the contract; tests/test_fast_path.py checks
-# that both paths agree.  Set once numpy and torch are both imported.
-_NDARRAY: type = _Never
-_TENSOR: type = _Never
+# The fast paths.  For a plain ndarray of a dtype torch takes as it is,
+# aligned, writable and with no negative stride, torch.from_numpy either does
+# exactly what the plan would (zero-copy, from_numpy) or raises (an odd
+# stride); the same holds for Tensor.numpy on a plain tensor without grad
+# (conj/neg bits, device, dtype, layout all raise).  So trying the primitive
+# first and falling back to the planner on its exception keeps the contract;
+# tests/test_fast_path.py checks that both paths agree.  The guards also keep
+# out what is known to fail: a failing torch call costs about 7 us (torch
+# builds a C++ exception), more than the whole planned conversion.  Set once
+# numpy and torch are both imported.
+_NDARRAY: Any = _Never  # Any, not type: a guard must not narrow x to object
+_TENSOR: Any = _Never
 _FROM_NUMPY: Any = None
+_DIRECT_NAMES = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+)
+_DIRECT_DTYPES: frozenset[Any] = frozenset()
 
 
 def _prime_fast_paths() -> None:
-    global _NDARRAY, _TENSOR, _FROM_NUMPY
+    global _NDARRAY, _TENSOR, _FROM_NUMPY, _DIRECT_DTYPES
     # A module in sys.modules may still be importing in another thread: read the
-    # attributes with defaults, and prime only once all three exist.
+    # attributes with defaults, and prime only once all of them exist.
     np, torch = sys.modules.get("numpy"), sys.modules.get("torch")
-    ndarray = getattr(np, "ndarray", None)
+    ndarray, dtype = getattr(np, "ndarray", None), getattr(np, "dtype", None)
     tensor = getattr(torch, "Tensor", None)
     from_numpy = getattr(torch, "from_numpy", None)
-    if ndarray is not None and tensor is not None and from_numpy is not None:
-        _NDARRAY, _TENSOR, _FROM_NUMPY = ndarray, tensor, from_numpy
+    if None not in (ndarray, dtype, tensor, from_numpy):
+        direct = frozenset(dtype(name) for name in _DIRECT_NAMES)  # type: ignore[misc]
+        # The function and the dtypes first, the guarded types last: a thread
+        # that passes a guard always finds the rest set.
+        _FROM_NUMPY, _DIRECT_DTYPES, _TENSOR, _NDARRAY = from_numpy, direct, tensor, ndarray
 
 
 def _request(
@@ -283,12 +303,25 @@ def convert(
         and dtype is None
         and copy is None
         and grad == "detach"
-        and not requires_grad
+        and requires_grad is False
     ):
+        # The fast paths of to_torch and to_numpy, inlined: a call costs a
+        # tenth of the whole conversion here.
         if to == "torch":
-            return to_torch(x)
-        if to == "numpy":
-            return to_numpy(x)
+            if (
+                type(x) is _NDARRAY
+                and x.dtype in _DIRECT_DTYPES
+                and ((flags := x.flags).carray or (flags.behaved and min(x.strides) >= 0))
+            ):
+                try:
+                    return _FROM_NUMPY(x)
+                except (TypeError, ValueError):
+                    pass  # the planner says why, and what to do
+        elif to == "numpy" and type(x) is _TENSOR and not x.requires_grad:
+            try:
+                return x.numpy()
+            except (TypeError, RuntimeError, ValueError):
+                pass
     return _execute(_request(x, to, device, dtype, copy, grad, requires_grad))
 
 
@@ -333,9 +366,15 @@ def to_numpy(
     >>> a, a.flags.writeable
     (array([1., 1.], dtype=float32), False)
     """
-    if type(x) is _TENSOR and dtype is None and copy is None and grad == "detach":
+    if (
+        type(x) is _TENSOR
+        and dtype is None
+        and copy is None
+        and grad == "detach"
+        and not x.requires_grad  # a model's parameters: never try what raises
+    ):
         try:
-            return x.numpy()  # type: ignore[attr-defined,no-any-return]
+            return x.numpy()  # type: ignore[no-any-return]
         except (TypeError, RuntimeError, ValueError):
             pass  # the planner says why, and what to do
     return _execute(_request(x, "numpy", None, dtype, copy, grad, False))  # type: ignore[no-any-return]
@@ -390,7 +429,13 @@ def to_torch(
         and dtype is None
         and copy is None
         and requires_grad is False
-        and from_numpy_is_exact(x)
+        # backends.torch.from_numpy_is_exact, inlined (a call costs a tenth of
+        # from_numpy here) and stricter, so that what would raise never reaches
+        # torch: a dtype torch takes as it is (not complex: NumPy aligns it to
+        # its parts, torch to the whole item; not ml_dtypes'; native byte
+        # order), aligned and writable, C-contiguous or no stride < 0.
+        and x.dtype in _DIRECT_DTYPES
+        and ((flags := x.flags).carray or (flags.behaved and min(x.strides) >= 0))
     ):
         try:
             return _FROM_NUMPY(x)  # type: ignore[no-any-return]
