@@ -53,6 +53,16 @@ def _unaligned(n: int = N) -> np.ndarray:
     return a
 
 
+def _complex_half_aligned() -> np.ndarray:
+    # NumPy calls it aligned (8 bytes, a part's size); torch needs 16: it would crash.
+    raw = np.zeros(N * 16 + 32, np.uint8)
+    start = (-raw.__array_interface__["data"][0]) % 16 + 8
+    a = raw[start : start + N * 16].view(np.complex128)
+    assert a.flags.aligned and a.__array_interface__["data"][0] % 16 == 8
+    a[:] = _values(dtype=np.complex128)
+    return a
+
+
 # (name, builder, the engines that can copy it)
 NDARRAYS = {
     "c_contiguous": (lambda p: _values(), {"numpy", "numpy-buffer", "torch"}),
@@ -74,6 +84,7 @@ NDARRAYS = {
         {"numpy", "numpy-buffer", "torch"},
     ),
     "negative_strides": (lambda p: _values()[::-1], {"numpy"}),
+    "complex_aligned_to_its_parts": (lambda p: _complex_half_aligned(), {"numpy"}),
     "unaligned": (lambda p: _unaligned(), {"numpy"}),
     "non_native": (lambda p: _values().astype(">f4"), {"numpy"}),
     "bfloat16": (lambda p: _values().astype(ml_dtypes.bfloat16), {"numpy"}),

@@ -189,14 +189,17 @@ def _torch_view(torch: Any, a: Any) -> Any:
 
 def _torch_reads(np: Any, a: Any) -> bool:
     """Whether torch can read ``a`` in place: a type it has, aligned, native, strides >= 0."""
-    if a.dtype not in _shared_numpy_types(np):
+    dtype = a.dtype
+    if dtype not in _shared_numpy_types(np):
         return False
     flags = a.flags
-    if not flags.aligned or not a.dtype.isnative:
+    if not flags.aligned or not dtype.isnative:
         return False  # torch must never read unaligned memory: it can crash
+    itemsize = dtype.itemsize
+    if dtype.alignment < itemsize and a.__array_interface__["data"][0] % itemsize:
+        return False  # NumPy aligns complex to its parts, torch to the whole item
     if flags.c_contiguous or flags.f_contiguous:
         return True
-    itemsize = a.itemsize
     return all(
         s >= 0 and s % itemsize == 0 for n, s in zip(a.shape, a.strides, strict=True) if n > 1
     )
