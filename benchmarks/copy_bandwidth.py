@@ -85,9 +85,7 @@ def paths(size: int) -> dict[str, tuple[str, Callable[[], Any]]]:
         ),
         "engine numpy-buffer (cast float32 -> float64)": (
             "cast",
-            lambda: _copy.cast_tensor(
-                torch.from_numpy(half), torch.float64, engine="numpy-buffer"
-            ),
+            lambda: _copy.cast_tensor(torch.from_numpy(half), torch.float64, engine="numpy-buffer"),
         ),
         "xb.to_torch(half, dtype='float64')": (
             "cast",
@@ -117,13 +115,15 @@ def measure(size: int, rounds: int) -> dict[str, tuple[str, float, float, float]
     return result
 
 
-def markdown(results: dict[int, dict[str, tuple[str, float, float, float]]]) -> str:
+def markdown(results: dict[int, Any]) -> str:
     sizes = sorted(results)
     lines = [
-        f"Machine: {platform.machine()}, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} intra-op threads), xpbridge {xb.__version__}; "
-        f"transparent huge pages: {_thp()}.",
+        (
+            f"Machine: {platform.machine()}, Python {platform.python_version()}, "
+            f"NumPy {np.__version__}, torch {torch.__version__} "
+            f"({torch.get_num_threads()} intra-op threads), xpbridge {xb.__version__}; "
+            f"transparent huge pages: {_thp()}."
+        ),
         "",
         "GB/s of result bytes, median of interleaved rounds (lowest-highest round).",
         "",
@@ -137,12 +137,16 @@ def markdown(results: dict[int, dict[str, tuple[str, float, float, float]]]) -> 
             cells.append(f"{median:.1f} ({low:.1f}-{high:.1f})")
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     chosen = sorted(
-        f"{kind} {2 ** (bits - 1) // MiB if bits > 20 else 2 ** (bits - 1) // 1024}"
-        f"{' MiB' if bits > 20 else ' KiB'}+: {engine}"
-        for (kind, _engines, bits), engine in _copy.chosen().items()
+        f"{kind} copies from {_bytes(2 ** (bits - 1))} ({', '.join(engines)}): {engine}"
+        for (kind, engines, bits), engine in _copy.chosen().items()
     )
-    lines += ["", "Engines xpbridge chose in this run (size class: engine): " + "; ".join(chosen)]
+    lines += ["", "Engines xpbridge chose in this run, by size class:", ""]
+    lines += [f"- {line}" for line in chosen]
     return "\n".join(lines) + "\n"
+
+
+def _bytes(n: int) -> str:
+    return f"{n // MiB} MiB" if n >= MiB else f"{n // 1024} KiB"
 
 
 def _thp() -> str:
@@ -150,6 +154,15 @@ def _thp() -> str:
         return Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip()
     except OSError:
         return "unknown"
+
+
+def run(quick: bool, sizes_mib: tuple[int, ...] = (1, 64, 256)) -> dict[int, Any]:
+    rounds = 3 if quick else 15
+    results = {}
+    for mib in sizes_mib:
+        results[mib * MiB] = measure(mib * MiB, rounds)
+        print(f"copy bandwidth: {mib} MiB measured", file=sys.stderr)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,12 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", default="1,64,256", help="comma-separated sizes in MiB (default 1,64,256)"
     )
     args = parser.parse_args(argv)
-    rounds = 3 if args.quick else 15
-    results = {}
-    for mib in (int(s) for s in args.sizes.split(",")):
-        results[mib * MiB] = measure(mib * MiB, rounds)
-        print(f"{mib} MiB measured", file=sys.stderr)
-    text = markdown(results)
+    text = markdown(run(args.quick, tuple(int(s) for s in args.sizes.split(","))))
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text)

@@ -123,13 +123,19 @@ def _run(
     return result
 
 
+_TORCH: list[Any] = []  # torch, once seen fully imported
+
+
 def _ready_torch() -> Any:
     """torch, when it is imported and fully initialised (never mid-import in another thread)."""
+    if _TORCH:
+        return _TORCH[0]
     torch = sys.modules.get("torch")
     if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
         return None
     if getattr(torch, "from_numpy", None) is None or getattr(torch, "Tensor", None) is None:
         return None
+    _TORCH[:] = [torch]
     return torch
 
 
@@ -214,6 +220,8 @@ def copy_ndarray(a: Any, *, numpy_memory: bool, engine: str | None = None) -> An
     (``KeyError`` when it cannot make this copy).
     """
     np = sys.modules["numpy"]
+    if engine is None and a.nbytes < MEASURED_FROM_BYTES:
+        return np.array(a, copy=True, order="K", subok=False)
 
     def by_numpy() -> Any:
         return np.array(a, copy=True, order="K", subok=False)
@@ -272,6 +280,9 @@ def copy_tensor(t: Any, *, engine: str | None = None) -> Any:
     Not differentiable, unlike ``clone`` (torch -> torch copies do not come
     here).  ``engine`` forces one (``KeyError`` when it cannot make this copy).
     """
+    nbytes = t.numel() * t.element_size()
+    if engine is None and nbytes < MEASURED_FROM_BYTES:
+        return t.clone()
 
     def by_torch() -> Any:
         return t.clone()
@@ -289,7 +300,7 @@ def copy_tensor(t: Any, *, engine: str | None = None) -> Any:
 
         engines[NUMPY] = by_numpy
         engines[NUMPY_BUFFER] = by_numpy_buffer
-    return _run("tensor", t.numel() * t.element_size(), engines, engine)
+    return _run("tensor", nbytes, engines, engine)
 
 
 def cast_tensor(t: Any, dtype: Any, *, engine: str | None = None) -> Any:
@@ -301,6 +312,9 @@ def cast_tensor(t: Any, dtype: Any, *, engine: str | None = None) -> Any:
     the result may be NumPy memory, whose storage torch cannot resize.
     ``engine`` forces one (``KeyError`` when it cannot make this cast).
     """
+    nbytes = t.numel() * dtype.itemsize
+    if engine is None and nbytes < MEASURED_FROM_BYTES:
+        return t.to(dtype)
 
     def by_torch() -> Any:
         return t.to(dtype)
@@ -315,5 +329,4 @@ def cast_tensor(t: Any, dtype: Any, *, engine: str | None = None) -> Any:
             return torch.from_numpy(np.empty(tuple(t.shape), target)).copy_(t)
 
         engines[NUMPY_BUFFER] = by_numpy_buffer
-    nbytes = t.numel() * (target.itemsize if target is not None else t.element_size())
     return _run("cast", nbytes, engines, engine)

@@ -108,6 +108,10 @@ def from_numpy_is_exact(a: Any) -> bool:
     return bool(a.flags.behaved) and a.dtype.kind != "c"
 
 
+def _to(x: Any, dtype: Any) -> Any:
+    return x.to(dtype)
+
+
 def _castable(dtype: str) -> bool:
     row = DTYPES.get(dtype)
     # torch has no casts to or from its sub-byte, bits and packed float4 types.
@@ -258,7 +262,7 @@ class TorchBackend(Backend):
         # Data that came from NumPy (already NumPy memory) or leaves torch may
         # be cast into a buffer from the faster allocator, by the same kernel
         # as Tensor.to (_copy); torch -> torch keeps Tensor.to.
-        leaves = plan.target != self.name or "from_numpy" in plan.steps
+        cast = cast_tensor if plan.target != self.name or "from_numpy" in plan.steps else _to
         if x.is_complex() and not target.is_complex:
             # Tensor.to's own result (x.real.to differs for out-of-range values),
             # without its "discards the imaginary part" warning: this one path
@@ -268,9 +272,11 @@ class TorchBackend(Backend):
                 warnings.filterwarnings(
                     "ignore", "ComplexHalf support is experimental", UserWarning
                 )
-                return cast_tensor(x, target) if leaves else x.to(target)
-        with _quiet_if_complex_half(plan.dtype):
-            return cast_tensor(x, target) if leaves else x.to(target)
+                return cast(x, target)
+        if plan.dtype == "complex32":
+            with _quiet_if_complex_half(plan.dtype):
+                return cast(x, target)
+        return cast(x, target)
 
     def step_require_grad(self, x: Any, plan: Any) -> Any:
         # detach() so that an alias never changes the source's own flag.
