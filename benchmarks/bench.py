@@ -474,8 +474,8 @@ def plot(rows: list[Row], path: str) -> None:
 
     plt.rcParams.update({"font.size": FONT_PT})
     height = 0.42 * len(rows) + 2.0
-    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, height))
-    names = [f"{r.name}  [{r.group.split(',')[0]}{_size(r.group)}]" for r in rows]
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, height), layout="constrained")
+    names = [f"{r.name}  [{_short(r.group)}]" for r in rows]
     medians = [r.ratio for r in rows]
     quartiles = [r.quartiles() for r in rows]
     err = [[m - q[0] for m, q in zip(medians, quartiles, strict=True)]]
@@ -493,9 +493,9 @@ def plot(rows: list[Row], path: str) -> None:
     ax.set_yticks(list(y), names)
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlabel("time(xpbridge) / time(fastest idiom for the same result), log scale")
-    ax.set_title("xpbridge against the fastest idiom (median of interleaved rounds)")
-    ax.legend(
+    ax.set_xlabel("time(xpbridge) / time(fastest idiom), log scale; whiskers: IQR")
+    fig.suptitle("xpbridge against the fastest idiom for the same result", x=0.02, ha="left")
+    fig.legend(
         handles=[
             Patch(color="tab:green", label="target met"),
             Patch(color="tab:red", label="target missed"),
@@ -503,15 +503,18 @@ def plot(rows: list[Row], path: str) -> None:
             Line2D([], [], color="black", lw=2.5, label="target of the row"),
             Line2D([], [], color="tab:blue", lw=1.2, ls="--", label="as fast as the idiom"),
         ],
-        loc="lower right",
-        fontsize=FONT_PT - 1,
+        loc="outside lower center",
+        ncols=3,
     )
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
 
 
-def _size(group: str) -> str:
-    return f" {group.split(', ')[1].split(maxsplit=1)[0]}" if group.startswith("copies") else ""
+def _short(group: str) -> str:
+    """ "copies, 64 MiB float32" -> "copy 64 MiB"; "zero-copy, 8 x float32" -> "zero-copy"."""
+    head, _, rest = group.partition(", ")
+    if head == "copies":
+        return "copy " + " ".join(rest.split()[:2])
+    return head
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -535,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
 
         bandwidth = copy_bandwidth.markdown(copy_bandwidth.run(args.quick))
         print(bandwidth)
-        text += "\n### Copy bandwidth\n\n" + bandwidth
+        text += "\n## Copy bandwidth\n\n" + bandwidth
         args.markdown = f"{args.publish}/table.md"
         args.json = f"{args.publish}/results.json"
         plot(rows, f"{args.publish}/ratios.png")
