@@ -264,7 +264,7 @@ def _numpy_dtype(t: Any) -> Any:
     dtype = _torch_to_numpy_types(sys.modules["torch"], np).get(t.dtype)
     if (
         dtype is None
-        or t.device.type != "cpu"
+        or not t.is_cpu
         or t.requires_grad
         or t.is_conj()
         or t.is_neg()
