@@ -14,8 +14,9 @@ their time relative to the fastest, so no baseline flatters xpbridge.
         # writes table.md (with the copy-bandwidth table of copy_bandwidth.py),
         # ratios.png and results.json: the docs' performance page
 
-Peers (autoray, arraybridge) are rows of their own, against the same
-fastest idiom; they are skipped when not installed.
+Peers (autoray, arraybridge, array-api-compat, scikit-learn's ``move_to``)
+are rows of their own, against the same fastest idioms; they are skipped
+when not installed.
 """
 
 from __future__ import annotations
@@ -259,6 +260,44 @@ def peer_rows(env: dict[str, Any]) -> list[Row]:
         ]
     except ImportError:
         print("arraybridge not installed: its rows are skipped", file=sys.stderr)
+    try:
+        import array_api_compat
+
+        env["xp_torch"] = array_api_compat.array_namespace(env["t"])
+        env["xp_numpy"] = array_api_compat.array_namespace(env["a"])
+        rows += [
+            Row(
+                "peers",
+                "array_api_compat.torch.asarray(a)",
+                "xp_torch.asarray(a)",
+                ZERO_COPY_TORCH,
+            ),
+            Row(
+                "peers",
+                "array_api_compat.numpy.asarray(t)",
+                "xp_numpy.asarray(t)",
+                ZERO_COPY_NUMPY,
+            ),
+        ]
+        from sklearn.utils._array_api import move_to
+
+        env["move_to"] = move_to
+        rows += [
+            Row(
+                "peers",
+                "scikit-learn move_to(a, xp=torch namespace)",
+                "move_to(a, xp=xp_torch, device='cpu')",
+                ZERO_COPY_TORCH,
+            ),
+            Row(
+                "peers",
+                "scikit-learn move_to(t, xp=numpy namespace)",
+                "move_to(t, xp=xp_numpy, device='cpu')",
+                ZERO_COPY_NUMPY,
+            ),
+        ]
+    except ImportError:
+        print("array-api-compat or scikit-learn missing: their rows are skipped", file=sys.stderr)
     return rows
 
 
@@ -550,14 +589,18 @@ def main(argv: list[str] | None = None) -> int:
             "rows": [
                 {
                     "group": r.group,
-                    "name": r.name,
+                    # "ours / theirs", as docs/_ext/comparison.py reads it
+                    "name": f"{r.name} / {r.baseline}",
+                    "call": r.name,
                     "ours": r.ours,
                     "idioms": r.idioms,
                     "baseline": r.baseline,
+                    "ratios": r.ratios,
                     "ratio": r.ratio,
                     "target": r.target,
                     "seconds": r.times,
                     "warns": r.warns,
+                    "differs": r.differs,
                 }
                 for r in rows
             ],
