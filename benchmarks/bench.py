@@ -397,13 +397,13 @@ def copy_rows(size: int) -> tuple[list[Row], dict[str, Any]]:
     return rows, env
 
 
-def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+def run(quick: bool, only: str = "") -> tuple[list[Row], dict[str, Any]]:
     rounds = 5 if quick else 21
     rows, env = small_rows()
-    results = [measure(r, env, rounds) for r in rows]
+    results = [measure(r, env, rounds) for r in rows if r.group.startswith(only)]
     for size in (MiB, 64 * MiB):
         rows, env = copy_rows(size)
-        results += [measure(r, env, max(3, rounds // 2)) for r in rows]
+        results += [measure(r, env, rounds) for r in rows if r.group.startswith(only)]
     return results, import_cost(5 if quick else 15)
 
 
@@ -561,6 +561,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke test)")
+    parser.add_argument("--only", default="", help="only the groups that start with this")
+    parser.add_argument(
+        "--torch-threads", type=int, help="torch.set_num_threads(N) first (default: torch's)"
+    )
     parser.add_argument("--markdown", help="write the table to this file")
     parser.add_argument("--json", help="write every timing to this file")
     parser.add_argument(
@@ -569,7 +573,9 @@ def main(argv: list[str] | None = None) -> int:
         help="write DIR/table.md (with the copy bandwidth), DIR/ratios.png, DIR/results.json",
     )
     args = parser.parse_args(argv)
-    rows, imports = run(args.quick)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    rows, imports = run(args.quick, args.only)
     text = markdown(rows, imports)
     print(text)
     if args.publish:

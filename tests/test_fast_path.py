@@ -103,6 +103,7 @@ class _Calls(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+@pytest.mark.thread_unsafe(reason="records the torch calls made while its mode is active")
 def test_a_tensor_that_requires_grad_never_tries_numpy() -> None:
     # Tensor.numpy raises for it, and a raising torch call costs ~7 us: the
     # guard sends it to the planner, whose first step is detach.
@@ -115,6 +116,7 @@ def test_a_tensor_that_requires_grad_never_tries_numpy() -> None:
         assert not result.flags.writeable
 
 
+@pytest.mark.thread_unsafe(reason="replaces the module-wide fast path function")
 def test_a_reversed_array_never_tries_from_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     xb.plan(torch.zeros(1), "numpy")
     tried: list[object] = []

@@ -193,22 +193,43 @@ def _torch_view(torch: Any, a: Any) -> Any:
         return None
 
 
-def _torch_reads(np: Any, a: Any) -> bool:
-    """Whether torch can read ``a`` in place: a type it has, aligned, native, strides >= 0."""
+def _positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None:
+    """A view of ``a`` that torch can read in place, and the axes reversed to get it.
+
+    None when torch must not read ``a``: a type it lacks, unaligned (torch
+    can crash on it), non-native byte order, a stride that is not a multiple
+    of the item size.  Negative strides are reversed (the copy flips them
+    back); a length-1 axis's stride is never read, but torch checks it, so it
+    is reset.
+    """
     dtype = a.dtype
     if dtype not in _shared_numpy_types(np):
-        return False
+        return None
     flags = a.flags
     if not flags.aligned or not dtype.isnative:
-        return False  # torch must never read unaligned memory: it can crash
+        return None
     itemsize = dtype.itemsize
     if dtype.alignment < itemsize and a.__array_interface__["data"][0] % itemsize:
-        return False  # NumPy aligns complex to its parts, torch to the whole item
-    if flags.c_contiguous or flags.f_contiguous:
-        return True
-    return all(
-        s >= 0 and s % itemsize == 0 for n, s in zip(a.shape, a.strides, strict=True) if n > 1
-    )
+        return None  # NumPy aligns complex to its parts, torch to the whole item
+    flips = []
+    unit_axes_odd = False
+    for axis, (n, stride) in enumerate(zip(a.shape, a.strides, strict=True)):
+        if n == 1:
+            unit_axes_odd = unit_axes_odd or stride < 0 or stride % itemsize != 0
+        elif stride % itemsize:
+            return None
+        elif stride < 0:
+            flips.append(axis)
+    if type(a) is not np.ndarray:
+        a = a.view(np.ndarray)  # a memmap or another subclass: the same memory
+    if flips:
+        a = a[tuple(slice(None, None, -1) if i in flips else slice(None) for i in range(a.ndim))]
+    if unit_axes_odd:
+        from numpy.lib.stride_tricks import as_strided
+
+        strides = tuple(itemsize if n == 1 else s for n, s in zip(a.shape, a.strides, strict=True))
+        a = as_strided(a, a.shape, strides, writeable=a.flags.writeable)
+    return a, tuple(flips)
 
 
 def copy_ndarray(a: Any, *, numpy_memory: bool, engine: str | None = None) -> Any:
@@ -227,27 +248,42 @@ def copy_ndarray(a: Any, *, numpy_memory: bool, engine: str | None = None) -> An
         return np.array(a, copy=True, order="K", subok=False)
 
     engines = {NUMPY: by_numpy}
+    kind = "ndarray"
     torch = _ready_torch()
-    if torch is not None and isinstance(a, np.ndarray) and _torch_reads(np, a):
-        if type(a) is not np.ndarray:
-            a = a.view(np.ndarray)  # a memmap or another subclass: the same memory
+    seen = None if torch is None or not isinstance(a, np.ndarray) else _positive_view(np, a)
+    if seen is not None:
+        positive, flips = seen
+        # torch lays out other strides its own way: its allocator only for dense views.
+        dense = positive.flags.c_contiguous or positive.flags.f_contiguous
+        if flips:
+            # torch's flip kernel reverses in SIMD registers; NumPy's copy of
+            # a reversed view goes item by item (several times slower to 8 MiB).
+            kind = "reversed ndarray"
 
-        def by_numpy_buffer() -> Any:
-            source = _torch_view(torch, a)
-            if source is None:
-                return by_numpy()
-            out = np.empty_like(a, order="K")
-            torch.from_numpy(out).copy_(source)
-            return out
+            def by_torch_flip() -> Any:
+                source = _torch_view(torch, positive)
+                return by_numpy() if source is None else source.flip(flips).numpy()
 
-        def by_torch() -> Any:
-            source = _torch_view(torch, a)
-            return by_numpy() if source is None else source.clone().numpy()
+            if not numpy_memory and dense:
+                engines[TORCH] = by_torch_flip
+        else:
 
-        engines[NUMPY_BUFFER] = by_numpy_buffer
-        if not numpy_memory and (a.flags.c_contiguous or a.flags.f_contiguous):
-            engines[TORCH] = by_torch  # clone lays out other strides its own way
-    return _run("ndarray", a.nbytes, engines, engine)
+            def by_numpy_buffer() -> Any:
+                source = _torch_view(torch, positive)
+                if source is None:
+                    return by_numpy()
+                out = np.empty_like(positive, order="K")
+                torch.from_numpy(out).copy_(source)
+                return out
+
+            def by_torch() -> Any:
+                source = _torch_view(torch, positive)
+                return by_numpy() if source is None else source.clone().numpy()
+
+            engines[NUMPY_BUFFER] = by_numpy_buffer
+            if not numpy_memory and dense:
+                engines[TORCH] = by_torch
+    return _run(kind, a.nbytes, engines, engine)
 
 
 # torch sources.
