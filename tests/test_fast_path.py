@@ -117,21 +117,25 @@ def test_a_tensor_that_requires_grad_never_tries_numpy() -> None:
 
 
 @pytest.mark.thread_unsafe(reason="replaces the module-wide fast path function")
-def test_a_reversed_array_never_tries_from_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reversed_array_never_reaches_from_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # torch.from_numpy raises for it (~7 us, a C++ exception): the fast path
+    # hands it only positive strides (to_torch's copy), or leaves it to the planner.
     xb.plan(torch.zeros(1), "numpy")
-    tried: list[object] = []
+    tried: list[np.ndarray] = []
 
-    def spy(a: object) -> object:
+    def spy(a: np.ndarray) -> torch.Tensor:
         tried.append(a)
-        return torch.from_numpy(a)  # type: ignore[arg-type]
+        return torch.from_numpy(a)
 
     monkeypatch.setattr(_convert, "_FROM_NUMPY", spy)
     rev = np.arange(8.0)[::-1]
     for call in (lambda: xb.to_torch(rev), lambda: xb.convert(rev, "torch")):
-        assert_bitwise_equal(call(), np.arange(8.0)[::-1])
-    assert tried == []
+        result = call()
+        assert_bitwise_equal(result, np.arange(8.0)[::-1])
+        assert not xb.shares_memory(result, rev)
+    assert all(min(a.strides) >= 0 for a in tried)
     xb.to_torch(np.arange(8.0))
-    assert len(tried) == 1  # the spy is the fast path's
+    assert tried[-1].strides == (8,)  # the spy is the fast path's
 
 
 @pytest.mark.parametrize("value", [0, 1, None, "no"])
@@ -144,3 +148,24 @@ def test_convert_validates_requires_grad_like_plan(value: object) -> None:
     with pytest.raises(xb.ArgumentError) as converted:
         xb.convert(a, "torch", requires_grad=value)  # type: ignore[arg-type]
     assert str(converted.value) == str(planned.value)
+
+
+@pytest.mark.parametrize("case", sorted(c for c in CASES if c.startswith("torch_")))
+def test_writable_copies_agree_with_the_planner(case: str, tmp_path: Path) -> None:
+    # to_numpy(x, copy=True) of a tensor has a fast path of its own.
+    x = CASES[case](tmp_path)
+    assert isinstance(x, torch.Tensor)
+    xb.plan(torch.zeros(1), "numpy")
+    try:
+        expected = _convert._execute(
+            _convert._request(x, "numpy", None, None, True, "detach", False)
+        )
+    except xb.ConversionError as e:
+        with pytest.raises(type(e)):
+            xb.to_numpy(x, copy=True)
+        return
+    fast = xb.to_numpy(x, copy=True)
+    assert type(fast) is type(expected)
+    assert fast.flags.writeable and expected.flags.writeable
+    assert not xb.shares_memory(x, fast)
+    assert_bitwise_equal(fast, expected)

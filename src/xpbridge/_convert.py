@@ -6,6 +6,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _registry
+from ._copy import copy_ndarray
 from ._memory import shares_memory
 from ._plan import Plan
 from ._request import check_keywords, plan_traits, resolve_target
@@ -366,17 +367,23 @@ def to_numpy(
     >>> a, a.flags.writeable
     (array([1., 1.], dtype=float32), False)
     """
-    if (
-        type(x) is _TENSOR
-        and dtype is None
-        and copy is None
-        and grad == "detach"
-        and not x.requires_grad  # a model's parameters: never try what raises
-    ):
-        try:
-            return x.numpy()  # type: ignore[no-any-return]
-        except (TypeError, RuntimeError, ValueError):
-            pass  # the planner says why, and what to do
+    if type(x) is _TENSOR and dtype is None and grad == "detach":
+        if copy is None:
+            if not x.requires_grad:  # a model's parameters: never try what raises
+                try:
+                    return x.numpy()  # type: ignore[no-any-return]
+                except (TypeError, RuntimeError, ValueError):
+                    pass  # the planner says why, and what to do
+        elif copy is True:
+            # A new writable array: NumPy's view of the detached tensor raises
+            # for everything the planner treats otherwise (bits, device, dtype,
+            # layout), as Tensor.numpy does; the copy engine copies the view.
+            try:
+                view = x.detach().numpy()
+            except (TypeError, RuntimeError, ValueError):
+                pass
+            else:
+                return copy_ndarray(view, numpy_memory=False)  # type: ignore[no-any-return]
     return _execute(_request(x, "numpy", None, dtype, copy, grad, False))  # type: ignore[no-any-return]
 
 
@@ -429,18 +436,24 @@ def to_torch(
         and dtype is None
         and copy is None
         and requires_grad is False
+        # A dtype torch takes as it is: not complex (NumPy aligns it to its
+        # parts, torch to the whole item), not ml_dtypes', native byte order.
+        and x.dtype in _DIRECT_DTYPES
+    ):
+        flags = x.flags
         # backends.torch.from_numpy_is_exact, inlined (a call costs a tenth of
         # from_numpy here) and stricter, so that what would raise never reaches
-        # torch: a dtype torch takes as it is (not complex: NumPy aligns it to
-        # its parts, torch to the whole item; not ml_dtypes'; native byte
-        # order), aligned and writable, C-contiguous or no stride < 0.
-        and x.dtype in _DIRECT_DTYPES
-        and ((flags := x.flags).carray or (flags.behaved and min(x.strides) >= 0))
-    ):
-        try:
-            return _FROM_NUMPY(x)  # type: ignore[no-any-return]
-        except (TypeError, ValueError):
-            pass  # the planner says why, and what to do
+        # torch: aligned and writable, C-contiguous or at least no stride < 0.
+        if flags.carray or (flags.behaved and min(x.strides) >= 0):
+            try:
+                return _FROM_NUMPY(x)  # type: ignore[no-any-return]
+            except (TypeError, ValueError):
+                pass  # the planner says why, and what to do
+        elif flags.aligned:
+            # Read-only or reversed: the contract's answer is a copy
+            # (rules np-torch-readonly, np-torch-negative-strides), made by
+            # the copy engine; a reversed view never reaches from_numpy.
+            return _FROM_NUMPY(copy_ndarray(x, numpy_memory=False))  # type: ignore[no-any-return]
     return _execute(  # type: ignore[no-any-return]
         _request(x, "torch", device, dtype, copy, "detach", requires_grad)
     )
