@@ -41,6 +41,7 @@ import xpbridge as xb
 MiB = 1 << 20
 # The share of the bytes copied that one timing of a copy row covers.
 COPY_BYTES_PER_TIMING = 64 * MiB
+WARM_UP_CALLS = 24  # more than xpbridge's copy engine needs to settle
 
 
 @dataclass
@@ -122,12 +123,13 @@ def measure(row: Row, env: dict[str, Any], rounds: int) -> Row:
         why = _same_result(ours, theirs) if row.same_result else ""
         if why:
             raise AssertionError(f"{row.name}: {label} is not the same result: {why}")
-    # Warm up: first calls fill caches, and xpbridge's copy engine times its
-    # first copies of a size class (see src/xpbridge/_copy.py) before it settles.
+    # Warm up: first calls fill caches, and xpbridge's copy engine tries its
+    # engines on the first copies of a size class (src/xpbridge/_copy.py: 4
+    # untimed and 3 timed copies each, 3 engines at most) before it settles.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for statement in statements:
-            _time(codes[statement], env, max(12, row.number // 10))
+            _time(codes[statement], env, max(WARM_UP_CALLS, row.number // 10))
         row.times = {s: [] for s in statements}
         for i in range(rounds):
             for statement in statements if i % 2 == 0 else statements[::-1]:

@@ -99,7 +99,7 @@ def measure(size: int, rounds: int) -> dict[str, tuple[str, float, float, float]
     calls = paths(size)
     number = max(1, (64 * MiB) // size)  # about 64 MiB of copying per timing
     for _group, call in calls.values():  # warm up; xpbridge's own calls settle their engine
-        for _ in range(_copy.SAMPLES * len(_copy.ENGINES) + 1):
+        for _ in range((_copy.WARMUP + _copy.SAMPLES) * len(_copy.ENGINES) + 1):
             call()
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):

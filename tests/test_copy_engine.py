@@ -241,20 +241,25 @@ def fresh_choice() -> Any:
 @pytest.mark.thread_unsafe(reason="resets the process-wide engine choice")
 def test_the_fastest_engine_by_median_is_kept(fresh_choice: None) -> None:
     key = ("test", ("a", "b", "c"), 30)
+    engines = ("a", "b", "c")
+    for _ in range(_copy.WARMUP * 3):  # the warm-up: each in turn, untimed
+        trial, timed = _copy._next_trial(key, engines)
+        assert not timed
+    assert not _copy.chosen()
     timings = {"a": [3.0, 1.0, 3.0], "b": [2.0, 2.0, 2.0], "c": [9.0, 0.5, 9.0]}
-    for _ in range(_copy.SAMPLES):
-        for _engine in ("a", "b", "c"):
-            trial = _copy._next_trial(key, ("a", "b", "c"))
-            _copy._record(key, trial, timings[trial].pop())
-    # One fast round does not win: a median is robust to one lucky (or stalled) copy.
+    for _ in range(_copy.SAMPLES * 3):
+        trial, timed = _copy._next_trial(key, engines)
+        assert timed
+        _copy._record(key, trial, timings[trial].pop())
+    # One fast copy does not win: a median is robust to one lucky (or stalled) copy.
     assert _copy.chosen()[key] == "b"
-    assert _copy._next_trial(key, ("a", "b", "c")) == "b"
+    assert _copy._next_trial(key, engines) == ("b", False)
 
 
 @pytest.mark.thread_unsafe(reason="resets the process-wide engine choice")
-def test_size_classes_are_decided_after_the_samples(fresh_choice: None) -> None:
+def test_size_classes_are_decided_after_warm_up_and_samples(fresh_choice: None) -> None:
     a = _values()
-    calls = _copy.SAMPLES * 3
+    calls = (_copy.WARMUP + _copy.SAMPLES) * 3
     for i in range(calls):
         assert not _copy.chosen(), f"decided after {i} copies"
         assert_bitwise_equal(_copy.copy_ndarray(a, numpy_memory=False), a)
@@ -284,7 +289,7 @@ def test_concurrent_first_copies_agree_on_one_engine(fresh_choice: None) -> None
     def work() -> None:
         try:
             start.wait()
-            for _ in range(10):
+            for _ in range(20):
                 assert_bitwise_equal(_copy.copy_ndarray(a, numpy_memory=False), a)
                 assert torch.equal(_copy.copy_tensor(t), t)
         except Exception as e:  # noqa: BLE001  # reported below, from the main thread
@@ -308,12 +313,12 @@ def test_conversions_that_copy_keep_the_contract() -> None:
     ro = _readonly(_values())
     rev = _values()[::-1]
     for source in (ro, rev):
-        for _ in range(_copy.SAMPLES * 3 + 1):  # through every engine and the decision
+        for _ in range((_copy.WARMUP + _copy.SAMPLES) * 3 + 1):  # every engine, the decision
             t = xb.to_torch(source)
             assert_bitwise_equal(t, np.array(source))
             assert not _shares(t, source)
     g = torch.from_numpy(_values()).requires_grad_()
-    for _ in range(_copy.SAMPLES * 3 + 1):
+    for _ in range((_copy.WARMUP + _copy.SAMPLES) * 3 + 1):
         out = xb.to_numpy(g, copy=True)
         assert out.flags.writeable and not _shares(out, g)
         assert_bitwise_equal(out, g.detach())

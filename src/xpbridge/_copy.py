@@ -22,9 +22,9 @@ make every copy this module is asked for:
     NumPy allocates, torch's kernel copies into it (``Tensor.copy_``).
 
 No engine is guessed: the first copies of each size class (a power of two
-of bytes) rotate through the engines that can make that copy, each is
-timed, and after :data:`SAMPLES` timings of each the fastest (by median)
-is kept for the rest of the process.  Every engine makes the same result (values, dtype,
+of bytes) rotate through the engines that can make that copy; after
+:data:`WARMUP` untimed copies each, :data:`SAMPLES` copies of each are timed,
+and the fastest by median is kept for the rest of the process.  Every engine makes the same result (values, dtype,
 shape, a fresh writable buffer that shares nothing with the source), so the
 choice changes the speed only.  ``benchmarks/copy_bandwidth.py`` measures
 each engine against ``np.copyto`` into an existing buffer.
@@ -41,12 +41,25 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
-__all__ = ["ENGINES", "SAMPLES", "cast_tensor", "chosen", "copy_ndarray", "copy_tensor"]
+__all__ = [
+    "ENGINES",
+    "SAMPLES",
+    "WARMUP",
+    "cast_tensor",
+    "chosen",
+    "copy_ndarray",
+    "copy_tensor",
+]
 
 NUMPY, TORCH, NUMPY_BUFFER = "numpy", "torch", "numpy-buffer"
 ENGINES = (NUMPY, TORCH, NUMPY_BUFFER)
 
-SAMPLES = 3  # timings of each engine before a size class is decided; the fastest counts
+# A size class is decided from SAMPLES timings of each engine, after each has
+# made WARMUP copies untimed: the first copies of a size are slower and say
+# little (torch starts its thread pool; the C library's allocator moves its
+# mmap threshold, so early buffers are fresh pages that fault).
+WARMUP = 4
+SAMPLES = 3
 # Below this many bytes every engine's time is its fixed cost (about a
 # microsecond; benchmarks/copy_bandwidth.py shows where the engines part),
 # so the source library's own copy is used without measuring.
@@ -54,7 +67,17 @@ MEASURED_FROM_BYTES = 1 << 16
 
 _lock = threading.Lock()
 _chosen: dict[tuple[Any, ...], str] = {}
-_timings: dict[tuple[Any, ...], dict[str, list[float]]] = {}
+_trials: dict[tuple[Any, ...], _Trials] = {}
+
+
+class _Trials:
+    """The copies made so far in one undecided size class."""
+
+    __slots__ = ("samples", "warm")
+
+    def __init__(self, engines: tuple[str, ...]) -> None:
+        self.warm = 0  # untimed copies made
+        self.samples: dict[str, list[float]] = {name: [] for name in engines}
 
 
 def chosen() -> dict[tuple[Any, ...], str]:
@@ -66,32 +89,43 @@ def _reset() -> None:
     """Forget every decision (for tests and benchmarks)."""
     with _lock:
         _chosen.clear()
-        _timings.clear()
+        _trials.clear()
 
 
-def _next_trial(key: tuple[Any, ...], engines: tuple[str, ...]) -> str:
-    """The engine to time next for ``key`` (the least measured), or the decision."""
+def _next_trial(key: tuple[Any, ...], engines: tuple[str, ...]) -> tuple[str, bool]:
+    """The engine to use next for ``key``, and whether to time it.
+
+    The decision once there is one; else the engines in turn, untimed while
+    they warm up, then the least measured one, timed.
+    """
     with _lock:
         decided = _chosen.get(key)
         if decided is not None:
-            return decided
-        timings = _timings.setdefault(key, {name: [] for name in engines})
-        return min(engines, key=lambda name: len(timings[name]))
+            return decided, False
+        trials = _trials.get(key)
+        if trials is None:
+            trials = _trials[key] = _Trials(engines)
+        if trials.warm < WARMUP * len(engines):
+            trials.warm += 1
+            return engines[trials.warm % len(engines)], False
+        samples = trials.samples
+        return min(engines, key=lambda name: len(samples[name])), True
 
 
 def _record(key: tuple[Any, ...], engine: str, seconds_per_byte: float) -> None:
     with _lock:
-        timings = _timings.get(key)
-        if timings is None:  # decided by another thread meanwhile
+        trials = _trials.get(key)
+        if trials is None:  # decided by another thread meanwhile
             return
-        timings[engine].append(seconds_per_byte)
-        if all(len(samples) >= SAMPLES for samples in timings.values()):
-            _chosen[key] = min(timings, key=lambda name: _median(timings[name]))
-            del _timings[key]
+        samples = trials.samples
+        samples[engine].append(seconds_per_byte)
+        if all(len(timings) >= SAMPLES for timings in samples.values()):
+            _chosen[key] = min(samples, key=lambda name: _median(samples[name]))
+            del _trials[key]
 
 
 def _median(samples: list[float]) -> float:
-    # The median, not the minimum: one copy stalled by another process (torch's
+    # The median, not the minimum: a copy stalled by another process (torch's
     # threads wait for a core) or one lucky copy must not decide.
     return sorted(samples)[len(samples) // 2]
 
@@ -102,7 +136,7 @@ def _run(
     engines: dict[str, Callable[[], Any]],
     engine: str | None = None,
 ) -> Any:
-    """Make the copy with the chosen engine, or time one while the size class is open.
+    """Make the copy with the chosen engine, or with one on trial while the size class is open.
 
     ``engine`` names one to use instead (tests and benchmarks); ``KeyError``
     when it cannot make this copy.
@@ -116,7 +150,9 @@ def _run(
     decided = _chosen.get(key)  # the common case: one dict lookup, no lock
     if decided is not None:
         return engines[decided]()
-    trial = _next_trial(key, names)
+    trial, timed = _next_trial(key, names)
+    if not timed:
+        return engines[trial]()
     start = perf_counter()
     result = engines[trial]()
     _record(key, trial, (perf_counter() - start) / nbytes)
