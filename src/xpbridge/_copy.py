@@ -247,6 +247,8 @@ def _positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None:
     itemsize = dtype.itemsize
     if dtype.alignment < itemsize and a.__array_interface__["data"][0] % itemsize:
         return None  # NumPy aligns complex to its parts, torch to the whole item
+    if type(a) is np.ndarray and a.ndim == 1 and flags.c_contiguous and a.shape[0] > 1:
+        return a, ()  # the common case, with its one stride the item size
     flips = []
     unit_axes_odd = False
     for axis, (n, stride) in enumerate(zip(a.shape, a.strides, strict=True)):
