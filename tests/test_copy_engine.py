@@ -271,6 +271,42 @@ def test_size_classes_are_decided_after_warm_up_and_samples(fresh_choice: None) 
 
 
 @pytest.mark.thread_unsafe(reason="resets the process-wide engine choice")
+def test_decisions_are_measured_again_on_a_doubling_schedule(
+    fresh_choice: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fake clock: each engine advances it by its cost, so timings are exact.
+    clock = [0.0]
+    cost = {"a": 2.0, "b": 1.0}
+    used: list[str] = []
+
+    def engine(name: str) -> Any:
+        def run() -> str:
+            clock[0] += cost[name]
+            used.append(name)
+            return name
+
+        return run
+
+    monkeypatch.setattr(_copy, "perf_counter", lambda: clock[0])
+    engines = {"a": engine("a"), "b": engine("b")}
+    nbytes = 1 << 20
+    key = ("test", ("a", "b"), nbytes.bit_length())
+    first = (_copy.WARMUP + _copy.SAMPLES) * 2
+    for _ in range(first):
+        _copy._run("test", nbytes, engines)
+    assert _copy.chosen() == {key: "b"}
+    cost["a"] = 0.5  # the machine changes: "a" is now the faster
+    used.clear()
+    for _ in range(_copy.RECHECK - 1):
+        _copy._run("test", nbytes, engines)
+    assert set(used) == {"b"}  # until the re-check, the decision stands
+    for _ in range(_copy.SAMPLES * 2):  # warm engines: timed at once
+        _copy._run("test", nbytes, engines)
+    assert _copy.chosen() == {key: "a"}
+    assert _copy._chosen[key].recheck == 2 * _copy.RECHECK
+
+
+@pytest.mark.thread_unsafe(reason="resets the process-wide engine choice")
 def test_small_copies_are_not_measured(fresh_choice: None) -> None:
     a = _values(16)
     for _ in range(20):

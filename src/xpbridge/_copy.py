@@ -24,7 +24,10 @@ make every copy this module is asked for:
 No engine is guessed: the first copies of each size class (a power of two
 of bytes) rotate through the engines that can make that copy; after
 :data:`WARMUP` untimed copies each, :data:`SAMPLES` copies of each are timed,
-and the fastest by median is kept for the rest of the process.  Every engine makes the same result (values, dtype,
+and the fastest by median is kept.  The machine's state moves (huge pages
+may need compaction; other processes take the cores torch's threads wait
+for), so a decision is measured again after :data:`RECHECK` copies, then
+after twice as many, and so on.  Every engine makes the same result (values, dtype,
 shape, a fresh writable buffer that shares nothing with the source), so the
 choice changes the speed only.  ``benchmarks/copy_bandwidth.py`` measures
 each engine against ``np.copyto`` into an existing buffer.
@@ -43,6 +46,7 @@ from typing import Any
 
 __all__ = [
     "ENGINES",
+    "RECHECK",
     "SAMPLES",
     "WARMUP",
     "cast_tensor",
@@ -60,29 +64,47 @@ ENGINES = (NUMPY, TORCH, NUMPY_BUFFER)
 # mmap threshold, so early buffers are fresh pages that fault).
 WARMUP = 4
 SAMPLES = 3
+# A decision is measured again after RECHECK copies, then after twice as many
+# since, and so on: what is fastest moves with the machine's state (whether
+# the kernel has huge pages at hand or must compact memory for them; whether
+# another process holds the cores torch's threads wait for), and a doubling
+# schedule keeps the cost of looking again bounded (log2 of the copies made).
+RECHECK = 32
 # Below this many bytes every engine's time is its fixed cost (about a
 # microsecond; benchmarks/copy_bandwidth.py shows where the engines part),
 # so the source library's own copy is used without measuring.
 MEASURED_FROM_BYTES = 1 << 16
 
 _lock = threading.Lock()
-_chosen: dict[tuple[Any, ...], str] = {}
+_chosen: dict[tuple[Any, ...], _Decision] = {}
 _trials: dict[tuple[Any, ...], _Trials] = {}
 
 
 class _Trials:
-    """The copies made so far in one undecided size class."""
+    """The copies made so far in one size class that is being measured."""
 
-    __slots__ = ("samples", "warm")
+    __slots__ = ("recheck", "samples", "warm")
 
-    def __init__(self, engines: tuple[str, ...]) -> None:
-        self.warm = 0  # untimed copies made
+    def __init__(self, engines: tuple[str, ...], warm: int, recheck: int) -> None:
+        self.warm = warm  # untimed copies made
         self.samples: dict[str, list[float]] = {name: [] for name in engines}
+        self.recheck = recheck  # copies the decision will make before the next measurement
+
+
+class _Decision:
+    """The engine of one size class, and when to measure again."""
+
+    __slots__ = ("engine", "recheck", "uses")
+
+    def __init__(self, engine: str, recheck: int) -> None:
+        self.engine = engine
+        self.recheck = recheck
+        self.uses = 0  # counted without a lock: a lost count only delays a re-check
 
 
 def chosen() -> dict[tuple[Any, ...], str]:
     """The decisions so far: ``(kind, engines, size class) -> engine`` (a copy)."""
-    return dict(_chosen)
+    return {key: decision.engine for key, decision in list(_chosen.items())}
 
 
 def _reset() -> None:
@@ -101,10 +123,10 @@ def _next_trial(key: tuple[Any, ...], engines: tuple[str, ...]) -> tuple[str, bo
     with _lock:
         decided = _chosen.get(key)
         if decided is not None:
-            return decided, False
+            return decided.engine, False
         trials = _trials.get(key)
         if trials is None:
-            trials = _trials[key] = _Trials(engines)
+            trials = _trials[key] = _Trials(engines, 0, RECHECK)
         if trials.warm < WARMUP * len(engines):
             trials.warm += 1
             return engines[trials.warm % len(engines)], False
@@ -120,8 +142,17 @@ def _record(key: tuple[Any, ...], engine: str, seconds_per_byte: float) -> None:
         samples = trials.samples
         samples[engine].append(seconds_per_byte)
         if all(len(timings) >= SAMPLES for timings in samples.values()):
-            _chosen[key] = min(samples, key=lambda name: _median(samples[name]))
+            fastest = min(samples, key=lambda name: _median(samples[name]))
+            _chosen[key] = _Decision(fastest, trials.recheck)
             del _trials[key]
+
+
+def _reopen(key: tuple[Any, ...], engines: tuple[str, ...], decision: _Decision) -> None:
+    """Measure a decided size class again (its engines are warm: no warm-up)."""
+    with _lock:
+        if _chosen.get(key) is decision:
+            del _chosen[key]
+            _trials[key] = _Trials(engines, WARMUP * len(engines), 2 * decision.recheck)
 
 
 def _median(samples: list[float]) -> float:
@@ -149,7 +180,10 @@ def _run(
     key = (kind, names, nbytes.bit_length())
     decided = _chosen.get(key)  # the common case: one dict lookup, no lock
     if decided is not None:
-        return engines[decided]()
+        decided.uses += 1
+        if decided.uses < decided.recheck:
+            return engines[decided.engine]()
+        _reopen(key, names, decided)
     trial, timed = _next_trial(key, names)
     if not timed:
         return engines[trial]()
