@@ -69,7 +69,7 @@ SAMPLES = 3
 # the kernel has huge pages at hand or must compact memory for them; whether
 # another process holds the cores torch's threads wait for), and a doubling
 # schedule keeps the cost of looking again bounded (log2 of the copies made).
-RECHECK = 32
+RECHECK = 256
 # Below this many bytes every engine's time is its fixed cost (about a
 # microsecond; benchmarks/copy_bandwidth.py shows where the engines part),
 # so the source library's own copy is used without measuring.
