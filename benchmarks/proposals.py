@@ -115,7 +115,14 @@ _PLANS: dict[tuple[Any, ...], Any] = {}
 
 
 def memo_request(
-    x: Any, to: Any, device: Any, dtype: Any, copy: Any, grad: Any, requires_grad: Any
+    x: Any,
+    to: Any,
+    device: Any,
+    dtype: Any,
+    copy: Any,
+    grad: Any,
+    requires_grad: Any,
+    **options: Any,
 ) -> Any:
     if (
         type(x) in _PLAIN
@@ -130,9 +137,11 @@ def memo_request(
         key = (to, *_cheap_key(x))
         plan = _PLANS.get(key)
         if plan is None:
-            plan = _PLANS[key] = _original_request(x, to, device, dtype, copy, grad, False)[0]
+            plan = _PLANS[key] = _original_request(
+                x, to, device, dtype, copy, grad, False, **options
+            )[0]
         return plan, x
-    return _original_request(x, to, device, dtype, copy, grad, requires_grad)
+    return _original_request(x, to, device, dtype, copy, grad, requires_grad, **options)
 
 
 # Protocol proposals.
