@@ -370,7 +370,9 @@ def _compare(
         *head,
         title,
         f"Mismatched elements: {int(bad.sum())} / {bad.size} ({bad.sum() / bad.size:.0%})",
-        f"First mismatch at index {first}: actual {a_values[first]}, desired {d_values[first]}",
+        # The widened values print alike on every NumPy and ml_dtypes version
+        # (ml_dtypes' own scalars print -2.0 as "-2" on some).
+        f"First mismatch at index {first}: actual {av[first]}, desired {dv[first]}",
         *_differences(av, dv),
         *footer,
     ]
