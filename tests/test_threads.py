@@ -69,6 +69,7 @@ def test_conversions_while_another_thread_imports_torch() -> None:
         assert t.tolist() == [0.0, 1.0, 2.0]
         print(json.dumps({{"conversions": count[0], "errors": len(errors), "first": errors[:1]}}))
     """)
+    print(f"{THREADS} threads converting while torch imports: {result}")
     assert result["errors"] == 0, result
     assert result["conversions"] >= THREADS
 
@@ -113,6 +114,7 @@ def test_many_threads_make_their_first_conversion_at_once() -> None:
         for t in threads: t.join()
         print(json.dumps({{"conversions": count[0], "errors": len(errors), "first": errors[:1]}}))
     """)
+    print(f"{THREADS} threads, first conversions at once: {result}")
     assert result == {"conversions": THREADS * 200, "errors": 0, "first": []}
 
 
@@ -185,4 +187,5 @@ def test_entry_point_plugins_load_once_for_concurrent_first_users(tmp_path: Path
         """,
         tmp_path,
     )
+    print(f"{THREADS} threads loading an entry-point plugin: {result}")
     assert result == {"conversions": THREADS, "errors": 0, "first": []}
