@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,3 +131,46 @@ def test_only_64_bit_types_need_x64() -> None:
         for dtype in ("complex128", "float64", "int64", "uint64"):
             with pytest.raises(xb.DTypeError, match="jax_enable_x64"):
                 xb.plan(np.zeros(2, dtype=dtype), "jax")
+
+
+@pytest.mark.rule("python-values-planned-exactly")
+@pytest.mark.thread_unsafe(reason="toggles JAX's process-wide x64 flag")
+def test_python_values_go_to_jnp_asarray() -> None:
+    cases = [(1.5, "float32", "float64"), (1, "int32", "int64"), (1j, "complex64", "complex128")]
+    for enabled in (False, True):
+        with _x64(enabled):
+            for value, narrow, wide in [*cases, ([True], "bool", "bool")]:
+                p = xb.plan(value, "jax")
+                r = xb.convert(value, jnp)
+                assert p.dtype == str(r.dtype) == (wide if enabled else narrow)
+                assert p.steps == ("asarray",) and not p.writable
+            tree = xb.convert_tree({"a": 1.5, "b": [2]}, "jax", scalars=True)
+            assert str(tree["a"].dtype) == ("float64" if enabled else "float32")
+    with _x64(False):
+        with pytest.raises(xb.DTypeError, match="jax_enable_x64") as from_plan:
+            xb.plan(2**40, "jax")
+        with pytest.raises(xb.DTypeError, match="dtype='float32'") as from_convert:
+            xb.convert(2**40, "jax")
+        assert str(from_plan.value) == str(from_convert.value)
+        assert float(xb.convert(2**40, "jax", dtype="float32")) == 2.0**40  # the remedy
+
+
+@pytest.mark.rule("tensors-without-data")
+def test_a_traced_jax_value_has_no_data() -> None:
+    seen: list[str] = []
+
+    @jax.jit
+    def f(x: Any) -> Any:
+        for call in (
+            lambda: xb.plan(x, "numpy"),
+            lambda: xb.to_torch(x),
+            lambda: xb.convert_tree({"w": x}, "numpy"),
+        ):
+            with pytest.raises(xb.UnsupportedInputError, match="traced JAX value") as caught:
+                call()
+            seen.append(str(caught.value))
+        assert xb.convert(x, jnp) is x  # JAX -> JAX: the tracer itself
+        return x * 2
+
+    assert f(jnp.ones(2)).tolist() == [2.0, 2.0]
+    assert len(seen) == 3 and seen[2].startswith("tree['w']: ")

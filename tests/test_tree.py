@@ -633,3 +633,16 @@ def test_plan_tree_asks_device_producers_for_no_copy(copy: bool | None) -> None:
     assert planned.plans["tree['a']"] == xb.plan(producers[0], "numpy", copy=copy)
     result = xb.convert_tree(tree, "numpy", copy=copy)
     assert result["b"][0].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_an_owner_found_for_one_instance_is_not_cached_for_its_type() -> None:
+    class Holder:
+        pass
+
+    with_interface, without = Holder(), Holder()
+    data = np.arange(3.0)
+    with_interface.__array_interface__ = data.__array_interface__  # type: ignore[attr-defined]
+    with_interface.keep = data  # type: ignore[attr-defined]
+    assert xb.convert_tree({"a": without}, "torch")["a"] is without  # passes through
+    assert isinstance(xb.convert_tree({"a": with_interface}, "torch")["a"], torch.Tensor)
+    assert xb.convert_tree({"a": without}, "torch")["a"] is without  # still passes through

@@ -482,7 +482,16 @@ def _python_dtype(t: Traits, r: Request, dst: Backend) -> str:
         return r.dtype
     if t.dtype == "int" and t.int_bits == 65:
         return dst.python_dtype("uint")  # NumPy: non-negative ints up to 2**64 - 1 -> uint64
-    return dst.python_dtype(t.dtype)
+    dtype = dst.python_dtype(t.dtype)
+    inferred = DTYPES.get(dtype)
+    if t.dtype == "int" and inferred and inferred.kind == "int" and t.int_bits > inferred.bits:
+        wide_float = "float64" if dst.holds("float64") else "float32"
+        raise DTypeError(  # JAX without x64 makes int32, which these ints overflow
+            f"the Python ints need {t.int_bits} bits (with the sign), more than the "
+            f"{dtype} {dst.name} makes of them: {dst.dtype_hint('int64')}pass "
+            f"dtype='{wide_float}'"
+        )
+    return dtype
 
 
 def _from_python(t: Traits, r: Request, dst: Backend) -> Plan:

@@ -285,8 +285,9 @@ def _classify(x: Any) -> tuple[Node | str, bool]:
     except UnsupportedInputError:
         return OTHER, False  # a later registration (a backend, a container) may claim it
     # The Python backend also owns unregistered list and tuple subclasses and
-    # scalar subclasses: neither is an array.
-    return (OTHER if backend.name == "python" else ARRAY), True
+    # scalar subclasses: neither is an array.  An owner found for this object
+    # alone (an __array_interface__ set on the instance) says nothing of its type.
+    return (OTHER if backend.name == "python" else ARRAY), cls in _registry._BY_TYPE
 
 
 def kind_of(x: Any) -> Node | str:

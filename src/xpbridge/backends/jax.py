@@ -28,6 +28,11 @@ _X64 = frozenset(
 )
 
 
+def _is_tracer(x: Any) -> bool:
+    core = sys.modules.get("jax.core")
+    return core is not None and isinstance(x, core.Tracer)
+
+
 def _x64_enabled() -> bool:
     jax = sys.modules.get("jax")
     return jax is not None and bool(jax.config.read("jax_enable_x64"))
@@ -38,17 +43,32 @@ class JaxBackend(ArrayAPIBackend):
 
     immutable_arrays: ClassVar[bool] = True
 
+    def __init__(self, name: str, namespace: Any) -> None:
+        super().__init__(name, namespace)
+        # Python values go straight to jnp.asarray, which makes 32-bit types
+        # without x64 (through NumPy they would be 64-bit, and refused).
+        self.exchanges = {**self.exchanges, ("python", name): "asarray"}  # type: ignore[misc]
+
     def owns(self, cls: type) -> bool:
         jax = sys.modules.get("jax")
-        return jax is not None and issubclass(cls, jax.Array)
+        if jax is None:
+            return False
+        # A tracer is an instance of jax.Array only virtually (isinstance, not issubclass).
+        core = sys.modules.get("jax.core")
+        return issubclass(cls, jax.Array) or (core is not None and issubclass(cls, core.Tracer))
 
     def writable(self, x: Any) -> bool:
         return False
 
+    def prepare(
+        self, x: Any, target: Any, device: Any, copy: bool | None, *, planning: bool = False
+    ) -> Any:
+        if _is_tracer(x):
+            return x  # no data to export: traits() says so
+        return super().prepare(x, target, device, copy, planning=planning)
+
     def traits(self, x: Any) -> Traits:
-        core = sys.modules.get("jax.core")
-        producer = getattr(x, "producer", x)
-        if core is not None and isinstance(producer, core.Tracer):
+        if _is_tracer(x):
             return Traits(
                 self.name,
                 "",
@@ -68,5 +88,24 @@ class JaxBackend(ArrayAPIBackend):
             )
         return ""
 
+    def python_dtype(self, kind: str) -> str:
+        wide = _x64_enabled()
+        return {
+            "bool": "bool",
+            "int": "int64" if wide else "int32",
+            "uint": "uint64" if wide else "inferred",
+            "float": "float64" if wide else "float32",
+            "complex": "complex128" if wide else "complex64",
+        }.get(kind, "inferred")
+
     def plan_epoch(self) -> object:
         return _x64_enabled()
+
+    def step_asarray(self, x: Any, plan: Any) -> Any:
+        dtype = None if plan.dtype == "inferred" else getattr(self.namespace, plan.dtype)
+        try:
+            return self.namespace.asarray(x, dtype=dtype, device=plan.native_device)
+        except (TypeError, ValueError, OverflowError) as e:
+            from ..errors import UnsupportedInputError
+
+            raise UnsupportedInputError(f"jax.numpy.asarray cannot convert this object: {e}") from e
