@@ -174,3 +174,15 @@ def test_a_traced_jax_value_has_no_data() -> None:
 
     assert f(jnp.ones(2)).tolist() == [2.0, 2.0]
     assert len(seen) == 3 and seen[2].startswith("tree['w']: ")
+
+
+@pytest.mark.rule("namespace-spellings")
+@pytest.mark.parametrize("to", ["jax", "array_api_strict"])
+def test_a_grad_error_names_the_target_not_the_numpy_hop(to: str) -> None:
+    pytest.importorskip(to)
+    w = torch.ones(2, requires_grad=True)
+    with pytest.raises(xb.GradError, match=f"and {to} has no autograd") as from_plan:
+        xb.plan(w, to, grad="raise")
+    with pytest.raises(xb.GradError) as from_convert:
+        xb.convert(w, to, grad="raise")
+    assert str(from_plan.value) == str(from_convert.value)

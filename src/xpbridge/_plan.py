@@ -319,11 +319,7 @@ def make_plan(t: Traits, r: Request) -> Plan:
 
     if t.requires_grad and not dst.autograd:
         if r.grad == "raise":
-            raise GradError(
-                f"the source requires grad and {dst.name} has no autograd, so converting "
-                f"it would cut the graph; grad='raise' forbids that. Pass grad='detach' "
-                f"for a detached result"
-            )
+            raise _cut_graph(dst.name)
         source.append("detach")
 
     device = r.device or (t.device if t.device.kind in dst.device_kinds else CPU)
@@ -421,9 +417,21 @@ def make_plan(t: Traits, r: Request) -> Plan:
     )
 
 
+def _cut_graph(target: str) -> GradError:
+    return GradError(
+        f"the source requires grad and {target} has no autograd, so converting it would "
+        f"cut the graph; grad='raise' forbids that. Pass grad='detach' for a detached result"
+    )
+
+
 def _through_numpy(t: Traits, r: Request) -> Plan:
     """Two libraries with no direct exchange meet in host memory, as NumPy arrays."""
-    first = make_plan(t, Request("numpy", None, None, False if r.copy is False else None, r.grad))
+    try:
+        first = make_plan(
+            t, Request("numpy", None, None, False if r.copy is False else None, r.grad)
+        )
+    except GradError:
+        raise _cut_graph(r.target) from None  # the caller's target, not the NumPy hop
     middle = Traits(
         "numpy",
         first.dtype,
