@@ -28,6 +28,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .testing._layouts import unaligned_copy, with_negative_bit
+
 __all__ = ["FLAGS", "PRESETS", "DescriptionError", "example", "example_tree"]
 
 DEFAULT_SHAPE = (4,)
@@ -66,14 +68,10 @@ def _byteswapped(a: Any) -> Any:
 
 
 def _unaligned(a: Any) -> Any:
-    import numpy as np
 
     if a.dtype.alignment == 1:
         raise DescriptionError(f"{a.dtype} is always aligned")
-    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)[1:]
-    out = raw.view(a.dtype).reshape(a.shape)
-    out[...] = a
-    return out
+    return unaligned_copy(a)
 
 
 def _memmap(a: Any) -> Any:
@@ -106,11 +104,9 @@ def _masked(a: Any) -> Any:
 def _negative_bit(t: Any) -> Any:
     import torch
 
-    widths = {torch.float16: torch.complex32, torch.float32: torch.complex64}
-    complex_dtype = widths.get(t.dtype, torch.complex128 if t.dtype == torch.float64 else None)
-    if complex_dtype is None:
-        raise DescriptionError("neg applies to float16, float32 and float64 tensors")
-    return torch.zeros(t.shape, dtype=complex_dtype, device=t.device).conj().imag
+    if t.dtype not in (torch.float32, torch.float64):
+        raise DescriptionError("neg applies to float32 and float64 tensors")
+    return with_negative_bit(t)
 
 
 FLAGS: dict[str, Flag] = {

@@ -22,6 +22,8 @@ __all__ = [
     "layouts_for",
     "numpy_view",
     "torch_view",
+    "unaligned_copy",
+    "with_negative_bit",
 ]
 
 # C: C-contiguous.  F: Fortran-contiguous.  transposed: the last two axes
@@ -130,3 +132,22 @@ def torch_view(block: Any, layout: str, shape: tuple[int, ...]) -> Any:
     if layout == "zero":
         return block.expand(shape)
     return block
+
+
+def unaligned_copy(a: Any) -> Any:
+    """A copy of NumPy array ``a`` whose data starts one byte past an aligned address."""
+    import numpy as np
+
+    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = raw[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def with_negative_bit(t: Any) -> Any:
+    """The values of float tensor ``t``, held negated in memory under torch's negative bit."""
+    import torch
+
+    # conj() of (0 + i*(-t)) is (0 + i*t); its imaginary part is a view of -t
+    # carrying the negative bit, so reading it negates once more: t, bit for bit.
+    return torch.complex(torch.zeros_like(t), -t).conj().imag

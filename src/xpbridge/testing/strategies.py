@@ -46,14 +46,22 @@ except ImportError as missing:  # pragma: no cover - exercised in a subprocess
         "xpbridge.testing.strategies needs hypothesis: pip install 'xpbridge[testing]'",
         name="hypothesis",
     ) from missing
-import numpy as np
 
 from .._dtypes import DTYPES, SUB_BYTE, crossing_dtypes, ml_dtypes_has, numpy_dtype
 from .._registry import backend_named
 from ..errors import ArgumentError, DTypeError
 from ._bits import quiet_complex_half
 from ._catalogue import LIBRARIES, device_label, namespace_of
-from ._layouts import LAYOUTS, LAYOUTS_BY_LIBRARY, block_shape, layouts_for, numpy_view, torch_view
+from ._layouts import (
+    LAYOUTS,
+    LAYOUTS_BY_LIBRARY,
+    block_shape,
+    layouts_for,
+    numpy_view,
+    torch_view,
+    unaligned_copy,
+    with_negative_bit,
+)
 from ._trees import tree_leaves, trees
 
 if TYPE_CHECKING:
@@ -232,13 +240,6 @@ def _numpy_block(draw: st.DrawFn, name: str, shape: tuple[int, ...]) -> Any:
     return bits.view(numpy_dtype(name)).reshape(shape)
 
 
-def _unaligned(a: Any) -> Any:
-    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
-    out = raw[1:].view(a.dtype).reshape(a.shape)
-    out[...] = a
-    return out
-
-
 @st.composite
 def _numpy_array(
     draw: st.DrawFn,
@@ -255,7 +256,7 @@ def _numpy_array(
         if DTYPES[name].numpy is not None and draw(st.booleans()):
             block = block.astype(block.dtype.newbyteorder("S"))  # same values, swapped bytes
         if block.size and draw(st.integers(0, 4)) == 0:
-            block = _unaligned(block)
+            block = unaligned_copy(block)
     a = numpy_view(block, layout, dims)
     if flags and draw(st.integers(0, 3)) == 0:
         a = a.view()
@@ -352,15 +353,6 @@ def _torch_block(draw: st.DrawFn, name: str, shape: tuple[int, ...], device: str
         return t if device == "cpu" else t.to(device)
 
 
-def _negative_bit(t: Any) -> Any:
-    """The same values, held negated in memory under torch's negative bit."""
-    import torch
-
-    # conj() of (0 + i*(-t)) is (0 + i*t); its imaginary part is a view of -t
-    # carrying the negative bit, so reading it negates once more: t, bit for bit.
-    return torch.complex(torch.zeros_like(t), -t).conj().imag
-
-
 @st.composite
 def _torch_tensor(
     draw: st.DrawFn,
@@ -377,7 +369,7 @@ def _torch_tensor(
     with quiet_complex_half():
         block = _torch_block(draw, name, block_shape(layout, dims), device)
         negative = flags and name in {"float32", "float64"} and draw(st.integers(0, 3)) == 0
-        t = torch_view(_negative_bit(block) if negative else block, layout, dims)
+        t = torch_view(with_negative_bit(block) if negative else block, layout, dims)
         if flags and name in {"complex64", "complex128"} and draw(st.booleans()):
             t = t.conj()
         if flags and DTYPES[name].kind in {"float", "complex"} and draw(st.booleans()):
