@@ -278,7 +278,7 @@ def _int64s(address: int, n: int) -> tuple[int, ...]:
     if known is None:
         known = _INT64S[n] = (struct.Struct(f"@{n}q"), ctypes.c_char * (8 * n))
     layout, raw = known
-    return layout.unpack_from(raw.from_address(address))  # type: ignore[no-any-return]
+    return layout.unpack_from(raw.from_address(address))
 
 
 def _int_pair(reply: Any) -> tuple[int, int] | None:
