@@ -73,3 +73,31 @@ def test_writable_is_asked_per_array_for_numpy() -> None:
     assert not backend.writable(a)
     strict = xps.asarray([1.0])
     assert backend.writable(strict) == backend.writable(xps.asarray([2.0]))
+
+
+@pytest.mark.thread_unsafe(reason="counts the deleters run process-wide")
+@pytest.mark.parametrize("versioned", [True, False], ids=["versioned", "legacy"])
+@pytest.mark.parametrize("readonly", [True, False], ids=["read-only", "writable"])
+def test_numpy_s_consumer_keeps_the_flags_and_calls_the_deleter_once(
+    versioned: bool, readonly: bool
+) -> None:
+    import gc
+
+    from capsules import CREATED, DELETED, Producer
+
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    producer = Producer(a, readonly=readonly, versioned=versioned)
+    promised = xb.plan(producer, "numpy").writable
+    gc.collect()
+    created, deleted = len(CREATED), len(DELETED)
+    out = xb.to_numpy(producer)
+    assert out.flags.writeable is promised
+    assert np.shares_memory(out, a)
+    # A legacy capsule has no flags: its data is writable.
+    assert out.flags.writeable is not (versioned and readonly)
+    assert out.tolist() == a.tolist()
+    mine = CREATED[created:]
+    assert len(mine) == 1 and not set(DELETED[deleted:]) & set(mine)  # alive while viewed
+    del out
+    gc.collect()
+    assert DELETED[deleted:].count(mine[0]) == 1
