@@ -9,7 +9,14 @@ from . import _registry
 from ._copy import copy_ndarray
 from ._memory import shares_memory
 from ._plan import Plan
-from ._request import check_keywords, plan_traits, resolve_target
+from ._request import (
+    check_keywords,
+    plan_default,
+    plan_traits,
+    resolve_default,
+    resolve_target,
+)
+from .backends.torch import direct_dtypes
 
 if TYPE_CHECKING:
     import numpy
@@ -37,21 +44,7 @@ class _Never:
 _NDARRAY: Any = _Never  # Any, not type: a guard must not narrow x to object
 _TENSOR: Any = _Never
 _FROM_NUMPY: Any = None
-_DIRECT_NAMES = (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float16",
-    "float32",
-    "float64",
-)
-_DIRECT_DTYPES: frozenset[Any] = frozenset()
+_DIRECT_DTYPES: frozenset[Any] = frozenset()  # backends.torch.direct_dtypes()
 
 
 def _prime_fast_paths() -> None:
@@ -63,7 +56,7 @@ def _prime_fast_paths() -> None:
     tensor = getattr(torch, "Tensor", None)
     from_numpy = getattr(torch, "from_numpy", None)
     if None not in (ndarray, dtype, tensor, from_numpy):
-        direct = frozenset(dtype(name) for name in _DIRECT_NAMES)  # type: ignore[misc]
+        direct = direct_dtypes()
         # The function and the dtypes first, the guarded types last: a thread
         # that passes a guard always finds the rest set.
         _FROM_NUMPY, _DIRECT_DTYPES, _TENSOR, _NDARRAY = from_numpy, direct, tensor, ndarray
@@ -85,9 +78,20 @@ def _request(
     """
     check_keywords(copy, grad, requires_grad)
     source = _registry.backend_of(x)  # an unknown source before an unknown target
-    r = resolve_target(to, device, dtype, copy, grad, requires_grad)
     if _FROM_NUMPY is None:
         _prime_fast_paths()
+    if (
+        type(to) is str
+        and device is None
+        and dtype is None
+        and copy is None
+        and grad == "detach"
+        and requires_grad is False
+    ):
+        r = resolve_default(to)
+        prepared = source.prepare(x, r.target, None, None, planning=planning)
+        return plan_default(source.traits(prepared), r), prepared
+    r = resolve_target(to, device, dtype, copy, grad, requires_grad)
     prepared = source.prepare(x, r.target, r.plan_device, copy, planning=planning)
     return plan_traits(source.traits(prepared), r), prepared
 
@@ -441,9 +445,9 @@ def to_torch(
         and x.dtype in _DIRECT_DTYPES
     ):
         flags = x.flags
-        # backends.torch.from_numpy_is_exact, inlined (a call costs a tenth of
-        # from_numpy here) and stricter, so that what would raise never reaches
-        # torch: aligned and writable, C-contiguous or at least no stride < 0.
+        # backends.torch.from_numpy_is_exact (the trees' rule too), inlined: a
+        # call costs a tenth of from_numpy here.  Aligned and writable,
+        # C-contiguous or at least no stride < 0.
         if flags.carray or (flags.behaved and min(x.strides) >= 0):
             try:
                 return _FROM_NUMPY(x)  # type: ignore[no-any-return]

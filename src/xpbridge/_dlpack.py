@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import ctypes
 import operator
+import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ._devices import DLPACK_KINDS, Device, parse_device
+from ._devices import CPU, DLPACK_KINDS, Device, parse_device
 from ._dtypes import DTYPES
 from .errors import ConversionError, CopyError, DeviceError, UnsupportedInputError
 
@@ -204,6 +205,29 @@ def _broken(why: str) -> UnsupportedInputError:
     )
 
 
+# The layouts of dlpack.h read with one struct.unpack_from each ("@": native
+# sizes and alignment, as the C compiler lays them out): a fifth of the cost
+# of reading ctypes structures field by field.  The versioned layout's first
+# 8 bytes are its version, read alone first: past them, another major
+# version's layout may differ.
+_VERSION = struct.Struct("@II")
+# DLManagedTensorVersioned: version, manager_ctx, deleter, flags, then the DLTensor
+# (data, device type and id, ndim, dtype code, bits and lanes, shape, strides,
+# byte_offset).
+_VERSIONED_LAYOUT = struct.Struct("@IIPPQPiiiBBHPPQ")
+# DLManagedTensor: the DLTensor first (manager_ctx and deleter follow, unread).
+_LEGACY_LAYOUT = struct.Struct("@PiiiBBHPPQ")
+
+
+# ctypes array types of the sizes read, made once (a type per call costs more
+# than the read), and the int64 arrays' formats by ndim.
+_VERSION_BYTES = ctypes.c_char * _VERSION.size
+_VERSIONED_BYTES = ctypes.c_char * _VERSIONED_LAYOUT.size
+_LEGACY_BYTES = ctypes.c_char * _LEGACY_LAYOUT.size
+# Made on first use (dict writes are atomic; two threads make equal entries).
+_INT64S: dict[int, tuple[struct.Struct, Any]] = {}
+
+
 def read_header(capsule: Any) -> Header:
     """Read and check a capsule's header without consuming it.
 
@@ -211,47 +235,50 @@ def read_header(capsule: Any) -> Header:
     trust; the capsule is then still unconsumed (the caller releases it).
     """
     pointer, versioned = _pointer(capsule)
-    layout = _DLManagedTensorVersioned if versioned else _DLManagedTensor
-    managed = ctypes.cast(pointer, ctypes.POINTER(layout)).contents  # reads nothing yet
     flags = 0
     if versioned:
-        version = managed.version  # reads the version's 8 bytes, nothing past them
-        if version.major != MAX_VERSION[0]:
+        major, minor = _VERSION.unpack_from(_VERSION_BYTES.from_address(pointer))
+        if major != MAX_VERSION[0]:
             raise UnsupportedInputError(
-                f"the producer's DLPack capsule has version {version.major}.{version.minor}, "
+                f"the producer's DLPack capsule has version {major}.{minor}, "
                 f"and xpbridge reads DLPack {MAX_VERSION[0]}.x only (its layout may differ); "
                 f"xpbridge released it without reading past the version"
             )
-        flags = managed.flags
-    tensor = managed.dl_tensor
-    ndim = tensor.ndim
+        fields = _VERSIONED_LAYOUT.unpack_from(_VERSIONED_BYTES.from_address(pointer))
+        flags = fields[4]
+        fields = fields[5:]
+    else:
+        fields = _LEGACY_LAYOUT.unpack_from(_LEGACY_BYTES.from_address(pointer))
+    data, code, device_id, ndim, type_code, bits, lanes, shape_at, strides_at, offset = fields
     if not 0 <= ndim <= MAX_NDIM:
         raise _broken(f"ndim is {ndim}, outside 0..{MAX_NDIM}")
-    shape_pointer = tensor.shape
-    if ndim and not shape_pointer:
+    if ndim and not shape_at:
         raise _broken(f"ndim is {ndim} but the shape pointer is NULL")
-    shape = tuple(shape_pointer[:ndim])
+    shape = _int64s(shape_at, ndim) if ndim else ()
     if shape and min(shape) < 0:
         raise _broken(f"the shape {shape} has a negative extent")
-    dtype = tensor.dtype
-    name = _BY_CODE.get((dtype.code, dtype.bits), "") if dtype.lanes == 1 else ""
-    name = name or f"dlpack(code={dtype.code}, bits={dtype.bits}, lanes={dtype.lanes})"
-    itemsize = max(1, dtype.bits * dtype.lanes // 8)
-    data = tensor.data or 0
+    name = _BY_CODE.get((type_code, bits), "") if lanes == 1 else ""
+    name = name or f"dlpack(code={type_code}, bits={bits}, lanes={lanes})"
+    itemsize = max(1, bits * lanes // 8)
+    data = data or 0
     if not data and 0 not in shape:
         raise _broken(f"the data pointer is NULL for data of shape {shape}")
-    strides_pointer = tensor.strides
-    if strides_pointer:
-        strides = tuple(s * itemsize for s in strides_pointer[:ndim])
+    if strides_at:
+        strides = tuple([s * itemsize for s in _int64s(strides_at, ndim)]) if ndim else ()
     else:  # NULL strides (legacy capsules): compact row-major
         strides = _compact(shape, itemsize)
-    where = tensor.device
-    code = where.device_type
     kind = DLPACK_KINDS.get(code) or f"dlpack{code}"
-    device = Device(kind, 0 if kind == "cpu" else where.device_id)
-    return Header(
-        versioned, flags, data, device, name, itemsize, shape, strides, tensor.byte_offset
-    )
+    device = CPU if kind == "cpu" else Device(kind, device_id)
+    return Header(versioned, flags, data, device, name, itemsize, shape, strides, offset)
+
+
+def _int64s(address: int, n: int) -> tuple[int, ...]:
+    """``n`` (1 to MAX_NDIM) int64 values at ``address``: the shape or strides array."""
+    known = _INT64S.get(n)
+    if known is None:
+        known = _INT64S[n] = (struct.Struct(f"@{n}q"), ctypes.c_char * (8 * n))
+    layout, raw = known
+    return layout.unpack_from(raw.from_address(address))
 
 
 def _int_pair(reply: Any) -> tuple[int, int] | None:
@@ -283,6 +310,9 @@ def reported_device(producer: Any) -> Device:
             f"{_who(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}"
         ) from e
     pair = _int_pair(reply)
+    known = _DEVICES.get(pair)  # type: ignore[arg-type]
+    if known is not None:
+        return known
     if pair is None:
         raise UnsupportedInputError(
             f"{_who(producer)}.__dlpack_device__() returned {reply!r}, not a (device_type, "
@@ -301,7 +331,46 @@ def reported_device(producer: Any) -> Device:
             f"{_who(producer)}.__dlpack_device__() returned the device id {index}; ids are "
             f"never negative"
         )
-    return Device(kind, 0 if kind == "cpu" else index)
+    device = Device(kind, 0 if kind == "cpu" else index)
+    if len(_DEVICES) < 256:  # devices are few; bounded all the same
+        _DEVICES[pair] = device
+    return device
+
+
+# Devices already checked, by the (device_type, device_id) pair that named them:
+# every check above depends on the pair alone (only errors name the producer,
+# and errors are not kept).
+_DEVICES: dict[tuple[int, int], Device] = {}
+
+
+# The dtypes NumPy's from_dlpack reads (its own types; not ml_dtypes', which it
+# refuses).  It consumes a checked capsule only from NumPy 2.1, which honours
+# the read-only flag; before, it made every view writable.
+_NUMPY_READS = frozenset(
+    name for name, row in DTYPES.items() if row.numpy is not None and row.dlpack is not None
+)
+_NUMPY_2_1: list[bool] = []
+
+
+def _numpy_honours_read_only(np: Any) -> bool:
+    if not _NUMPY_2_1:
+        _NUMPY_2_1.append(np.lib.NumpyVersion(np.__version__) >= "2.1.0")
+    return _NUMPY_2_1[0]
+
+
+class _Checked:
+    """Hands NumPy's from_dlpack a capsule already read and checked, on the host."""
+
+    __slots__ = ("capsule",)
+
+    def __init__(self, capsule: Any) -> None:
+        self.capsule = capsule
+
+    def __dlpack__(self, **keywords: Any) -> Any:
+        return self.capsule
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)
 
 
 class _View:
@@ -344,6 +413,21 @@ class Exported:
         from ._dtypes import numpy_dtype
 
         h = self.header
+        if (
+            h.versioned  # NumPy makes a legacy capsule's view read-only
+            and h.dtype in _NUMPY_READS
+            and h.device.kind == "cpu"
+            and 0 not in h.shape
+            and _numpy_honours_read_only(np)
+        ):
+            # The capsule is checked (header, device): NumPy's own consumer makes
+            # the same view (read-only exactly when the flag says so) for a twentieth
+            # of the cost of the one below.  If it refuses, it has not consumed
+            # the capsule, and the one below says why.
+            try:
+                return np.from_dlpack(_Checked(self.capsule))
+            except (BufferError, RuntimeError, TypeError, ValueError):
+                pass
         target = numpy_dtype(h.dtype)
         pointer, versioned = _pointer(self.capsule)
         _mark_used(self.capsule, versioned)

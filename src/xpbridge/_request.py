@@ -18,7 +18,15 @@ from ._traits import Request, Traits
 from .backends._base import Backend
 from .errors import ArgumentError
 
-__all__ = ["Resolved", "check_keywords", "plan_traits", "resolve", "resolve_target"]
+__all__ = [
+    "Resolved",
+    "check_keywords",
+    "plan_default",
+    "plan_traits",
+    "resolve",
+    "resolve_default",
+    "resolve_target",
+]
 
 
 class Resolved(NamedTuple):
@@ -81,6 +89,57 @@ def resolve(
     """Check and normalise every keyword of a request."""
     check_keywords(copy, grad, requires_grad)
     return resolve_target(to, device, dtype, copy, grad, requires_grad, scalars)
+
+
+# The common call (a library name, every other keyword at its default) is
+# resolved and planned once per target and kind of source.  Reads and writes
+# of a dict are atomic and every thread computes the same value for a key, so
+# the memos need no lock; each is bounded by clearing it when full (a cleared
+# entry is only recomputed).
+_DEFAULT_REQUESTS: dict[str, Resolved] = {}
+# Keyed by the traits object's identity: the backends' traits caches hand out
+# the same object for every source of a kind, and an int hashes faster than
+# the traits' fields.  The entry holds the traits, so their id stays unique
+# while it is there, and a hit is checked to be that very object.
+_DEFAULT_PLANS: dict[tuple[int, Backend, object], tuple[Traits, Plan]] = {}
+_MEMO_LIMIT = 1024
+
+
+def resolve_default(to: str) -> Resolved:
+    """:func:`resolve_target` for the library name ``to`` and default keywords, memoised.
+
+    A memoised request is used only while ``to`` still names the same backend
+    (``register_backend(..., replace=True)`` may replace it).
+    """
+    r = _DEFAULT_REQUESTS.get(to)
+    if r is not None and _registry._BACKENDS.get(to) is r.target:
+        return r
+    r = resolve_target(to, None, None, None, "detach", False)
+    if len(_DEFAULT_REQUESTS) >= _MEMO_LIMIT:
+        _DEFAULT_REQUESTS.clear()
+    _DEFAULT_REQUESTS[to] = r
+    return r
+
+
+def plan_default(traits: Traits, r: Resolved) -> Plan:
+    """:func:`plan_traits` for a request made by :func:`resolve_default`, memoised.
+
+    The key is the traits, the target backend itself and its plan epoch: the
+    rest of such a request is fixed.  A miss falls back to :func:`plan_traits`
+    (cached by the traits' values); errors are not memoised.
+    """
+    target = r.target
+    if traits.library == "python":
+        return plan_traits(traits, r)
+    key = (id(traits), target, target.plan_epoch())
+    hit = _DEFAULT_PLANS.get(key)
+    if hit is not None and hit[0] is traits:
+        return hit[1]
+    p = plan_traits(traits, r)
+    if len(_DEFAULT_PLANS) >= _MEMO_LIMIT:
+        _DEFAULT_PLANS.clear()
+    _DEFAULT_PLANS[key] = (traits, p)
+    return p
 
 
 def plan_traits(traits: Traits, r: Resolved) -> Plan:

@@ -10,6 +10,7 @@ has is kept.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, ClassVar
 
@@ -24,6 +25,8 @@ from .protocol import DLPackBackend
 
 __all__ = ["ArrayAPIBackend", "is_namespace"]
 
+# ArrayAPIBackend.writable of array types whose answer depends on the type alone.
+_WRITABLE: dict[type, bool] = {}
 _DLPACK = DLPackBackend()  # the capsule reader every namespace source shares
 _NUMPY = NumpyBackend()  # describes the host views of producers that will not export
 
@@ -183,9 +186,24 @@ class ArrayAPIBackend(Backend):
 
     def writable(self, x: Any) -> bool:
         """Whether writes into ``x`` are allowed (array-api-compat knows immutable libraries)."""
+        cls = type(x)
+        known = _WRITABLE.get(cls)
+        if known is not None:
+            return known
         from array_api_compat import is_writeable_array
 
-        return bool(is_writeable_array(x))
+        answer = bool(is_writeable_array(x))
+        # array-api-compat decides by type (its own per-type cache) for every
+        # class but NumPy's arrays (their flags) and classes without
+        # __array_namespace__ (then it asks the instance): only those are
+        # asked again.
+        numpy = sys.modules.get("numpy")
+        by_type = hasattr(cls, "__array_namespace__") and not (
+            numpy is not None and issubclass(cls, numpy.ndarray)
+        )
+        if by_type and len(_WRITABLE) < 256:  # dict writes are atomic; types are few
+            _WRITABLE[cls] = answer
+        return answer
 
     def traits(self, x: Any) -> Traits:
         if isinstance(x, _HostView):

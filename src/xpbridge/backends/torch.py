@@ -97,15 +97,71 @@ def _without_data(x: Any, torch: Any) -> str:
     return ""
 
 
+# TorchBackend.traits of plain tensors, by the cheap attributes that decide
+# them (NumpyBackend.traits caches by flags the same way).  Reads and writes of
+# a dict are atomic, and every thread computes the same value for a key.
+_TRAITS: dict[tuple[Any, ...], Traits] = {}
+_TRAITS_LIMIT = 1024
+# torch.Tensor and torch.nn.Parameter, and functorch's wrapped-tensor test:
+# set on the first call of TorchBackend.traits (torch is imported by then).
+_PLAIN_TENSORS: tuple[type, ...] = ()
+_IS_WRAPPED: Any = None
+
+
+def _prime_plain_tensors() -> None:
+    global _PLAIN_TENSORS, _IS_WRAPPED  # noqa: PLW0603 - set once, read on every call
+    import torch
+
+    # The types first, the test last: a thread that finds the test set finds both.
+    _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+    _IS_WRAPPED = torch._C._functorch.is_functorch_wrapped_tensor
+
+
+# The NumPy dtypes torch.from_numpy takes as they are: not complex (NumPy
+# aligns it to its parts, torch to the whole item), not ml_dtypes', native
+# byte order (a dtype of the other order is not equal to these).
+DIRECT_DTYPE_NAMES = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+)
+_DIRECT_DTYPES: frozenset[Any] = frozenset()
+
+
+def direct_dtypes() -> frozenset[Any]:
+    """:data:`DIRECT_DTYPE_NAMES` as NumPy dtypes (NumPy is imported by the caller)."""
+    global _DIRECT_DTYPES  # noqa: PLW0603 - set once, read on every call
+    if not _DIRECT_DTYPES:
+        import numpy as np
+
+        _DIRECT_DTYPES = frozenset(np.dtype(name) for name in DIRECT_DTYPE_NAMES)
+    return _DIRECT_DTYPES
+
+
 def from_numpy_is_exact(a: Any) -> bool:
     """Whether ``torch.from_numpy(a)`` does exactly what the plan would, or raises.
 
-    The fast paths (``to_torch``, trees) call it only on such arrays: aligned
-    and writable (torch would alias read-only memory as writable) and not
-    complex, which NumPy aligns to its parts while torch needs the whole item.
-    Every other refusal (negative or odd strides, byte order, dtype) raises.
+    The one rule of the fast paths (``to_torch`` and ``convert`` inline it;
+    trees call it): a dtype torch takes as it is, aligned and writable (torch
+    would alias read-only memory as writable), and C-contiguous or at least
+    without a negative stride.  What it lets through either converts exactly
+    or raises cheaply (an odd stride); what it keeps out (reversed views,
+    bfloat16, byte-swapped, complex) would cost torch a C++ exception or give
+    a different result, and goes to the planner.
     """
-    return bool(a.flags.behaved) and a.dtype.kind != "c"
+    if a.dtype not in (_DIRECT_DTYPES or direct_dtypes()):
+        return False
+    flags = a.flags
+    return bool(flags.carray or (flags.behaved and min(a.strides) >= 0))
 
 
 def _to(x: Any, dtype: Any) -> Any:
@@ -143,8 +199,42 @@ class TorchBackend(Backend):
         return torch is not None and issubclass(cls, torch.Tensor)
 
     def traits(self, x: Any) -> Traits:
+        if _IS_WRAPPED is None:
+            _prime_plain_tensors()
+        if type(x) in _PLAIN_TENSORS and not _IS_WRAPPED(x):
+            # A plain tensor (not a subclass, not functorch-wrapped): _without_data
+            # has nothing else to refuse, and every attribute the traits read
+            # decides the key (is_quantized is decided by the dtype, the meta
+            # device by the device; only complex tensors carry the conj bit).
+            dtype = x.dtype
+            dims = x.dim()
+            key = (
+                type(x),
+                dtype,
+                True if x.is_cpu else x.device,
+                x.layout,
+                x.is_nested,
+                x.requires_grad,
+                dtype.is_complex and x.is_conj(),
+                x.is_neg(),
+                x.is_inference(),
+                x.numel() == 0,
+                dims if dims > 32 else 0,
+            )
+            traits = _TRAITS.get(key)
+            if traits is None:
+                import torch
+
+                traits = self._traits(x, torch)
+                if len(_TRAITS) >= _TRAITS_LIMIT:
+                    _TRAITS.clear()  # bounded; a cleared entry is only recomputed
+                _TRAITS[key] = traits
+            return traits
         import torch
 
+        return self._traits(x, torch)
+
+    def _traits(self, x: Any, torch: Any) -> Traits:
         unsupported = _without_data(x, torch)
         if unsupported:
             return Traits("torch", "", unsupported=unsupported)

@@ -1,0 +1,200 @@
+"""The memos of the common call give what the uncached planning gives.
+
+``TorchBackend.traits`` caches plain tensors' traits by cheap attributes,
+``_request`` memoises the resolved request and the plan of the default call,
+and the tree fast paths share ``to_torch``'s guard.  Each memo must give the
+same answer as the work it skips, for every kind of tensor and request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import xpbridge as xb
+from xpbridge import _convert, _registry, _request
+from xpbridge.backends import Backend
+from xpbridge.backends.torch import TorchBackend, from_numpy_is_exact
+
+
+def _quantized() -> torch.Tensor:
+    return torch.quantize_per_tensor(torch.ones(3), 0.5, 0, torch.qint8)
+
+
+def _inference() -> torch.Tensor:
+    with torch.inference_mode():
+        return torch.ones(3)
+
+
+# Making some of the kinds warns (prototype, beta or deprecated in torch).
+_MAKING_WARNS = [
+    pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Sparse CSR tensor support:UserWarning"),
+    pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning"),
+]
+
+
+def _making_warns(test: Any) -> Any:
+    for mark in _MAKING_WARNS:
+        test = mark(test)
+    return test
+
+
+TENSORS: dict[str, Callable[[], torch.Tensor]] = {
+    "plain": lambda: torch.ones(3),
+    "float64": lambda: torch.ones(3, dtype=torch.float64),
+    "size zero": lambda: torch.ones(0),
+    "scalar": lambda: torch.tensor(1.0),
+    "33 dims": lambda: torch.ones((1,) * 33),
+    "requires grad": lambda: torch.ones(3, requires_grad=True),
+    "parameter": lambda: torch.nn.Parameter(torch.ones(3)),
+    "conj": lambda: torch.ones(3, dtype=torch.complex64).conj(),
+    "complex": lambda: torch.ones(3, dtype=torch.complex64),
+    "neg": lambda: torch._neg_view(torch.ones(3)),
+    "inference": _inference,
+    "sparse": lambda: torch.eye(3).to_sparse(),
+    "sparse csr": lambda: torch.eye(3).to_sparse_csr(),
+    "nested": lambda: torch.nested.nested_tensor([torch.ones(2), torch.ones(3)]),
+    "meta": lambda: torch.ones(3, device="meta"),
+    "quantized": _quantized,
+    "zero-size sparse": lambda: torch.zeros(0, 3).to_sparse(),
+}
+
+
+@_making_warns
+@pytest.mark.parametrize("first", sorted(TENSORS))
+def test_cached_torch_traits_are_the_computed_ones(first: str) -> None:
+    # `first` fills the cache, then every kind is asked twice: a key shared by
+    # two kinds would hand one the other's traits.
+    backend = TorchBackend()
+    backend.traits(TENSORS[first]())
+    for name in [first, *sorted(TENSORS)]:
+        x = TENSORS[name]()
+        computed = backend._traits(x, torch)
+        assert backend.traits(x) == computed, name
+        assert backend.traits(x) == computed, name
+
+
+def test_a_tensor_subclass_is_never_served_from_the_cache() -> None:
+    class Sub(torch.Tensor):
+        pass
+
+    backend = TorchBackend()
+    plain = torch.ones(3)
+    sub = plain.as_subclass(Sub)
+    assert backend.traits(plain) == backend.traits(sub)  # same traits, computed apart
+    assert not any(key[0] is Sub for key in _torch_trait_keys())
+
+
+def _torch_trait_keys() -> list[tuple[Any, ...]]:
+    from xpbridge.backends import torch as torch_backend
+
+    return list(torch_backend._TRAITS)
+
+
+@_making_warns
+@pytest.mark.parametrize("name", sorted(TENSORS))
+def test_default_plans_match_uncached_plans(name: str) -> None:
+    x = TENSORS[name]()
+    for to in ("numpy", "torch"):
+        r = _request.resolve_target(to, None, None, None, "detach", False)
+        try:
+            expected = _request.plan_traits(TorchBackend()._traits(x, torch), r)
+        except xb.ConversionError as e:
+            with pytest.raises(type(e), match=_escaped(str(e))):
+                xb.plan(x, to)
+            continue
+        for _ in range(2):  # the second from the memos
+            got = xb.plan(x, to)
+            assert (got.steps, got.aliases, got.writable, got.dtype, got.device) == (
+                expected.steps,
+                expected.aliases,
+                expected.writable,
+                expected.dtype,
+                expected.device,
+            )
+
+
+def _escaped(message: str) -> str:
+    import re
+
+    return re.escape(message)
+
+
+class _Named(Backend):
+    name = "memo_probe"
+
+    def owns(self, cls: type) -> bool:
+        return False
+
+
+@pytest.mark.thread_unsafe(reason="registers and replaces a backend in the global registry")
+def test_a_memoised_request_follows_a_replaced_backend() -> None:
+    first, second = _Named(), _Named()
+    _registry.register_backend(first, replace=True)
+    assert _request.resolve_default("memo_probe").target is first
+    _registry.register_backend(second, replace=True)
+    assert _request.resolve_default("memo_probe").target is second
+
+
+def _arrays() -> dict[str, np.ndarray]:
+    base = np.arange(16, dtype=np.float32)
+    readonly = base.copy()
+    readonly.flags.writeable = False
+    raw = np.zeros(8 * 4 + 1, np.uint8)
+    arrays = {
+        "contiguous": base,
+        "strided": base[::2],
+        "reversed": base[::-1],
+        "read-only": readonly,
+        "byte-swapped": base.astype(">f4"),
+        "complex": np.ones(4, np.complex64),
+        "misaligned": raw[1:].view(np.float32),
+        "misaligned complex": np.zeros(8 * 8 + 4, np.uint8)[4:].view(np.complex64),
+        "fortran": np.asfortranarray(np.ones((3, 4))),
+        "scalar array": np.array(1.0),
+        "bool": np.ones(3, bool),
+        "uint64": np.ones(3, np.uint64),
+    }
+    try:
+        import ml_dtypes
+
+        arrays["bfloat16"] = np.ones(3, ml_dtypes.bfloat16)
+    except ImportError:
+        pass
+    return arrays
+
+
+@pytest.mark.thread_unsafe(reason="replaces the module-wide fast path function")
+@pytest.mark.parametrize("name", sorted(_arrays()))
+def test_to_torch_and_trees_share_one_fast_path_rule(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # to_torch inlines from_numpy_is_exact; the trees call it.  An array goes
+    # to torch.from_numpy as it is exactly when the rule says so.
+    a = _arrays()[name]
+    xb.plan(torch.zeros(1), "numpy")  # primes the fast paths
+    tried: list[np.ndarray] = []
+
+    def spy(x: np.ndarray) -> torch.Tensor:
+        tried.append(x)
+        return torch.from_numpy(x)
+
+    monkeypatch.setattr(_convert, "_FROM_NUMPY", spy)
+    xb.to_torch(a)
+    assert any(x is a for x in tried) is from_numpy_is_exact(a)
+
+
+def test_reversed_and_bfloat16_leaves_stay_off_the_tree_fast_path() -> None:
+    arrays = _arrays()
+    for name in ("reversed", "bfloat16", "misaligned complex", "read-only"):
+        if name in arrays:
+            assert not from_numpy_is_exact(arrays[name]), name
+            out = xb.convert_tree(
+                {"leaf": arrays[name]}, "torch"
+            )  # still converted, by the planner
+            assert isinstance(out["leaf"], torch.Tensor)
