@@ -646,3 +646,15 @@ def test_an_owner_found_for_one_instance_is_not_cached_for_its_type() -> None:
     assert xb.convert_tree({"a": without}, "torch")["a"] is without  # passes through
     assert isinstance(xb.convert_tree({"a": with_interface}, "torch")["a"], torch.Tensor)
     assert xb.convert_tree({"a": without}, "torch")["a"] is without  # still passes through
+
+
+def test_equal_python_scalars_become_separate_arrays() -> None:
+    # Python caches small ints: {'n': 3, 'm': 3} holds one object twice, and the
+    # two results must still be two tensors (a write to one never shows in the other).
+    tree = {"n": 3, "m": 3, "s": "a", "t": "a"}
+    r = xb.convert_tree(tree, "torch", scalars=True)
+    assert r["n"] is not r["m"]
+    r["n"].add_(1)
+    assert int(r["m"]) == 3 and r["s"] is r["t"] == "a"
+    p = xb.plan_tree(tree, "torch", scalars=True)
+    assert not p.same_as

@@ -177,10 +177,16 @@ def _located(failed: _LeafFailed, paths: Callable[[], list[str]], context: str) 
 
 
 def _repeats(leaves: Sequence[Any]) -> dict[int, int]:
-    """Which leaves are objects seen earlier in the tree (usually none: checked in C first)."""
+    """Which array leaves are objects seen earlier in the tree (usually none: checked in C first).
+
+    Only arrays: Python caches small ints and interns strings, so two equal
+    scalars may be one object, and must still become two arrays (scalars=True).
+    """
     first_at: dict[int, int] = {}
     repeats = {}
     for i, x in enumerate(leaves):
+        if kind_of(x) is not ARRAY:
+            continue
         seen = first_at.setdefault(id(x), i)
         if seen != i:
             repeats[i] = seen
