@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from capsules import CREATED, DELETED, Hostile, Producer
+from capsules import CREATED, DELETED, Hostile, Producer, make_capsule
 
 import xpbridge as xb
 from xpbridge._convert import _request
@@ -440,3 +440,25 @@ def test_planning_a_host_producer_asks_for_an_export_in_place_only(copy: bool | 
         planned = xb.plan(p, "torch", copy=copy)
     assert _copy_requests(p) == []
     assert planned == _request(p, "torch", None, None, copy, "detach", False)[0]
+
+
+class _IgnoresCopy(Producer):
+    """Claims a device, and answers a host copy request with its own memory, unflagged."""
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        self.requests.append(kwargs)
+        if kwargs.get("copy") is True:
+            return make_capsule(self.a)  # in place, no IS_COPIED: copy=True ignored
+        return make_capsule(self.a, device=self.device)
+
+
+@pytest.mark.rule("dlpack-device-mismatch")
+@pytest.mark.parametrize("target", ["numpy", "torch"])
+def test_a_producer_that_ignores_copy_true_is_refused(target: str) -> None:
+    a = np.arange(3.0)
+    p = _IgnoresCopy(a, device=(2, 0))
+    with released_at_once(), pytest.raises(xb.UnsupportedInputError, match="ignored copy=True"):
+        xb.convert(p, target, device="cpu")
+    assert a.tolist() == [0.0, 1.0, 2.0]  # nothing aliased, nothing written
+    honest = Producer(np.arange(3.0), device=(2, 0), host_copy_on_request=True)
+    assert xb.to_numpy(honest).tolist() == [0.0, 1.0, 2.0]  # a real copy passes

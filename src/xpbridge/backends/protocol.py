@@ -139,7 +139,7 @@ class DLPackBackend(Backend):
             # The producer makes the host copy (DLPack 1.0 dl_device + copy).
             exported = export(x, dl_device=(1, 0), copy=True, remedy=known_remedy)
             exported.requested_copy = True
-            return exported
+            return _checked_copy(x, exported)
         if source.kind != "cpu":
             # Consumed on its own device: the device must exist here, and the
             # producer orders its work before our current stream (the handshake).
@@ -154,6 +154,7 @@ class DLPackBackend(Backend):
                     return Exported.described(x, copy_header, requested_copy=True)
                 exported = export(x, copy=True, stream=stream, device=source, remedy=known_remedy)
                 exported.requested_copy = True
+                exported = _checked_copy(x, exported)
         else:
             exported = export(x, copy=in_place, device=source, remedy=known_remedy)
         if planning:  # the capsule is released as its last reference goes
@@ -189,6 +190,26 @@ class DLPackBackend(Backend):
 
     def step_from_dlpack(self, x: Exported, plan: Any) -> Any:
         return x.to_numpy()
+
+
+def _checked_copy(x: Any, exported: Exported) -> Exported:
+    """A capsule asked for as a copy, refused when it is the producer's own memory.
+
+    A producer that sets IS_COPIED said so; one that does not is compared with
+    an in-place export: the same data pointer means it ignored ``copy=True``,
+    and the result would alias memory the plan calls a new buffer.
+    """
+    h = exported.header
+    if not h.copied and _address(h) == _address(_peek(x)):
+        raise UnsupportedInputError(
+            f"{type(x).__qualname__}.__dlpack__ ignored copy=True: the capsule it returned "
+            f"is its own memory, so the copy the plan promises cannot be made"
+        )
+    return exported
+
+
+def _address(h: Header) -> int:
+    return h.data + h.byte_offset
 
 
 def _peek(x: Any) -> Header:
