@@ -350,3 +350,15 @@ def test_the_advice_for_unknown_objects_is_true() -> None:
     with pytest.raises(xb.UnsupportedInputError, match=r"numpy\.asarray\(x\)"):
         xb.to_torch(Exports())
     assert xb.to_torch(np.asarray(Exports())).tolist() == [0.0, 1.0, 2.0]
+
+
+@pytest.mark.rule("array-interface-any-definition")
+def test_an_array_interface_with_a_mask_is_refused() -> None:
+    data, mask = np.arange(3.0), np.array([False, True, False])
+
+    class Masked:
+        __array_interface__ = {**data.__array_interface__, "mask": mask}
+
+    for call in (xb.plan, xb.convert):
+        with pytest.raises(xb.UnsupportedInputError, match="mask"):
+            call(Masked(), "numpy")

@@ -275,11 +275,17 @@ class BufferBackend(Backend):
             return np.frombuffer(x, dtype=np.uint8)  # bytes read-only, bytearray writable
         if _has(x, "__array_interface__"):
             try:
+                interface = x.__array_interface__
                 view = np.asarray(x)  # a view through the interface
             except Exception as e:
                 raise UnsupportedInputError(
                     f"cannot read the __array_interface__ of {_name(x)}: {type(e).__name__}: {e}"
                 ) from e
+            if isinstance(interface, dict) and interface.get("mask") is not None:
+                raise UnsupportedInputError(  # NumPy reads the data and drops the mask
+                    f"cannot convert {_name(x)}: its __array_interface__ has a mask, which "
+                    f"would be lost, as for a masked array"
+                )
         else:
             try:
                 memory = memoryview(x)
