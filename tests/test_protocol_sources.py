@@ -357,7 +357,8 @@ def test_an_array_interface_with_a_mask_is_refused() -> None:
     data, mask = np.arange(3.0), np.array([False, True, False])
 
     class Masked:
-        __array_interface__ = {**data.__array_interface__, "mask": mask}
+        def __init__(self) -> None:
+            self.__array_interface__ = {**data.__array_interface__, "mask": mask}
 
     for call in (xb.plan, xb.convert):
         with pytest.raises(xb.UnsupportedInputError, match="mask"):
