@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from ._convert import convert
-from ._tree_plan import resolve
+from ._request import resolve
 from ._typing import Grad
 from .errors import UnsupportedInputError
 

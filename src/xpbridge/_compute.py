@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from ._registry import _PROTOCOLS, backend_of
-from ._request import Resolved
+from ._request import Resolved, resolve
 from ._tree import _KINDS, ARRAY, flatten, kind_of
-from ._tree_plan import Shortcut, convert_flat, convert_leaves, fast_path, resolve
+from ._tree_plan import Shortcut, convert_flat, convert_leaves, fast_path
 from ._typing import Grad
 
 __all__ = ["compute_in"]

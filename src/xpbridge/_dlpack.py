@@ -145,8 +145,9 @@ class Header(NamedTuple):
 _BY_CODE = {row.dlpack: row.name for row in DTYPES.values() if row.dlpack is not None}
 
 
-def _who(producer: Any) -> str:
-    cls = type(producer)
+def type_name(x: Any) -> str:
+    """The qualified name of ``x``'s type, for messages."""
+    cls = type(x)
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
@@ -307,7 +308,7 @@ def reported_device(producer: Any) -> Device:
         reply = producer.__dlpack_device__()
     except Exception as e:
         raise UnsupportedInputError(
-            f"{_who(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}"
+            f"{type_name(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}"
         ) from e
     pair = _int_pair(reply)
     known = _DEVICES.get(pair)  # type: ignore[arg-type]
@@ -315,20 +316,20 @@ def reported_device(producer: Any) -> Device:
         return known
     if pair is None:
         raise UnsupportedInputError(
-            f"{_who(producer)}.__dlpack_device__() returned {reply!r}, not a (device_type, "
+            f"{type_name(producer)}.__dlpack_device__() returned {reply!r}, not a (device_type, "
             f"device_id) pair of integers; it breaks the DLPack protocol"
         )
     code, index = pair
     kind = DLPACK_KINDS.get(code)
     if kind is None:
         raise DeviceError(
-            f"{_who(producer)}.__dlpack_device__() names DLPack device type {code}, which DLPack "
+            f"{type_name(producer)}.__dlpack_device__() names DLPack device type {code}, which DLPack "
             f"{MAX_VERSION[0]}.{MAX_VERSION[1]} does not define; xpbridge cannot tell "
             f"where its memory is"
         )
     if index < 0:
         raise UnsupportedInputError(
-            f"{_who(producer)}.__dlpack_device__() returned the device id {index}; ids are "
+            f"{type_name(producer)}.__dlpack_device__() returned the device id {index}; ids are "
             f"never negative"
         )
     device = Device(kind, 0 if kind == "cpu" else index)
@@ -485,17 +486,17 @@ def _refusal(
     said = f"{type(error).__name__}: {error}"
     if copy is False and isinstance(error, (BufferError, ValueError)):
         return CopyError(
-            f"copy=False, but {_who(producer)} needs a copy to export this array ({said}). "
+            f"copy=False, but {type_name(producer)} needs a copy to export this array ({said}). "
             f"Pass copy=None to allow it"
         )
     if dl_device is not None and isinstance(error, (BufferError, ValueError)):
         return DeviceError(
-            f"{_who(producer)} cannot hand this array over in host memory ({said}); copy it "
+            f"{type_name(producer)} cannot hand this array over in host memory ({said}); copy it "
             f"to the host with its own library first"
         )
     hint = remedy(producer) if remedy is not None else ""
     return UnsupportedInputError(
-        f"{_who(producer)}.__dlpack__ refused to export this array ({said}){hint}"
+        f"{type_name(producer)}.__dlpack__ refused to export this array ({said}){hint}"
     )
 
 
@@ -521,7 +522,7 @@ def _ask(
             raise _refusal(producer, e, copy, dl_device, remedy) from e
         if dl_device is not None or copy is True:  # a legacy export never copies
             raise DeviceError(
-                f"{_who(producer)}.__dlpack__ predates DLPack 1.0 and cannot honour copy= or "
+                f"{type_name(producer)}.__dlpack__ predates DLPack 1.0 and cannot honour copy= or "
                 f"dl_device=: its data can be read only on its own device"
             ) from e
     try:
@@ -553,7 +554,7 @@ def export(
         if expected is not None and header.device != expected:
             asked = " (asked for with dl_device)" if dl_device is not None else ""
             raise DeviceError(
-                f"{_who(producer)} handed over a DLPack capsule on {header.device}, but "
+                f"{type_name(producer)} handed over a DLPack capsule on {header.device}, but "
                 f"its data should be on {expected}{asked}; xpbridge does not guess which "
                 f"is true and released the capsule unread"
             )

@@ -84,10 +84,15 @@ def resolve(
     copy: Any,
     grad: Any,
     requires_grad: Any,
-    scalars: bool = False,
+    scalars: Any = False,
 ) -> Resolved:
-    """Check and normalise every keyword of a request."""
+    """Check and normalise every keyword of a request (``scalars``: the tree walkers').
+
+    A tree with no array leaf refuses the same keywords a leaf would.
+    """
     check_keywords(copy, grad, requires_grad)
+    if scalars is not True and scalars is not False:
+        raise ArgumentError(f"scalars must be True or False, not {scalars!r}")
     return resolve_target(to, device, dtype, copy, grad, requires_grad, scalars)
 
 

@@ -24,34 +24,15 @@ from ._devices import CPU
 from ._dlpack import Exported
 from ._dtypes import DTYPES
 from ._plan import Plan
-from ._request import Resolved, check_keywords, plan_traits, resolve_target
+from ._request import Resolved, plan_traits, resolve
 from ._traits import Traits
 from ._transfers import deferred_synchronisation
 from ._tree import _KINDS, ARRAY, SCALAR, flatten, kind_of
 from ._typing import Grad
 from .backends.torch import from_numpy_is_exact
-from .errors import ArgumentError, ConversionError
+from .errors import ConversionError
 
 __all__ = ["TreePlan", "convert_tree", "plan_tree"]
-
-
-def resolve(
-    to: Any,
-    device: Any,
-    dtype: Any,
-    copy: Any,
-    grad: Any,
-    requires_grad: Any,
-    scalars: Any,
-) -> Resolved:
-    """Check and normalise the keywords once, as :func:`xpbridge.convert` does for each call.
-
-    A tree with no array leaf refuses the same keywords a leaf would.
-    """
-    check_keywords(copy, grad, requires_grad)
-    if scalars is not True and scalars is not False:
-        raise ArgumentError(f"scalars must be True or False, not {scalars!r}")
-    return resolve_target(to, device, dtype, copy, grad, requires_grad, scalars)
 
 
 def _planner(r: Resolved, planning: bool) -> Callable[[Any], tuple[Plan, Any]]:

@@ -23,7 +23,7 @@ import sys
 from typing import Any, ClassVar
 
 from .._devices import CPU, Device
-from .._dlpack import Exported, Header, export, reported_device
+from .._dlpack import Exported, Header, export, reported_device, type_name
 from .._dtypes import DTYPES
 from .._traits import Traits
 from ..errors import ConversionError, CopyError, DeviceError, DTypeError, UnsupportedInputError
@@ -35,11 +35,6 @@ _NUMPY = NumpyBackend()  # buffers are described and measured as the NumPy views
 _TORCH = TorchBackend()  # CUDA array interfaces, as the torch tensors torch makes of them
 
 __all__ = ["BufferBackend", "DLPackBackend", "known_remedy", "unconvertible"]
-
-
-def _name(x: Any) -> str:
-    cls = type(x)
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _has(x: Any, name: str) -> bool:
@@ -82,11 +77,11 @@ def unconvertible(x: Any) -> str:
     sparse = sys.modules.get("scipy.sparse")
     if sparse is not None and sparse.issparse(x):
         return (
-            f"cannot convert a {_name(x)}: scipy.sparse data has no dense memory to share, "
+            f"cannot convert a {type_name(x)}: scipy.sparse data has no dense memory to share, "
             f"and xpbridge never densifies silently: call .toarray() for a dense NumPy array"
         )
     why = (
-        f"cannot convert an object of type {_name(x)}: it speaks no array protocol "
+        f"cannot convert an object of type {type_name(x)}: it speaks no array protocol "
         f"xpbridge reads (DLPack, the buffer protocol, __array_interface__, "
         f"__cuda_array_interface__) and no registered backend owns it"
     )
@@ -279,11 +274,11 @@ class BufferBackend(Backend):
                 view = np.asarray(x)  # a view through the interface
             except Exception as e:
                 raise UnsupportedInputError(
-                    f"cannot read the __array_interface__ of {_name(x)}: {type(e).__name__}: {e}"
+                    f"cannot read the __array_interface__ of {type_name(x)}: {type(e).__name__}: {e}"
                 ) from e
             if isinstance(interface, dict) and interface.get("mask") is not None:
                 raise UnsupportedInputError(  # NumPy reads the data and drops the mask
-                    f"cannot convert {_name(x)}: its __array_interface__ has a mask, which "
+                    f"cannot convert {type_name(x)}: its __array_interface__ has a mask, which "
                     f"would be lost, as for a masked array"
                 )
         else:
@@ -293,16 +288,16 @@ class BufferBackend(Backend):
                 if _has(x, "__cuda_array_interface__"):
                     return _cuda_tensor(x, planning)
                 raise UnsupportedInputError(
-                    f"{_name(x)} exports no buffer, array interface or CUDA array interface"
+                    f"{type_name(x)} exports no buffer, array interface or CUDA array interface"
                 ) from e
             except Exception as e:
                 raise UnsupportedInputError(
-                    f"cannot read the buffer of {_name(x)}: {type(e).__name__}: {e}"
+                    f"cannot read the buffer of {type_name(x)}: {type(e).__name__}: {e}"
                 ) from e
             view = _buffer_view(x, memory)
         if view.dtype.hasobject:
             raise UnsupportedInputError(
-                f"the array interface of {_name(x)} describes Python objects, not numbers"
+                f"the array interface of {type_name(x)} describes Python objects, not numbers"
             )
         return view
 
@@ -329,7 +324,7 @@ def _buffer_view(x: Any, memory: memoryview) -> Any:
     if not _NUMBER_FORMAT.fullmatch(layout):
         memory.release()
         raise DTypeError(
-            f"the buffer of {_name(x)} has the PEP 3118 format {layout!r}: not one number type "
+            f"the buffer of {type_name(x)} has the PEP 3118 format {layout!r}: not one number type "
             f"(a C structure, pointers or characters), so no target has a dtype for it"
         )
     try:
@@ -337,7 +332,7 @@ def _buffer_view(x: Any, memory: memoryview) -> Any:
     except Exception as e:  # suboffsets, a format this NumPy lacks
         memory.release()
         raise UnsupportedInputError(
-            f"NumPy cannot view the buffer of {_name(x)}: {type(e).__name__}: {e}"
+            f"NumPy cannot view the buffer of {type_name(x)}: {type(e).__name__}: {e}"
         ) from e
 
 
@@ -363,7 +358,7 @@ def _cuda_tensor(x: Any, planning: bool) -> Any:
     torch = _torch_with_cuda()
     if torch is None:
         raise DeviceError(
-            f"cannot convert {_name(x)}: its __cuda_array_interface__ describes CUDA device "
+            f"cannot convert {type_name(x)}: its __cuda_array_interface__ describes CUDA device "
             f"memory, and this machine has no CUDA device that torch can use, so nothing "
             f"here can read that memory"
         )
@@ -373,11 +368,11 @@ def _cuda_tensor(x: Any, planning: bool) -> Any:
         stream = interface.get("stream")
     except Exception as e:
         raise UnsupportedInputError(
-            f"cannot read the __cuda_array_interface__ of {_name(x)}: {type(e).__name__}: {e}"
+            f"cannot read the __cuda_array_interface__ of {type_name(x)}: {type(e).__name__}: {e}"
         ) from e
     if readonly:
         raise UnsupportedInputError(
-            f"{_name(x)} describes read-only CUDA memory, which torch (the only CUDA consumer "
+            f"{type_name(x)} describes read-only CUDA memory, which torch (the only CUDA consumer "
             f"xpbridge has) cannot import without making it writable; export it with DLPack "
             f"from its own library instead"
         )
@@ -385,7 +380,7 @@ def _cuda_tensor(x: Any, planning: bool) -> Any:
         tensor = torch.as_tensor(x)  # zero-copy, on the device that owns the pointer
     except Exception as e:
         raise UnsupportedInputError(
-            f"torch cannot import the CUDA memory of {_name(x)}: {type(e).__name__}: {e}"
+            f"torch cannot import the CUDA memory of {type_name(x)}: {type(e).__name__}: {e}"
         ) from e
     if stream is not None and not planning:
         torch.cuda.synchronize(tensor.device)  # the producer's pending work on its stream
