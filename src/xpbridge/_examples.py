@@ -217,7 +217,7 @@ def _numpy_dtype(name: str) -> Any:
 
 def _torch_base(name: str, shape: tuple[int, ...], device: str) -> Any:
     from ._dtypes import DTYPES, torch_dtype
-    from .testing._bits import quiet_complex_half
+    from ._warnings import quiet_complex_half
 
     row = DTYPES.get(name)
     if row is None or row.torch is None:

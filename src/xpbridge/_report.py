@@ -102,7 +102,8 @@ def _torch_sources(dtype: str) -> Iterator[tuple[str, Any]]:
     import torch
 
     from ._dtypes import DTYPES, torch_dtype
-    from .testing._bits import quiet_complex_half, tensor_from_bits
+    from ._warnings import quiet_complex_half
+    from .testing._bits import tensor_from_bits
 
     for layout, array in _numpy_sources(dtype):
         if layout in {"contiguous", "0-d", "size-0"}:

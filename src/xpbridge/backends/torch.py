@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sys
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
 from .._copy import cast_tensor, copy_tensor
@@ -13,6 +11,7 @@ from .._devices import CPU, CURRENT, Device
 from .._dtypes import DTYPES, numpy_dtype, numpy_name, torch_dtype, torch_name
 from .._traits import Traits
 from .._transfers import synchronise
+from .._warnings import COMPLEX_HALF, ignoring
 from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 
@@ -26,17 +25,9 @@ _UNSUPPORTED_LAYOUT = "a {} tensor: call .to_dense() first"
 _COMPLEX_OF = {"float16": "complex32", "float32": "complex64", "float64": "complex128"}
 
 
-@contextmanager
-def _quiet_if_complex_half(dtype: str) -> Iterator[None]:
-    # torch warns "ComplexHalf support is experimental" whenever a complex32
-    # tensor is made; a conversion must not warn, and the plan already names
-    # the dtype.  Only that path pays for catch_warnings.
-    if dtype != "complex32":
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "ComplexHalf support is experimental", UserWarning)
-        yield
+def _quiet_if_complex_half(dtype: str) -> AbstractContextManager[None]:
+    # torch warns whenever a complex32 tensor is made; the plan already names the dtype.
+    return ignoring(COMPLEX_HALF) if dtype == "complex32" else nullcontext()
 
 
 def _normalise(a: Any, name: str) -> Any:
@@ -357,11 +348,7 @@ class TorchBackend(Backend):
             # Tensor.to's own result (x.real.to differs for out-of-range values),
             # without its "discards the imaginary part" warning: this one path
             # pays for catch_warnings.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "Casting complex values to real", UserWarning)
-                warnings.filterwarnings(
-                    "ignore", "ComplexHalf support is experimental", UserWarning
-                )
+            with ignoring("Casting complex values to real", COMPLEX_HALF):
                 return cast(x, target)
         if plan.dtype == "complex32":
             with _quiet_if_complex_half(plan.dtype):
@@ -393,11 +380,9 @@ class TorchBackend(Backend):
 
         dtype = None if plan.dtype == "inferred" else torch_dtype(plan.dtype)
         try:
-            with warnings.catch_warnings():
-                # A sequence of NumPy arrays converts correctly, only slowly; and the
-                # plan already names a complex32 result.
-                warnings.filterwarnings("ignore", "Creating a tensor from a list", UserWarning)
-                warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
+            # A sequence of NumPy arrays converts correctly, only slowly; and the plan
+            # already names a complex32 result.
+            with ignoring("Creating a tensor from a list", COMPLEX_HALF):
                 return torch.asarray(x, dtype=dtype, device=str(plan.device))
         except (TypeError, ValueError, RuntimeError, OverflowError) as e:
             raise UnsupportedInputError(f"torch.asarray cannot convert this object: {e}") from e

@@ -7,20 +7,11 @@ conversion code they check.
 from __future__ import annotations
 
 import sys
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from .._warnings import quiet_complex_half
+
 __all__ = ["host_bits", "quiet_complex_half", "tensor_from_bits"]
-
-
-@contextmanager
-def quiet_complex_half() -> Iterator[None]:
-    """Silence torch's "ComplexHalf support is experimental" warning, raised by every complex32 op."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
-        yield
 
 
 _CARRIER = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64", 16: "uint64"}
