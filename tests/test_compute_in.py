@@ -183,3 +183,17 @@ def test_same_argument_twice_is_converted_once() -> None:
     a = np.ones(2)
     assert same(a, a) is True
     assert same(a, np.ones(2)) is False
+
+
+def test_a_caller_whose_library_cannot_take_results_back_is_named() -> None:
+    # A meta tensor has no data: the argument is refused, its path named, before the call.
+    called = []
+
+    @xb.compute_in("numpy")
+    def f(x: Any) -> Any:
+        called.append(x)
+        return x
+
+    with pytest.raises(xb.ConversionError, match=r"args\[0\]: ") as caught:
+        f(torch.empty(2, device="meta"))
+    assert not called and isinstance(caught.value, (xb.UnsupportedInputError, xb.DeviceError))

@@ -18,6 +18,7 @@ from ._request import Resolved, resolve
 from ._tree import _KINDS, ARRAY, flatten, kind_of
 from ._tree_plan import Shortcut, convert_flat, convert_leaves, fast_path
 from ._typing import Grad
+from .errors import ConversionError
 
 __all__ = ["compute_in"]
 
@@ -105,8 +106,14 @@ def compute_in(
             if caller is None:
                 return func(*args, **kwargs)
             # Resolved before anything is converted: a caller whose library
-            # cannot take the results back is refused before the call.
-            back = _back(caller, grad)
+            # cannot take the results back is refused before the call, its
+            # error located like a leaf's.
+            try:
+                back = _back(caller, grad)
+            except ConversionError as e:
+                index = next(i for i, x in enumerate(leaves) if x is caller)
+                path = (arg_def.paths("args") + kw_def.paths("kwargs"))[index]
+                raise type(e)(f"{context}{path}: {e}") from e
             converted = convert_leaves(
                 leaves,
                 resolved,
