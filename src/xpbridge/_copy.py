@@ -44,6 +44,8 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+from ._dtypes import NATIVE_IN_BOTH
+
 __all__ = [
     "ENGINES",
     "RECHECK",
@@ -209,38 +211,20 @@ def _ready_torch() -> Any:
     return torch
 
 
-# The types NumPy and torch both hold natively: torch.from_numpy takes them
-# and Tensor.numpy gives them back.
-_SHARED_NAMES = (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float16",
-    "float32",
-    "float64",
-    "complex64",
-    "complex128",
-)
 _SHARED: dict[str, Any] = {}  # "numpy": frozenset of NumPy dtypes; "torch": torch -> NumPy dtype
 
 
 def _shared_numpy_types(np: Any) -> Any:
     cached = _SHARED.get("numpy")
     if cached is None:  # a race builds the same value twice
-        cached = _SHARED["numpy"] = frozenset(np.dtype(name) for name in _SHARED_NAMES)
+        cached = _SHARED["numpy"] = frozenset(np.dtype(name) for name in NATIVE_IN_BOTH)
     return cached
 
 
 def _torch_to_numpy_types(torch: Any, np: Any) -> Any:
     cached = _SHARED.get("torch")
     if cached is None:
-        cached = _SHARED["torch"] = {getattr(torch, n): np.dtype(n) for n in _SHARED_NAMES}
+        cached = _SHARED["torch"] = {getattr(torch, n): np.dtype(n) for n in NATIVE_IN_BOTH}
     return cached
 
 

@@ -116,6 +116,12 @@ DTYPES: dict[str, DTypeInfo] = {
     )
 }
 
+# The types NumPy and torch both have natively: torch.from_numpy takes them and
+# Tensor.numpy gives them back.
+NATIVE_IN_BOTH = tuple(
+    name for name, row in DTYPES.items() if row.numpy is not None and row.torch is not None
+)
+
 # ml_dtypes and torch share the names int1/int2/int4/uint1/uint2/uint4, but
 # ml_dtypes stores one value per byte while torch's sub-byte types are packed
 # storage types: same name, different memory, so they never cross.

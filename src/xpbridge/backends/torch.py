@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from .._copy import cast_tensor, copy_tensor
 from .._devices import CPU, CURRENT, Device
-from .._dtypes import DTYPES, numpy_dtype, numpy_name, torch_dtype, torch_name
+from .._dtypes import DTYPES, NATIVE_IN_BOTH, numpy_dtype, numpy_name, torch_dtype, torch_name
 from .._traits import Traits
 from .._transfers import synchronise
 from .._warnings import COMPLEX_HALF, ignoring
@@ -111,20 +111,7 @@ def _prime_plain_tensors() -> None:
 # The NumPy dtypes torch.from_numpy takes as they are: not complex (NumPy
 # aligns it to its parts, torch to the whole item), not ml_dtypes', native
 # byte order (a dtype of the other order is not equal to these).
-DIRECT_DTYPE_NAMES = (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float16",
-    "float32",
-    "float64",
-)
+DIRECT_DTYPE_NAMES = tuple(name for name in NATIVE_IN_BOTH if DTYPES[name].kind != "complex")
 _DIRECT_DTYPES: frozenset[Any] = frozenset()
 
 
