@@ -169,3 +169,57 @@ def test_writable_copies_agree_with_the_planner(case: str, tmp_path: Path) -> No
     assert fast.flags.writeable and expected.flags.writeable
     assert not xb.shares_memory(x, fast)
     assert_bitwise_equal(fast, expected)
+
+
+CAST_TARGETS = [
+    "float64",
+    "float16",
+    "int8",
+    "bool",
+    "uint64",
+    "bfloat16",  # torch has it; NumPy's buffer cannot hold it: torch's engine casts
+    "complex64",
+    "complex32",  # cast under a warning filter: always the planner's
+    "float32",  # the source's own dtype for some cases: no cast at all
+    "float4_e2m1fn_x2",  # torch cannot cast to it: a DTypeError
+    np.dtype("float64"),
+    torch.int16,
+]
+
+
+@pytest.mark.parametrize("target", CAST_TARGETS, ids=str)
+@pytest.mark.parametrize("case", sorted(c for c in CASES if c.startswith("numpy_")))
+def test_casts_to_torch_agree_with_the_planner(case: str, target: Any, tmp_path: Path) -> None:
+    # to_torch(a, dtype=...) of a plain array has a fast path: the planner's
+    # from_numpy and cast steps, once the planner has planned them.
+    if missing_ml_dtype(case):
+        pytest.skip(missing_ml_dtype(case))
+    x = CASES[case](tmp_path)
+    xb.plan(torch.zeros(1), "numpy")
+    for _ in range(2):  # the first call plans and memoises, the second takes the memo
+        error: xb.ConversionError | None = None
+        try:
+            expected = _convert._execute(
+                _convert._request(x, "torch", None, target, None, "detach", False)
+            )
+        except xb.ConversionError as e:
+            error = e
+        if error is not None:
+            with pytest.raises(type(error)) as raised:
+                xb.to_torch(x, dtype=target)
+            assert str(raised.value) == str(error)
+            continue
+        fast = xb.to_torch(x, dtype=target)
+        assert type(fast) is torch.Tensor and fast.dtype == expected.dtype
+        assert xb.shares_memory(x, fast) is xb.shares_memory(x, expected)
+        assert not fast.requires_grad
+        assert_bitwise_equal(fast, expected)
+
+
+def test_an_unhashable_dtype_argument_reaches_the_planner() -> None:
+    a = np.arange(3.0, dtype=np.float32)
+    with pytest.raises(xb.DTypeError) as planned:
+        xb.plan(a, "torch", dtype=["float64"])
+    with pytest.raises(xb.DTypeError) as converted:
+        xb.to_torch(a, dtype=["float64"])
+    assert str(converted.value) == str(planned.value)

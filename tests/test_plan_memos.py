@@ -8,6 +8,7 @@ same answer as the work it skips, for every kind of tensor and request.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ import torch
 import xpbridge as xb
 from xpbridge import _convert, _registry, _request
 from xpbridge.backends import Backend
+from xpbridge.backends import numpy as numpy_backend
+from xpbridge.backends.numpy import NumpyBackend
 from xpbridge.backends.torch import TorchBackend, from_numpy_is_exact
 
 
@@ -133,12 +136,25 @@ class _Named(Backend):
 
 
 @pytest.mark.thread_unsafe(reason="registers and replaces a backend in the global registry")
+def test_a_backend_that_takes_nothing_from_numpy_is_refused_not_recursed() -> None:
+    # NumPy is where libraries without an exchange meet; before, a target with
+    # no exchange from NumPy sent the planner round that meeting point forever.
+    _registry.register_backend(_Named(), replace=True)
+    for call in (xb.plan, xb.convert):
+        for source in (np.zeros(2), torch.zeros(2), [1.0, 2.0]):
+            with pytest.raises(xb.UnsupportedInputError, match="declares no exchange from numpy"):
+                call(source, "memo_probe")
+
+
+@pytest.mark.thread_unsafe(reason="registers and replaces a backend in the global registry")
 def test_a_memoised_request_follows_a_replaced_backend() -> None:
     first, second = _Named(), _Named()
-    _registry.register_backend(first, replace=True)
-    assert _request.resolve_default("memo_probe").target is first
-    _registry.register_backend(second, replace=True)
-    assert _request.resolve_default("memo_probe").target is second
+    for backend in (first, second):
+        _registry.register_backend(backend, replace=True)
+        for _ in range(2):  # the second from the memo
+            with contextlib.suppress(xb.ConversionError):  # NumPy has no way to it
+                xb.plan(np.zeros(1), "memo_probe")
+            assert _request._DEFAULT_REQUESTS["memo_probe"].target is backend
 
 
 def _arrays() -> dict[str, np.ndarray]:
@@ -198,3 +214,23 @@ def test_reversed_and_bfloat16_leaves_stay_off_the_tree_fast_path() -> None:
                 {"leaf": arrays[name]}, "torch"
             )  # still converted, by the planner
             assert isinstance(out["leaf"], torch.Tensor)
+
+
+@pytest.mark.parametrize("first", sorted(_arrays()))
+def test_cached_numpy_traits_are_the_computed_ones(first: str, tmp_path: Any) -> None:
+    # `first` fills the caches, then every kind is asked twice: a cache entry
+    # shared by two kinds would hand one the other's traits.  A read-only
+    # memmap is contiguous like a plain array: only the plain one is cached.
+    path = tmp_path / "data.bin"
+    np.arange(16, dtype=np.float32).tofile(path)
+    arrays = {**_arrays(), "memmap": np.memmap(path, np.float32, "r"), "empty": np.ones(0)}
+    backend = NumpyBackend()
+    backend.traits(arrays[first])
+    for name in [first, *sorted(arrays)]:
+        x = arrays[name]
+        numpy_backend._PLAIN_TRAITS.clear()
+        numpy_backend._TRAITS.clear()
+        computed = backend.traits(x)
+        backend.traits(arrays[first])
+        assert backend.traits(x) == computed, name
+        assert backend.traits(x) == computed, name

@@ -6,17 +6,18 @@ import sys
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _registry
-from ._copy import copy_ndarray
+from ._copy import cast_tensor, copy_ndarray_to_tensor, copy_tensor_to_ndarray
+from ._dtypes import torch_dtype
 from ._memory import shares_memory
 from ._plan import Plan
 from ._request import (
     check_keywords,
-    plan_default,
+    default_request,
     plan_traits,
-    resolve_default,
     resolve_target,
 )
 from .backends.torch import direct_dtypes
+from .errors import ConversionError
 
 if TYPE_CHECKING:
     import numpy
@@ -62,6 +63,46 @@ def _prime_fast_paths() -> None:
         _FROM_NUMPY, _DIRECT_DTYPES, _TENSOR, _NDARRAY = from_numpy, direct, tensor, ndarray
 
 
+def _default_request(x: Any, to: str, planning: bool = False) -> tuple[Plan, Any]:
+    """:func:`_request` with every keyword at its default (so valid)."""
+    if _FROM_NUMPY is None:
+        _prime_fast_paths()
+    return default_request(x, to, planning)
+
+
+# (NumPy dtype, dtype argument) -> the torch dtype to_torch casts to after
+# from_numpy, for aligned, writable, C-contiguous, non-empty arrays; None when
+# the planner plans anything else for them.  Filled from the planner only.
+_PLANNED_CASTS: dict[tuple[Any, Any], Any] = {}
+_MISSING = object()
+
+
+def _planned_cast(x: Any, dtype: Any) -> Any:
+    """The torch dtype of ``to_torch(x, dtype=dtype)``'s cast when its plan is from_numpy + cast.
+
+    None otherwise: another plan, an error (raised again by the planner on
+    the way that follows), a complex32 target (its cast runs under a warning
+    filter), or a ``dtype`` argument that cannot be a key.
+    """
+    key = (x.dtype, dtype)
+    try:
+        cast = _PLANNED_CASTS.get(key, _MISSING)
+    except TypeError:  # an unhashable dtype argument: the planner judges it
+        return None
+    if cast is _MISSING:
+        try:
+            p = plan(x, "torch", dtype=dtype)
+        except ConversionError:
+            cast = None
+        else:
+            steps = ("from_numpy", "cast")
+            cast = torch_dtype(p.dtype) if p.steps == steps and p.dtype != "complex32" else None
+        if len(_PLANNED_CASTS) >= 1024:
+            _PLANNED_CASTS.clear()  # bounded; a cleared entry is only planned again
+        _PLANNED_CASTS[key] = cast
+    return cast
+
+
 def _request(
     x: Any,
     to: Any,
@@ -76,10 +117,6 @@ def _request(
 
     ``planning``: only the plan is wanted, so the source must not move or copy data.
     """
-    check_keywords(copy, grad, requires_grad)
-    source = _registry.backend_of(x)  # an unknown source before an unknown target
-    if _FROM_NUMPY is None:
-        _prime_fast_paths()
     if (
         type(to) is str
         and device is None
@@ -88,12 +125,15 @@ def _request(
         and grad == "detach"
         and requires_grad is False
     ):
-        r = resolve_default(to)
-        prepared = source.prepare(x, r.target, None, None, planning=planning)
-        return plan_default(source.traits(prepared), r), prepared
+        return _default_request(x, to, planning)
+    if _FROM_NUMPY is None:
+        _prime_fast_paths()
+    check_keywords(copy, grad, requires_grad)
+    source = _registry.backend_of(x)  # an unknown source before an unknown target
     r = resolve_target(to, device, dtype, copy, grad, requires_grad)
-    prepared = source.prepare(x, r.target, r.plan_device, copy, planning=planning)
-    return plan_traits(source.traits(prepared), r), prepared
+    if source.prepares:
+        x = source.prepare(x, r.target, r.plan_device, copy, planning=planning)
+    return plan_traits(source.traits(x), r), x
 
 
 def _execute(request: tuple[Plan, Any]) -> Any:
@@ -182,7 +222,16 @@ def plan(
       steps:   from_numpy
       result:  shares the source's memory (zero-copy), writable
     """
-    return _request(x, to, device, dtype, copy, grad, requires_grad, planning=True)[0]
+    if (
+        type(to) is str
+        and device is None
+        and dtype is None
+        and copy is None
+        and grad == "detach"
+        and requires_grad is False
+    ):
+        return _default_request(x, to, True)[0]
+    return _request(x, to, device, dtype, copy, grad, requires_grad, True)[0]
 
 
 @overload
@@ -327,6 +376,7 @@ def convert(
                 return x.numpy()
             except (TypeError, RuntimeError, ValueError):
                 pass
+        return _execute(_default_request(x, to))
     return _execute(_request(x, to, device, dtype, copy, grad, requires_grad))
 
 
@@ -382,12 +432,13 @@ def to_numpy(
             # A new writable array: NumPy's view of the detached tensor raises
             # for everything the planner treats otherwise (bits, device, dtype,
             # layout), as Tensor.numpy does; the copy engine copies the view.
+            detached = x.detach()
             try:
-                view = x.detach().numpy()
+                view = detached.numpy()
             except (TypeError, RuntimeError, ValueError):
                 pass
             else:
-                return copy_ndarray(view, numpy_memory=False)  # type: ignore[no-any-return]
+                return copy_tensor_to_ndarray(detached, view)  # type: ignore[no-any-return]
     return _execute(_request(x, "numpy", None, dtype, copy, grad, False))  # type: ignore[no-any-return]
 
 
@@ -457,7 +508,26 @@ def to_torch(
             # Read-only or reversed: the contract's answer is a copy
             # (rules np-torch-readonly, np-torch-negative-strides), made by
             # the copy engine; a reversed view never reaches from_numpy.
-            return _FROM_NUMPY(copy_ndarray(x, numpy_memory=False))  # type: ignore[no-any-return]
+            return copy_ndarray_to_tensor(x)  # type: ignore[no-any-return]
+    elif (
+        type(x) is _NDARRAY
+        and device is None
+        and copy is None
+        and requires_grad is False
+        and x.dtype in _DIRECT_DTYPES
+        and x.flags.carray
+        and x.size
+    ):
+        # A cast of a plain array: the planner's from_numpy and cast steps,
+        # once it has planned them for this pair of dtypes.
+        cast = _planned_cast(x, dtype)
+        if cast is not None:
+            try:
+                view = _FROM_NUMPY(x)
+            except (TypeError, ValueError):
+                pass  # a length-1 axis's odd stride: the planner's from_numpy step
+            else:
+                return cast_tensor(view, cast, plain=True)  # type: ignore[no-any-return]
     return _execute(  # type: ignore[no-any-return]
         _request(x, "torch", device, dtype, copy, "detach", requires_grad)
     )

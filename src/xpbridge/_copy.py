@@ -51,10 +51,13 @@ __all__ = [
     "RECHECK",
     "SAMPLES",
     "WARMUP",
+    "Engines",
     "cast_tensor",
     "chosen",
     "copy_ndarray",
+    "copy_ndarray_to_tensor",
     "copy_tensor",
+    "copy_tensor_to_ndarray",
 ]
 
 NUMPY, TORCH, NUMPY_BUFFER = "numpy", "torch", "numpy-buffer"
@@ -106,7 +109,10 @@ class _Decision:
 
 def chosen() -> dict[tuple[Any, ...], str]:
     """The decisions so far: ``(kind, engines, size class) -> engine`` (a copy)."""
-    return {key: decision.engine for key, decision in list(_chosen.items())}
+    return {
+        (engines.kind, engines.names, size_class): decision.engine
+        for (engines, size_class), decision in list(_chosen.items())
+    }
 
 
 def _reset() -> None:
@@ -163,34 +169,54 @@ def _median(samples: list[float]) -> float:
     return sorted(samples)[len(samples) // 2]
 
 
-def _run(
-    kind: str,
-    nbytes: int,
-    engines: dict[str, Callable[[], Any]],
-    engine: str | None = None,
-) -> Any:
+# An engine makes one copy from a job (the tuple its caller packed): a plain
+# function, so a copy builds no closures.
+Engine = Callable[[Any], Any]
+
+
+class Engines:
+    """The engines that can make one kind of copy, in the order they are tried.
+
+    Module constants, one per kind of copy and set of engines: a decision is
+    keyed by the object itself and the size class, so finding it hashes no
+    names.
+    """
+
+    __slots__ = ("kind", "names", "table")
+
+    def __init__(self, kind: str, table: dict[str, Engine]) -> None:
+        self.kind = kind
+        self.table = table
+        self.names = tuple(table)
+
+    def __repr__(self) -> str:
+        return f"Engines({self.kind!r}, {self.names})"
+
+
+def _run(engines: Engines, nbytes: int, job: Any, engine: str | None = None) -> Any:
     """Make the copy with the chosen engine, or with one on trial while the size class is open.
 
     ``engine`` names one to use instead (tests and benchmarks); ``KeyError``
     when it cannot make this copy.
     """
+    table = engines.table
     if engine is not None:
-        return engines[engine]()
-    names = tuple(engines)
+        return table[engine](job)
+    names = engines.names
     if len(names) == 1 or nbytes < MEASURED_FROM_BYTES:
-        return engines[names[0]]()
-    key = (kind, names, nbytes.bit_length())
+        return table[names[0]](job)
+    key = (engines, nbytes.bit_length())
     decided = _chosen.get(key)  # the common case: one dict lookup, no lock
     if decided is not None:
         decided.uses += 1
         if decided.uses < decided.recheck:
-            return engines[decided.engine]()
+            return table[decided.engine](job)
         _reopen(key, names, decided)
     trial, timed = _next_trial(key, names)
     if not timed:
-        return engines[trial]()
+        return table[trial](job)
     start = perf_counter()
-    result = engines[trial]()
+    result = table[trial](job)
     _record(key, trial, (perf_counter() - start) / nbytes)
     return result
 
@@ -258,15 +284,20 @@ def _positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None:
     """
     dtype = a.dtype
     if dtype not in _shared_numpy_types(np):
-        return None
+        return None  # the shared types are all native
     flags = a.flags
-    if not flags.aligned or not dtype.isnative:
+    if not flags.aligned:
         return None
     itemsize = dtype.itemsize
     if dtype.alignment < itemsize and a.__array_interface__["data"][0] % itemsize:
         return None  # NumPy aligns complex to its parts, torch to the whole item
-    if type(a) is np.ndarray and a.ndim == 1 and flags.c_contiguous and a.shape[0] > 1:
-        return a, ()  # the common case, with its one stride the item size
+    if type(a) is np.ndarray and a.ndim == 1 and a.shape[0] > 1:
+        # The common cases, with their one stride: forwards, or reversed.
+        stride = a.strides[0]
+        if stride == itemsize:
+            return a, ()
+        if stride == -itemsize:
+            return a[::-1], (0,)
     flips = []
     unit_axes_odd = False
     for axis, (n, stride) in enumerate(zip(a.shape, a.strides, strict=True)):
@@ -288,6 +319,58 @@ def _positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None:
     return a, tuple(flips)
 
 
+# The job of an ndarray copy: (numpy, torch, the array, the positive view,
+# the axes it reversed, whether the caller wants a tensor).
+
+
+def _ndarray_by_numpy(job: Any) -> Any:
+    np, torch, a, _, _, as_tensor = job
+    out = np.array(a, copy=True, order="K", subok=False)
+    return torch.from_numpy(out) if as_tensor else out
+
+
+def _ndarray_by_numpy_buffer(job: Any) -> Any:
+    np, torch, _, positive, _, as_tensor = job
+    source = _torch_view(torch, positive)
+    if source is None:
+        return _ndarray_by_numpy(job)
+    out = np.empty_like(positive, order="K")
+    result = torch.from_numpy(out)
+    result.copy_(source)
+    return result if as_tensor else out
+
+
+def _ndarray_by_torch(job: Any) -> Any:
+    _, torch, _, positive, flips, as_tensor = job
+    if positive.flags.writeable:
+        source = torch.from_numpy(positive)
+        # torch's flip kernel reverses in SIMD registers; NumPy's copy of a
+        # reversed view goes item by item (several times slower to 8 MiB).
+        result = source.flip(flips) if flips else source.clone()
+    elif flips:
+        source = _torch_view(torch, positive)
+        if source is None:
+            return _ndarray_by_numpy(job)
+        result = source.flip(flips)
+    else:
+        # torch's own copy of read-only memory, without from_numpy's warning
+        # (and cheaper than a DLPack view and a clone).
+        result = torch.asarray(positive, copy=True)
+    return result if as_tensor else result.numpy()
+
+
+_NDARRAY_BY_NUMPY = Engines("ndarray", {NUMPY: _ndarray_by_numpy})
+_NDARRAY_FOR_NUMPY = Engines(
+    "ndarray", {NUMPY: _ndarray_by_numpy, NUMPY_BUFFER: _ndarray_by_numpy_buffer}
+)
+_NDARRAY_ANY = Engines(
+    "ndarray",
+    {NUMPY: _ndarray_by_numpy, NUMPY_BUFFER: _ndarray_by_numpy_buffer, TORCH: _ndarray_by_torch},
+)
+_REVERSED_BY_NUMPY = Engines("reversed ndarray", {NUMPY: _ndarray_by_numpy})
+_REVERSED_ANY = Engines("reversed ndarray", {NUMPY: _ndarray_by_numpy, TORCH: _ndarray_by_torch})
+
+
 def copy_ndarray(a: Any, *, numpy_memory: bool, engine: str | None = None) -> Any:
     """A new writable base-class ndarray equal to ``a``, laid out as ``np.array(a, order="K")``.
 
@@ -296,53 +379,89 @@ def copy_ndarray(a: Any, *, numpy_memory: bool, engine: str | None = None) -> An
     handed straight to ``torch.from_numpy``).  ``engine`` forces one
     (``KeyError`` when it cannot make this copy).
     """
+    return _copy_ndarray(a, numpy_memory, False, engine)
+
+
+def copy_ndarray_to_tensor(a: Any, *, engine: str | None = None) -> Any:
+    """``torch.from_numpy(copy_ndarray(a, numpy_memory=False))``, each engine's own way.
+
+    For arrays of a dtype ``torch.from_numpy`` takes (native byte order, a
+    type torch has).
+
+    An engine whose copy is a tensor (torch's) hands it over as it is, rather
+    than as an ndarray that ``from_numpy`` wraps again.
+    """
+    return _copy_ndarray(a, False, True, engine)
+
+
+def _copy_ndarray(a: Any, numpy_memory: bool, as_tensor: bool, engine: str | None) -> Any:
     np = sys.modules["numpy"]
-    if engine is None and a.nbytes < MEASURED_FROM_BYTES:
-        return np.array(a, copy=True, order="K", subok=False)
-
-    def by_numpy() -> Any:
-        return np.array(a, copy=True, order="K", subok=False)
-
-    engines = {NUMPY: by_numpy}
-    kind = "ndarray"
-    torch = _ready_torch()
+    nbytes = a.nbytes
+    if engine is None and nbytes < MEASURED_FROM_BYTES:
+        out = np.array(a, copy=True, order="K", subok=False)
+        return sys.modules["torch"].from_numpy(out) if as_tensor else out
+    torch = _TORCH[0] if _TORCH else _ready_torch()
     seen = None if torch is None or not isinstance(a, np.ndarray) else _positive_view(np, a)
-    if seen is not None:
-        positive, flips = seen
-        # torch lays out other strides its own way: its allocator only for dense views.
-        dense = positive.flags.c_contiguous or positive.flags.f_contiguous
-        if flips:
-            # torch's flip kernel reverses in SIMD registers; NumPy's copy of
-            # a reversed view goes item by item (several times slower to 8 MiB).
-            kind = "reversed ndarray"
-
-            def by_torch_flip() -> Any:
-                source = _torch_view(torch, positive)
-                return by_numpy() if source is None else source.flip(flips).numpy()
-
-            if not numpy_memory and dense:
-                engines[TORCH] = by_torch_flip
-        else:
-
-            def by_numpy_buffer() -> Any:
-                source = _torch_view(torch, positive)
-                if source is None:
-                    return by_numpy()
-                out = np.empty_like(positive, order="K")
-                torch.from_numpy(out).copy_(source)
-                return out
-
-            def by_torch() -> Any:
-                source = _torch_view(torch, positive)
-                return by_numpy() if source is None else source.clone().numpy()
-
-            engines[NUMPY_BUFFER] = by_numpy_buffer
-            if not numpy_memory and dense:
-                engines[TORCH] = by_torch
-    return _run(kind, a.nbytes, engines, engine)
+    if seen is None:
+        if as_tensor:  # torch is imported: the caller has a tensor to make
+            torch = sys.modules["torch"]
+        return _run(_NDARRAY_BY_NUMPY, nbytes, (np, torch, a, a, (), as_tensor), engine)
+    positive, flips = seen
+    job = (np, torch, a, positive, flips, as_tensor)
+    # torch lays out other strides its own way: its allocator only for dense views.
+    torch_may_allocate = not numpy_memory and (
+        positive.flags.c_contiguous or positive.flags.f_contiguous
+    )
+    if flips:
+        return _run(
+            _REVERSED_ANY if torch_may_allocate else _REVERSED_BY_NUMPY, nbytes, job, engine
+        )
+    return _run(_NDARRAY_ANY if torch_may_allocate else _NDARRAY_FOR_NUMPY, nbytes, job, engine)
 
 
 # torch sources.
+
+
+# The job of a tensor's copy into an ndarray: (numpy, torch, the tensor, its
+# NumPy view).
+
+
+def _view_by_numpy(job: Any) -> Any:
+    return job[0].array(job[3], copy=True, order="K", subok=False)
+
+
+def _view_by_numpy_buffer(job: Any) -> Any:
+    np, torch, t, view = job
+    out = np.empty_like(view, order="K")
+    torch.from_numpy(out).copy_(t)
+    return out
+
+
+def _view_by_torch(job: Any) -> Any:
+    return job[2].clone().numpy()
+
+
+_VIEW_BY_NUMPY = Engines("tensor to ndarray", {NUMPY: _view_by_numpy})
+_VIEW_ANY = Engines(
+    "tensor to ndarray",
+    {NUMPY: _view_by_numpy, NUMPY_BUFFER: _view_by_numpy_buffer, TORCH: _view_by_torch},
+)
+
+
+def copy_tensor_to_ndarray(t: Any, view: Any, *, engine: str | None = None) -> Any:
+    """``copy_ndarray(view, numpy_memory=False)`` for ``view = t.numpy()``, ``t`` without grad.
+
+    The engines read ``t`` itself rather than a tensor made again from the
+    view.  torch's allocator serves only dense views, which every engine lays
+    out alike (torch lays out other strides its own way).
+    """
+    np = sys.modules["numpy"]
+    nbytes = view.nbytes
+    if engine is None and nbytes < MEASURED_FROM_BYTES:
+        return np.array(view, copy=True, order="K", subok=False)
+    flags = view.flags
+    engines = _VIEW_ANY if flags.c_contiguous or flags.f_contiguous else _VIEW_BY_NUMPY
+    return _run(engines, nbytes, (np, sys.modules["torch"], t, view), engine)
 
 
 def _numpy_dtype(t: Any) -> Any:
@@ -366,6 +485,37 @@ def _numpy_dtype(t: Any) -> Any:
     return dtype
 
 
+# The job of a tensor copy or cast: (numpy, torch, the tensor, the NumPy dtype
+# of the result, the torch dtype of the result).
+
+
+def _tensor_by_torch(job: Any) -> Any:
+    return job[2].clone()
+
+
+def _tensor_by_numpy(job: Any) -> Any:
+    _, torch, t, _, _ = job
+    return torch.from_numpy(t.numpy().copy())
+
+
+def _tensor_by_numpy_buffer(job: Any) -> Any:
+    np, torch, t, dtype, _ = job
+    return torch.from_numpy(np.empty(tuple(t.shape), dtype)).copy_(t)
+
+
+def _cast_by_torch(job: Any) -> Any:
+    return job[2].to(job[4])
+
+
+_TENSOR_BY_TORCH = Engines("tensor", {TORCH: _tensor_by_torch})
+_TENSOR_ANY = Engines(
+    "tensor",
+    {TORCH: _tensor_by_torch, NUMPY: _tensor_by_numpy, NUMPY_BUFFER: _tensor_by_numpy_buffer},
+)
+_CAST_BY_TORCH = Engines("cast", {TORCH: _cast_by_torch})
+_CAST_ANY = Engines("cast", {TORCH: _cast_by_torch, NUMPY_BUFFER: _tensor_by_numpy_buffer})
+
+
 def copy_tensor(t: Any, *, engine: str | None = None) -> Any:
     """A new tensor equal to ``t`` whose data is about to leave torch.
 
@@ -375,50 +525,31 @@ def copy_tensor(t: Any, *, engine: str | None = None) -> Any:
     nbytes = t.numel() * t.element_size()
     if engine is None and nbytes < MEASURED_FROM_BYTES:
         return t.clone()
-
-    def by_torch() -> Any:
-        return t.clone()
-
-    engines = {TORCH: by_torch}
     dtype = _numpy_dtype(t)
-    if dtype is not None:
-        np, torch = sys.modules["numpy"], sys.modules["torch"]
-
-        def by_numpy() -> Any:
-            return torch.from_numpy(t.numpy().copy())
-
-        def by_numpy_buffer() -> Any:
-            return torch.from_numpy(np.empty(tuple(t.shape), dtype)).copy_(t)
-
-        engines[NUMPY] = by_numpy
-        engines[NUMPY_BUFFER] = by_numpy_buffer
-    return _run("tensor", nbytes, engines, engine)
+    engines = _TENSOR_BY_TORCH if dtype is None else _TENSOR_ANY
+    job = (sys.modules.get("numpy"), sys.modules["torch"], t, dtype, None)
+    return _run(engines, nbytes, job, engine)
 
 
-def cast_tensor(t: Any, dtype: Any, *, engine: str | None = None) -> Any:
+def cast_tensor(t: Any, dtype: Any, *, plain: bool = False, engine: str | None = None) -> Any:
     """``t.to(dtype)``: torch's own cast, into a buffer from the faster allocator.
 
     Both engines run the same kernel (``Tensor.to`` is an empty tensor and
     ``copy_``), so the values are torch's whichever allocator serves.  Only
     for data without autograd history that came from NumPy or leaves torch:
     the result may be NumPy memory, whose storage torch cannot resize.
-    ``engine`` forces one (``KeyError`` when it cannot make this cast).
+    ``plain``: the caller knows ``t`` is a C-contiguous CPU tensor without
+    grad or lazy bits (``from_numpy`` of a C-contiguous array), so it is not
+    read again.  ``engine`` forces one (``KeyError`` when it cannot make this
+    cast).
     """
     nbytes = t.numel() * dtype.itemsize
     if engine is None and nbytes < MEASURED_FROM_BYTES:
         return t.to(dtype)
-
-    def by_torch() -> Any:
-        return t.to(dtype)
-
-    engines = {TORCH: by_torch}
     np = sys.modules.get("numpy")
-    target = None if np is None else _torch_to_numpy_types(sys.modules["torch"], np).get(dtype)
-    if np is not None and target is not None and _numpy_dtype(t) is not None:
-        torch = sys.modules["torch"]
-
-        def by_numpy_buffer() -> Any:
-            return torch.from_numpy(np.empty(tuple(t.shape), target)).copy_(t)
-
-        engines[NUMPY_BUFFER] = by_numpy_buffer
-    return _run("cast", nbytes, engines, engine)
+    torch = sys.modules["torch"]
+    target = None if np is None else _torch_to_numpy_types(torch, np).get(dtype)
+    engines = _CAST_BY_TORCH
+    if target is not None and (plain or _numpy_dtype(t) is not None):
+        engines = _CAST_ANY
+    return _run(engines, nbytes, (np, torch, t, target, dtype), engine)

@@ -300,6 +300,14 @@ def make_plan(t: Traits, r: Request) -> Plan:
             f"{dst.name} arrays have at most {dst.max_dims} dimensions; reshape it first"
         )
     exchange = _registry.exchange(src.name, dst.name) if src is not dst else None
+    if exchange is None and src is not dst and src.name == "numpy":
+        # NumPy is where libraries without an exchange meet: a target that takes
+        # nothing from NumPy cannot be reached (a registered backend that
+        # declares no exchanges).
+        raise UnsupportedInputError(
+            f"cannot convert {_describe(t)} to {dst.name}: the {dst.name} backend "
+            f"declares no exchange from numpy (Backend.exchanges), so nothing reaches it"
+        )
     if src is not dst and (
         exchange is None
         or (src.host_meets_as_numpy and t.device.kind == "cpu" and dst.name != "numpy")

@@ -14,6 +14,7 @@ from . import _registry
 from ._devices import CPU, Device, parse_device
 from ._dtypes import canonical_name
 from ._plan import Plan, cached_plan, make_plan
+from ._registry import _BACKENDS
 from ._traits import Request, Traits
 from .backends._base import Backend
 from .errors import ArgumentError
@@ -21,10 +22,9 @@ from .errors import ArgumentError
 __all__ = [
     "Resolved",
     "check_keywords",
-    "plan_default",
+    "default_request",
     "plan_traits",
     "resolve",
-    "resolve_default",
     "resolve_target",
 ]
 
@@ -102,23 +102,46 @@ def resolve(
 # the memos need no lock; each is bounded by clearing it when full (a cleared
 # entry is only recomputed).
 _DEFAULT_REQUESTS: dict[str, Resolved] = {}
-# Keyed by the traits object's identity: the backends' traits caches hand out
-# the same object for every source of a kind, and an int hashes faster than
-# the traits' fields.  The entry holds the traits, so their id stays unique
-# while it is there, and a hit is checked to be that very object.
-_DEFAULT_PLANS: dict[tuple[int, Backend, object], tuple[Traits, Plan]] = {}
+# Keyed by the traits object's identity and the target: the backends' traits
+# caches hand out the same object for every source of a kind, and an int
+# hashes faster than the traits' fields.  The entry holds the traits, so their
+# id stays unique while it is there, and a hit is checked to be that very
+# object, made under the target's current plan epoch (None for the targets
+# whose epoch never changes: then it is not asked for).
+_DEFAULT_PLANS: dict[tuple[int, Backend], tuple[Traits, object, Plan]] = {}
 _MEMO_LIMIT = 1024
 
 
-def resolve_default(to: str) -> Resolved:
-    """:func:`resolve_target` for the library name ``to`` and default keywords, memoised.
+def default_request(x: Any, to: str, planning: bool = False) -> tuple[Plan, Any]:
+    """The plan for ``x`` to the library named ``to``, every other keyword at its default.
 
-    A memoised request is used only while ``to`` still names the same backend
-    (``register_backend(..., replace=True)`` may replace it).
+    Also what the plan's steps work on: ``x``, or what a protocol source
+    exported (``planning``: only the plan is wanted, so nothing may move or
+    be copied).  The request is resolved once per name and the plan once per
+    kind of source (the memos above); the hits are read inline, since this
+    runs on every common call.  A memoised request is used only while ``to``
+    still names the same backend (``register_backend(..., replace=True)`` may
+    replace it).
     """
+    source = _registry._BY_TYPE.get(type(x)) or _registry.backend_of(x)  # the source's error first
     r = _DEFAULT_REQUESTS.get(to)
-    if r is not None and _registry._BACKENDS.get(to) is r.target:
-        return r
+    if r is None or _BACKENDS.get(to) is not r.target:
+        r = _resolve_default(to)
+    target = r.target
+    if source.prepares:
+        x = source.prepare(x, target, None, None, planning=planning)
+    traits = source.traits(x)
+    hit = _DEFAULT_PLANS.get((id(traits), target))
+    if (
+        hit is not None
+        and hit[0] is traits
+        and (not target.varying_plan_epoch or hit[1] == target.plan_epoch())
+    ):
+        return hit[2], x
+    return _plan_default(traits, r), x
+
+
+def _resolve_default(to: str) -> Resolved:
     r = resolve_target(to, None, None, None, "detach", False)
     if len(_DEFAULT_REQUESTS) >= _MEMO_LIMIT:
         _DEFAULT_REQUESTS.clear()
@@ -126,24 +149,18 @@ def resolve_default(to: str) -> Resolved:
     return r
 
 
-def plan_default(traits: Traits, r: Resolved) -> Plan:
-    """:func:`plan_traits` for a request made by :func:`resolve_default`, memoised.
+def _plan_default(traits: Traits, r: Resolved) -> Plan:
+    """:func:`plan_traits` for a default request, memoised by the traits' identity.
 
-    The key is the traits, the target backend itself and its plan epoch: the
-    rest of such a request is fixed.  A miss falls back to :func:`plan_traits`
-    (cached by the traits' values); errors are not memoised.
+    Errors are not memoised.
     """
     target = r.target
-    if traits.library == "python":
-        return plan_traits(traits, r)
-    key = (id(traits), target, target.plan_epoch())
-    hit = _DEFAULT_PLANS.get(key)
-    if hit is not None and hit[0] is traits:
-        return hit[1]
     p = plan_traits(traits, r)
-    if len(_DEFAULT_PLANS) >= _MEMO_LIMIT:
-        _DEFAULT_PLANS.clear()
-    _DEFAULT_PLANS[key] = (traits, p)
+    if traits.library != "python":  # Python values' traits are made afresh each call
+        if len(_DEFAULT_PLANS) >= _MEMO_LIMIT:
+            _DEFAULT_PLANS.clear()
+        epoch = target.plan_epoch() if target.varying_plan_epoch else None
+        _DEFAULT_PLANS[id(traits), target] = (traits, epoch, p)
     return p
 
 

@@ -23,6 +23,9 @@ _ALIGNED = 0x100
 _WRITEABLE = 0x400
 _DECIDING = _ALIGNED | _WRITEABLE
 _TRAITS: dict[tuple[Any, ...], Traits] = {}
+# Aligned, writable, contiguous, non-empty arrays of a dtype whose alignment
+# NumPy and torch agree on: dtype -> traits.
+_PLAIN_TRAITS: dict[Any, Traits] = {}
 # What np.asarray makes of Python values (NumPy 2; NumPy 1.26 agrees for these).
 _PYTHON_DTYPES = {
     "bool": "bool",
@@ -43,12 +46,13 @@ def _can_cast(source: str, target: str) -> bool:
 
 
 @cache
-def _casts_from_outside_the_table(source: str) -> bool:
-    """Whether NumPy's astype turns a dtype outside the table into numbers.
+def _casts_from_outside_the_table(source: str, target: str) -> bool:
+    """Whether NumPy's astype turns a dtype outside the table into ``target``.
 
-    longdouble, clongdouble, datetime64 and timedelta64 cast to every numeric
-    dtype; object, string, bytes and structured arrays would cast value by value
-    and may fail on the values, so they are never cast here.
+    longdouble, clongdouble, datetime64 and timedelta64 cast to NumPy's numeric
+    dtypes (not to every ml_dtypes type: datetime64 has no cast to bfloat16);
+    object, string, bytes and structured arrays would cast value by value and
+    may fail on the values, so they are never cast here.
     """
     import numpy as np
 
@@ -56,7 +60,9 @@ def _casts_from_outside_the_table(source: str) -> bool:
         dtype = np.dtype(source)
     except TypeError:
         return False
-    return dtype.kind in "biufcmM"
+    return dtype.kind in "biufcmM" and bool(
+        np.can_cast(dtype, numpy_dtype(target), casting="unsafe")
+    )
 
 
 def _is_memmap(x: Any) -> bool:
@@ -91,6 +97,13 @@ class NumpyBackend(Backend):
             return self._other_traits(x, np)
         dtype = x.dtype
         flags = x.flags.num  # one attribute instead of four: this runs on every call
+        if flags & _DECIDING == _DECIDING and flags & _CONTIGUOUS and x.size:
+            # The common array (aligned, writable, contiguous, not empty): its
+            # traits follow from the dtype alone (no stride to walk, no memmap
+            # to look for), so they are memoised by the dtype.
+            traits = _PLAIN_TRAITS.get(dtype)
+            if traits is not None:
+                return traits
         negative = odd = False
         size_zero = x.size == 0
         if not flags & _CONTIGUOUS or size_zero:  # NumPy calls every size-0 array contiguous
@@ -102,8 +115,9 @@ class NumpyBackend(Backend):
         memmap = not flags & _WRITEABLE and _is_memmap(x)
         # NumPy aligns a complex number to its parts, torch (and DLPack) to the whole
         # item: an array NumPy calls aligned can crash torch on first use.
+        address_matters = dtype.alignment < dtype.itemsize <= 16
         misaligned = bool(
-            dtype.alignment < dtype.itemsize <= 16
+            address_matters
             and flags & _ALIGNED
             and x.__array_interface__["data"][0] % dtype.itemsize != 0
         )
@@ -124,6 +138,15 @@ class NumpyBackend(Backend):
                 negative_strides=negative,
                 odd_strides=odd,
             )
+        if (
+            flags & _DECIDING == _DECIDING
+            and flags & _CONTIGUOUS
+            and not size_zero
+            and not address_matters  # complex: the address decides, never memoised here
+        ):
+            if len(_PLAIN_TRAITS) > 4096:
+                _PLAIN_TRAITS.clear()
+            _PLAIN_TRAITS[dtype] = traits
         return traits
 
     def _other_traits(self, x: Any, np: Any) -> Traits:
@@ -150,7 +173,7 @@ class NumpyBackend(Backend):
             return False
         if self.holds(source):
             return _can_cast(source, target)
-        return _casts_from_outside_the_table(source)
+        return _casts_from_outside_the_table(source, target)
 
     @property
     def max_dims(self) -> int:  # type: ignore[override]

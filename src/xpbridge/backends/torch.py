@@ -96,16 +96,27 @@ _TRAITS_LIMIT = 1024
 # torch.Tensor and torch.nn.Parameter, and functorch's wrapped-tensor test:
 # set on the first call of TorchBackend.traits (torch is imported by then).
 _PLAIN_TENSORS: tuple[type, ...] = ()
+_COMPLEX_DTYPES: frozenset[Any] = frozenset()  # a set lookup is cheaper than dtype.is_complex
+_STRIDED: Any = None  # torch.strided
+_TENSOR: Any = None  # torch.Tensor
+# Plain CPU tensors with every flag at its usual value: dtype -> traits (a
+# few dozen dtypes at most).
+_COMMON_TRAITS: dict[Any, Traits] = {}
 _IS_WRAPPED: Any = None
 
 
 def _prime_plain_tensors() -> None:
-    global _PLAIN_TENSORS, _IS_WRAPPED  # noqa: PLW0603 - set once, read on every call
+    global _PLAIN_TENSORS, _COMPLEX_DTYPES, _STRIDED, _TENSOR, _IS_WRAPPED  # noqa: PLW0603
     import torch
 
-    # The types first, the test last: a thread that finds the test set finds both.
-    _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+    # _TENSOR last: a thread whose tensor passes `type(x) is _TENSOR` finds the rest set.
     _IS_WRAPPED = torch._C._functorch.is_functorch_wrapped_tensor
+    _STRIDED = torch.strided
+    _COMPLEX_DTYPES = frozenset(
+        d for d in vars(torch).values() if isinstance(d, torch.dtype) and d.is_complex
+    )
+    _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+    _TENSOR = torch.Tensor
 
 
 # The NumPy dtypes torch.from_numpy takes as they are: not complex (NumPy
@@ -177,7 +188,26 @@ class TorchBackend(Backend):
         return torch is not None and issubclass(cls, torch.Tensor)
 
     def traits(self, x: Any) -> Traits:
-        if _IS_WRAPPED is None:
+        if type(x) is _TENSOR and not _IS_WRAPPED(x):
+            dtype = x.dtype
+            if (
+                x.is_cpu
+                and x.layout is _STRIDED
+                and not x.requires_grad
+                and not x.is_neg()
+                and not x.is_inference()
+                and not x.is_nested
+                and x.numel()
+                and x.dim() <= 32
+                and (dtype not in _COMPLEX_DTYPES or not x.is_conj())
+            ):
+                # The common tensor: every flag the key below reads is at its
+                # usual value, so the dtype decides (no key tuple to build).
+                traits = _COMMON_TRAITS.get(dtype)
+                if traits is None:
+                    traits = _COMMON_TRAITS[dtype] = self._traits(x, sys.modules["torch"])
+                return traits
+        if _TENSOR is None:
             _prime_plain_tensors()
         if type(x) in _PLAIN_TENSORS and not _IS_WRAPPED(x):
             # A plain tensor (not a subclass, not functorch-wrapped): _without_data
@@ -193,7 +223,7 @@ class TorchBackend(Backend):
                 x.layout,
                 x.is_nested,
                 x.requires_grad,
-                dtype.is_complex and x.is_conj(),
+                dtype in _COMPLEX_DTYPES and x.is_conj(),
                 x.is_neg(),
                 x.is_inference(),
                 x.numel() == 0,
