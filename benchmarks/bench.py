@@ -27,12 +27,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
+import timeit
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import floors  # beside this file: the pure-Python floor of the fast paths
 import numpy as np
 import torch
 
@@ -57,6 +58,10 @@ class Row:
     differs: dict[str, str] = field(default_factory=dict)
     times: dict[str, list[float]] = field(default_factory=dict)  # statement -> seconds per call
     warns: list[str] = field(default_factory=list)  # idioms that warn (timed all the same)
+    # The idiom the target is stated against, when it is not the fastest one
+    # (the issue's protocol targets are "within 2x of from_dlpack"); the ratio
+    # against the fastest idiom is shown all the same.
+    target_against: str | None = None
 
     def median(self, statement: str) -> float:
         return statistics.median(self.times[statement])
@@ -76,16 +81,40 @@ class Row:
     def ratio(self) -> float:
         return statistics.median(self.ratios)
 
-    def quartiles(self) -> tuple[float, float]:
-        q = statistics.quantiles(self.ratios, n=4)
+    def quartiles(self, label: str | None = None) -> tuple[float, float]:
+        """The quartiles of the ratios against the idiom ``label`` (default: the fastest)."""
+        base = self.times[self.idioms[label or self.baseline]]
+        ratios = [o / b for o, b in zip(self.times[self.ours], base, strict=True)]
+        q = statistics.quantiles(ratios, n=4)
         return q[0], q[2]
+
+    def ratio_to(self, label: str) -> float:
+        """The median over rounds of time(ours) / time(the idiom ``label``)."""
+        base = self.times[self.idioms[label]]
+        return statistics.median(o / b for o, b in zip(self.times[self.ours], base, strict=True))
+
+    @property
+    def target_ratio(self) -> float:
+        """The ratio the target is judged on."""
+        return self.ratio if self.target_against is None else self.ratio_to(self.target_against)
 
     def verdict(self) -> str:
         if self.target is None:
             return ""
-        if self.ratio <= self.target:
+        ratio = self.target_ratio
+        if ratio <= self.target:
             return "met"
-        return f"missed by {self.ratio / self.target - 1:.0%}"
+        return f"missed by {ratio / self.target - 1:.0%}"
+
+    def target_text(self) -> str:
+        if self.target is None:
+            return ""
+        if self.target_against is None:
+            return f"<= {self.target:g}: {self.verdict()}"
+        return (
+            f"<= {self.target:g} against `{self.target_against}`: "
+            f"{self.target_ratio:.2f}, {self.verdict()}"
+        )
 
 
 def _same_result(ours: Any, theirs: Any) -> str:
@@ -101,16 +130,17 @@ def _same_result(ours: Any, theirs: Any) -> str:
     return ""
 
 
-def _time(code: Any, env: dict[str, Any], number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        eval(code, env)
-    return (time.perf_counter() - start) / number
+def _time(timer: timeit.Timer, number: int) -> float:
+    """Seconds per call: timeit's compiled loop, whose own cost per call (a
+    ``for`` step, tens of nanoseconds) is all that both sides of a ratio share;
+    an ``eval`` per call would add a constant that flatters every ratio."""
+    return timer.timeit(number) / number
 
 
 def measure(row: Row, env: dict[str, Any], rounds: int) -> Row:
     statements = [row.ours, *row.idioms.values()]
     codes = {s: compile(s, "<bench>", "eval") for s in statements}
+    timers = {s: timeit.Timer(s, globals=env) for s in statements}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ours = eval(codes[row.ours], env)  # xpbridge never warns
@@ -129,11 +159,11 @@ def measure(row: Row, env: dict[str, Any], rounds: int) -> Row:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for statement in statements:
-            _time(codes[statement], env, max(WARM_UP_CALLS, row.number // 10))
+            _time(timers[statement], max(WARM_UP_CALLS, row.number // 10))
         row.times = {s: [] for s in statements}
         for i in range(rounds):
             for statement in statements if i % 2 == 0 else statements[::-1]:
-                row.times[statement].append(_time(codes[statement], env, row.number))
+                row.times[statement].append(_time(timers[statement], row.number))
     return row
 
 
@@ -163,6 +193,9 @@ def _env() -> dict[str, Any]:
         "from_dlpack": torch.from_dlpack,
         "as_tensor": torch.as_tensor,
         "asarray": torch.asarray,
+        "floor_to_torch": floors.floor_to_torch,
+        "floor_to_numpy": floors.floor_to_numpy,
+        "floor_convert": floors.floor_convert,
     }
 
 
@@ -176,6 +209,12 @@ def small_rows() -> tuple[list[Row], dict[str, Any]]:
         Row(group, "to_numpy(t)", "to_numpy(t)", ZERO_COPY_NUMPY, 1.2),
         Row(group, "convert(a, 'torch')", "convert(a, 'torch')", ZERO_COPY_TORCH, 1.3),
         Row(group, "convert(t, 'numpy')", "convert(t, 'numpy')", ZERO_COPY_NUMPY, 1.3),
+        # The floor under the fast paths (benchmarks/floors.py): a pure-Python
+        # function with the same signature and only the checks the contract
+        # needs.  No target: they show how much of a target is left at all.
+        Row("floors", "floor_to_torch(a)", "floor_to_torch(a)", ZERO_COPY_TORCH),
+        Row("floors", "floor_to_numpy(t)", "floor_to_numpy(t)", ZERO_COPY_NUMPY),
+        Row("floors", "floor_convert(a, 'torch')", "floor_convert(a, 'torch')", ZERO_COPY_TORCH),
         Row(
             "planning",
             "plan(a, 'torch')",
@@ -211,6 +250,7 @@ def small_rows() -> tuple[list[Row], dict[str, Any]]:
                 "to_numpy(x)",
                 {"np.from_dlpack(x)": "np.from_dlpack(x)", "np.asarray(x)": "np.asarray(x)"},
                 2.0,
+                target_against="np.from_dlpack(x)",
             ),
             Row(
                 group,
@@ -218,6 +258,7 @@ def small_rows() -> tuple[list[Row], dict[str, Any]]:
                 "to_torch(x)",
                 {"torch.from_dlpack(x)": "from_dlpack(x)", "torch.asarray(x)": "asarray(x)"},
                 2.0,
+                target_against="torch.from_dlpack(x)",
             ),
         ]
     except ImportError:
@@ -482,7 +523,7 @@ def markdown(rows: list[Row], imports: dict[str, Any]) -> str:
             for label, s in r.idioms.items()
             if label != r.baseline
         )
-        target = "" if r.target is None else f"<= {r.target:g}: {r.verdict()}"
+        target = r.target_text()
         lines.append(
             f"| {r.group} | `{r.name}` | `{r.baseline}` | **{r.ratio:.2f}** | {low:.2f}-{high:.2f} "
             f"| {min(r.ratios):.2f}-{max(r.ratios):.2f} | {_us(r.median(r.ours))} | {target} "
@@ -516,13 +557,18 @@ def plot(rows: list[Row], path: str) -> None:
     plt.rcParams.update({"font.size": FONT_PT})
     height = 0.42 * len(rows) + 2.0
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, height), layout="constrained")
-    names = [f"{r.name}  [{_short(r.group)}]" for r in rows]
-    medians = [r.ratio for r in rows]
-    quartiles = [r.quartiles() for r in rows]
+    # A row whose target is stated against another idiom is drawn against that one.
+    names = [
+        f"{r.name}  [{_short(r.group)}]"
+        + ("" if r.target_against is None else f" vs {r.target_against}")
+        for r in rows
+    ]
+    medians = [r.target_ratio for r in rows]
+    quartiles = [r.quartiles(r.target_against) for r in rows]
     err = [[m - q[0] for m, q in zip(medians, quartiles, strict=True)]]
     err.append([q[1] - m for m, q in zip(medians, quartiles, strict=True)])
     colors = [
-        "tab:gray" if r.target is None else "tab:green" if r.ratio <= r.target else "tab:red"
+        "tab:gray" if r.target is None else "tab:green" if r.verdict() == "met" else "tab:red"
         for r in rows
     ]
     y = range(len(rows))
@@ -606,6 +652,8 @@ def main(argv: list[str] | None = None) -> int:
                     "ratios": r.ratios,
                     "ratio": r.ratio,
                     "target": r.target,
+                    "target_against": r.target_against,
+                    "target_ratio": r.target_ratio,
                     "seconds": r.times,
                     "warns": r.warns,
                     "differs": r.differs,
