@@ -100,6 +100,7 @@ _api.PyCapsule_GetPointer.restype = ctypes.c_void_p
 _api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _api.PyCapsule_SetName.restype = ctypes.c_int
 _api.PyCapsule_SetName.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_get_pointer = _api.PyCapsule_GetPointer
 
 # Names live for the whole process: PyCapsule_SetName keeps the pointer.
 _VERSIONED, _USED_VERSIONED = b"dltensor_versioned", b"used_dltensor_versioned"
@@ -162,9 +163,17 @@ def _compact(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
 
 def _pointer(capsule: Any) -> tuple[int, bool]:
     """The managed tensor's address, and whether it is the versioned layout."""
-    for name, versioned in ((_VERSIONED, True), (_LEGACY, False)):
-        if _api.PyCapsule_IsValid(capsule, name):
-            return _api.PyCapsule_GetPointer(capsule, name), versioned
+    try:
+        # One call for the common case: PyCapsule_GetPointer checks that the object
+        # is a capsule of that very name, else raises ValueError (and reads nothing).
+        return _get_pointer(capsule, _VERSIONED), True
+    except ValueError:
+        return _legacy_pointer(capsule), False
+
+
+def _legacy_pointer(capsule: Any) -> int:
+    if _api.PyCapsule_IsValid(capsule, _LEGACY):
+        return _get_pointer(capsule, _LEGACY)  # type: ignore[no-any-return]
     what = type(capsule).__qualname__
     raise UnsupportedInputError(
         f"the producer's __dlpack__ returned a {what}, not an unused DLPack capsule "
@@ -221,12 +230,34 @@ _LEGACY_LAYOUT = struct.Struct("@PiiiBBHPPQ")
 
 
 # ctypes array types of the sizes read, made once (a type per call costs more
-# than the read), and the int64 arrays' formats by ndim.
+# than the read), and the int64 arrays' formats by their count.
 _VERSION_BYTES = ctypes.c_char * _VERSION.size
 _VERSIONED_BYTES = ctypes.c_char * _VERSIONED_LAYOUT.size
 _LEGACY_BYTES = ctypes.c_char * _LEGACY_LAYOUT.size
 # Made on first use (dict writes are atomic; two threads make equal entries).
 _INT64S: dict[int, tuple[struct.Struct, Any]] = {}
+
+# What a header's (device type, device id, ndim, type code, bits, lanes) mean:
+# its device, dtype name and item size.  Checked once per combination (they
+# are few: bounded all the same); only combinations that pass are kept, so a
+# hit is a passed check, and the checks of the rest run as before.
+_MEANINGS: dict[tuple[int, ...], tuple[Device, str, int]] = {}
+_MEANINGS_LIMIT = 1024
+
+
+def _meaning(key: tuple[int, ...]) -> tuple[Device, str, int]:
+    code, device_id, ndim, type_code, bits, lanes = key
+    if not 0 <= ndim <= MAX_NDIM:
+        raise _broken(f"ndim is {ndim}, outside 0..{MAX_NDIM}")
+    name = _BY_CODE.get((type_code, bits), "") if lanes == 1 else ""
+    name = name or f"dlpack(code={type_code}, bits={bits}, lanes={lanes})"
+    kind = DLPACK_KINDS.get(code) or f"dlpack{code}"
+    device = CPU if kind == "cpu" else Device(kind, device_id)
+    meaning = (device, name, max(1, bits * lanes // 8))
+    if len(_MEANINGS) >= _MEANINGS_LIMIT:
+        _MEANINGS.clear()  # a cleared entry is only checked again
+    _MEANINGS[key] = meaning
+    return meaning
 
 
 def read_header(capsule: Any) -> Header:
@@ -235,9 +266,17 @@ def read_header(capsule: Any) -> Header:
     Raises :class:`UnsupportedInputError` for a capsule this reader must not
     trust; the capsule is then still unconsumed (the caller releases it).
     """
-    pointer, versioned = _pointer(capsule)
     flags = 0
-    if versioned:
+    try:
+        # One call for the common case: PyCapsule_GetPointer checks that the object
+        # is a capsule of that very name, else raises ValueError (and reads nothing).
+        pointer = _get_pointer(capsule, _VERSIONED)
+    except ValueError:
+        versioned = False
+        pointer = _legacy_pointer(capsule)
+        fields = _LEGACY_LAYOUT.unpack_from(_LEGACY_BYTES.from_address(pointer))
+    else:
+        versioned = True
         major, minor = _VERSION.unpack_from(_VERSION_BYTES.from_address(pointer))
         if major != MAX_VERSION[0]:
             raise UnsupportedInputError(
@@ -248,33 +287,36 @@ def read_header(capsule: Any) -> Header:
         fields = _VERSIONED_LAYOUT.unpack_from(_VERSIONED_BYTES.from_address(pointer))
         flags = fields[4]
         fields = fields[5:]
+    data, _, _, ndim, _, _, _, shape_at, strides_at, offset = fields
+    key = fields[1:7]  # device type and id, ndim, dtype code, bits and lanes
+    device, name, itemsize = _MEANINGS.get(key) or _meaning(key)
+    if ndim:
+        if not shape_at:
+            raise _broken(f"ndim is {ndim} but the shape pointer is NULL")
+        if strides_at == shape_at + 8 * ndim:
+            # Shape and strides side by side (as NumPy and torch allocate them): one read.
+            both = _int64s(shape_at, 2 * ndim)
+            shape, steps = both[:ndim], both[ndim:]
+        else:
+            shape = _int64s(shape_at, ndim)
+            steps = _int64s(strides_at, ndim) if strides_at else None
+        if min(shape) < 0:
+            raise _broken(f"the shape {shape} has a negative extent")
     else:
-        fields = _LEGACY_LAYOUT.unpack_from(_LEGACY_BYTES.from_address(pointer))
-    data, code, device_id, ndim, type_code, bits, lanes, shape_at, strides_at, offset = fields
-    if not 0 <= ndim <= MAX_NDIM:
-        raise _broken(f"ndim is {ndim}, outside 0..{MAX_NDIM}")
-    if ndim and not shape_at:
-        raise _broken(f"ndim is {ndim} but the shape pointer is NULL")
-    shape = _int64s(shape_at, ndim) if ndim else ()
-    if shape and min(shape) < 0:
-        raise _broken(f"the shape {shape} has a negative extent")
-    name = _BY_CODE.get((type_code, bits), "") if lanes == 1 else ""
-    name = name or f"dlpack(code={type_code}, bits={bits}, lanes={lanes})"
-    itemsize = max(1, bits * lanes // 8)
-    data = data or 0
-    if not data and 0 not in shape:
-        raise _broken(f"the data pointer is NULL for data of shape {shape}")
-    if strides_at:
-        strides = tuple([s * itemsize for s in _int64s(strides_at, ndim)]) if ndim else ()
-    else:  # NULL strides (legacy capsules): compact row-major
+        shape, steps = (), ()
+    if not data:
+        data = 0  # NULL arrives as None
+        if 0 not in shape:
+            raise _broken(f"the data pointer is NULL for data of shape {shape}")
+    if steps is None:  # NULL strides (legacy capsules): compact row-major
         strides = _compact(shape, itemsize)
-    kind = DLPACK_KINDS.get(code) or f"dlpack{code}"
-    device = CPU if kind == "cpu" else Device(kind, device_id)
+    else:
+        strides = tuple([s * itemsize for s in steps]) if itemsize != 1 else steps
     return Header(versioned, flags, data, device, name, itemsize, shape, strides, offset)
 
 
 def _int64s(address: int, n: int) -> tuple[int, ...]:
-    """``n`` (1 to MAX_NDIM) int64 values at ``address``: the shape or strides array."""
+    """``n`` (1 to 2 * MAX_NDIM) int64 values at ``address``: the shape or strides array."""
     known = _INT64S.get(n)
     if known is None:
         known = _INT64S[n] = (struct.Struct(f"@{n}q"), ctypes.c_char * (8 * n))
