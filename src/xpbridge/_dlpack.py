@@ -126,7 +126,10 @@ class Header(NamedTuple):
 
     @property
     def negative_strides(self) -> bool:
-        return any(s < 0 for n, s in zip(self.shape, self.strides, strict=True) if n > 1)
+        strides = self.strides
+        if not strides or min(strides) >= 0:
+            return False  # the common case, decided without a generator
+        return any(s < 0 for n, s in zip(self.shape, strides, strict=True) if n > 1)
 
     @property
     def copied(self) -> bool:
@@ -392,13 +395,18 @@ _DEVICES: dict[tuple[int, int], Device] = {}
 _NUMPY_READS = frozenset(
     name for name, row in DTYPES.items() if row.numpy is not None and row.dlpack is not None
 )
-_NUMPY_2_1: list[bool] = []
+# NumPy's from_dlpack where it honours the read-only flag (else None), looked up
+# once: [] until then (two threads may both look; they find the same).
+_NUMPY_CONSUMER: list[Any] = []
 
 
-def _numpy_honours_read_only(np: Any) -> bool:
-    if not _NUMPY_2_1:
-        _NUMPY_2_1.append(np.lib.NumpyVersion(np.__version__) >= "2.1.0")
-    return _NUMPY_2_1[0]
+def _numpy_consumer() -> Any:
+    if not _NUMPY_CONSUMER:
+        import numpy as np
+
+        honours = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
+        _NUMPY_CONSUMER.append(np.from_dlpack if honours else None)
+    return _NUMPY_CONSUMER[0]
 
 
 class _Checked:
@@ -451,26 +459,27 @@ class Exported:
 
     def to_numpy(self) -> Any:
         """Consume the capsule into a NumPy array over the same memory."""
-        import numpy as np
-
-        from ._dtypes import numpy_dtype
-
         h = self.header
         if (
             h.versioned  # NumPy makes a legacy capsule's view read-only
             and h.dtype in _NUMPY_READS
             and h.device.kind == "cpu"
             and 0 not in h.shape
-            and _numpy_honours_read_only(np)
         ):
+            consume = _NUMPY_CONSUMER[0] if _NUMPY_CONSUMER else _numpy_consumer()
             # The capsule is checked (header, device): NumPy's own consumer makes
             # the same view (read-only exactly when the flag says so) for a twentieth
             # of the cost of the one below.  If it refuses, it has not consumed
             # the capsule, and the one below says why.
-            try:
-                return np.from_dlpack(_Checked(self.capsule))
-            except (BufferError, RuntimeError, TypeError, ValueError):
-                pass
+            if consume is not None:
+                try:
+                    return consume(_Checked(self.capsule))
+                except (BufferError, RuntimeError, TypeError, ValueError):
+                    pass
+        import numpy as np
+
+        from ._dtypes import numpy_dtype
+
         target = numpy_dtype(h.dtype)
         pointer, versioned = _pointer(self.capsule)
         _mark_used(self.capsule, versioned)

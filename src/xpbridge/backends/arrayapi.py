@@ -21,7 +21,7 @@ from .._traits import Traits
 from ..errors import ConversionError, DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend
-from .protocol import DLPackBackend
+from .protocol import DLPackBackend, capsule_traits
 
 __all__ = ["ArrayAPIBackend", "is_namespace"]
 
@@ -210,9 +210,7 @@ class ArrayAPIBackend(Backend):
             t = _NUMPY.traits(x.array)
             return t._replace(library=self.name, readonly=True)
         if isinstance(x, Exported):
-            t = _DLPACK.traits(x)
-            readonly = t.readonly or not self.writable(x.producer)
-            return t._replace(library=self.name, readonly=readonly)
+            return capsule_traits(x, self.name, not self.writable(x.producer))
         size = getattr(x, "size", None)
         return Traits(
             self.name,

@@ -34,7 +34,7 @@ from .torch import TorchBackend
 _NUMPY = NumpyBackend()  # buffers are described and measured as the NumPy views they are
 _TORCH = TorchBackend()  # CUDA array interfaces, as the torch tensors torch makes of them
 
-__all__ = ["BufferBackend", "DLPackBackend", "known_remedy", "unconvertible"]
+__all__ = ["BufferBackend", "DLPackBackend", "capsule_traits", "known_remedy", "unconvertible"]
 
 
 def _has(x: Any, name: str) -> bool:
@@ -157,17 +157,7 @@ class DLPackBackend(Backend):
         return exported
 
     def traits(self, x: Exported) -> Traits:
-        h = x.header
-        return Traits(
-            "dlpack",
-            h.dtype,
-            h.device,
-            size_zero=0 in h.shape,
-            readonly=h.readonly,
-            unaligned=(h.data + h.byte_offset) % h.itemsize != 0,
-            negative_strides=h.negative_strides,
-            copied=h.copied or x.requested_copy,
-        )
+        return capsule_traits(x, "dlpack")
 
     def holds(self, dtype: str) -> bool:
         row = DTYPES.get(dtype)
@@ -185,6 +175,47 @@ class DLPackBackend(Backend):
 
     def step_from_dlpack(self, x: Exported, plan: Any) -> Any:
         return x.to_numpy()
+
+
+# Traits of checked capsules, by their values: one object per kind of source,
+# so the planner's identity memo (xpbridge._request.plan_default) finds its
+# plan without hashing every field.  Dict reads and writes are atomic and
+# every thread makes equal values, so no lock; bounded by clearing when full
+# (a cleared entry is only made again).
+_CAPSULE_TRAITS: dict[tuple[Any, ...], Traits] = {}
+_CAPSULE_TRAITS_LIMIT = 1024
+
+
+def capsule_traits(x: Exported, library: str, readonly: bool = False) -> Traits:
+    """The traits of a checked capsule of ``library`` (``readonly``: its source refuses writes)."""
+    h = x.header
+    key = (
+        library,
+        h.dtype,
+        h.device,
+        0 in h.shape,
+        readonly or h.readonly,
+        (h.data + h.byte_offset) % h.itemsize != 0,
+        h.negative_strides,
+        h.copied or x.requested_copy,
+    )
+    traits = _CAPSULE_TRAITS.get(key)
+    if traits is None:
+        _, dtype, device, size_zero, readonly, unaligned, negative_strides, copied = key
+        traits = Traits(
+            library,
+            dtype,
+            device,
+            size_zero=size_zero,
+            readonly=readonly,
+            unaligned=unaligned,
+            negative_strides=negative_strides,
+            copied=copied,
+        )
+        if len(_CAPSULE_TRAITS) >= _CAPSULE_TRAITS_LIMIT:
+            _CAPSULE_TRAITS.clear()
+        _CAPSULE_TRAITS[key] = traits
+    return traits
 
 
 def _checked_copy(x: Any, exported: Exported) -> Exported:
