@@ -146,6 +146,9 @@ class Header(NamedTuple):
         )
 
 
+# Header's own constructor without its Python frame (read_header makes one per call).
+_new_tuple = tuple.__new__
+
 _BY_CODE = {row.dlpack: row.name for row in DTYPES.values() if row.dlpack is not None}
 
 
@@ -234,7 +237,6 @@ _LEGACY_LAYOUT = struct.Struct("@PiiiBBHPPQ")
 
 # ctypes array types of the sizes read, made once (a type per call costs more
 # than the read), and the int64 arrays' formats by their count.
-_VERSION_BYTES = ctypes.c_char * _VERSION.size
 _VERSIONED_BYTES = ctypes.c_char * _VERSIONED_LAYOUT.size
 _LEGACY_BYTES = ctypes.c_char * _LEGACY_LAYOUT.size
 # Made on first use (dict writes are atomic; two threads make equal entries).
@@ -280,19 +282,22 @@ def read_header(capsule: Any) -> Header:
         fields = _LEGACY_LAYOUT.unpack_from(_LEGACY_BYTES.from_address(pointer))
     else:
         versioned = True
-        major, minor = _VERSION.unpack_from(_VERSION_BYTES.from_address(pointer))
+        # A ctypes view of the memory reads nothing until unpacked: the version first.
+        raw = _VERSIONED_BYTES.from_address(pointer)
+        major, minor = _VERSION.unpack_from(raw)
         if major != MAX_VERSION[0]:
             raise UnsupportedInputError(
                 f"the producer's DLPack capsule has version {major}.{minor}, "
                 f"and xpbridge reads DLPack {MAX_VERSION[0]}.x only (its layout may differ); "
                 f"xpbridge released it without reading past the version"
             )
-        fields = _VERSIONED_LAYOUT.unpack_from(_VERSIONED_BYTES.from_address(pointer))
+        fields = _VERSIONED_LAYOUT.unpack_from(raw)
         flags = fields[4]
         fields = fields[5:]
     data, _, _, ndim, _, _, _, shape_at, strides_at, offset = fields
     key = fields[1:7]  # device type and id, ndim, dtype code, bits and lanes
     device, name, itemsize = _MEANINGS.get(key) or _meaning(key)
+    steps: tuple[int, ...] | None
     if ndim:
         if not shape_at:
             raise _broken(f"ndim is {ndim} but the shape pointer is NULL")
@@ -315,7 +320,9 @@ def read_header(capsule: Any) -> Header:
         strides = _compact(shape, itemsize)
     else:
         strides = tuple([s * itemsize for s in steps]) if itemsize != 1 else steps
-    return Header(versioned, flags, data, device, name, itemsize, shape, strides, offset)
+    return _new_tuple(
+        Header, (versioned, flags, data, device, name, itemsize, shape, strides, offset)
+    )
 
 
 def _int64s(address: int, n: int) -> tuple[int, ...]:
@@ -355,6 +362,10 @@ def reported_device(producer: Any) -> Device:
         raise UnsupportedInputError(
             f"{type_name(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}"
         ) from e
+    if type(reply) is tuple and len(reply) == 2 and type(reply[0]) is type(reply[1]) is int:
+        known = _DEVICES.get(reply)  # a pair of plain ints seen before: checked then
+        if known is not None:
+            return known
     pair = _int_pair(reply)
     known = _DEVICES.get(pair)  # type: ignore[arg-type]
     if known is not None:
@@ -443,6 +454,8 @@ class _Owner:
 
 class Exported:
     """A capsule asked of a producer, its header read and checked, not yet consumed."""
+
+    __slots__ = ("capsule", "header", "producer", "requested_copy")
 
     def __init__(self, producer: Any, capsule: Any, header: Header) -> None:
         self.producer = producer
@@ -559,14 +572,16 @@ def _ask(
     remedy: Callable[[Any], str] | None,
 ) -> Any:
     """Call ``__dlpack__``: versioned first, the legacy signature only when the keywords are refused."""
-    kwargs: dict[str, Any] = {"max_version": MAX_VERSION}
-    if dl_device is not None:
-        kwargs["dl_device"] = dl_device
-    if copy is not None:
-        kwargs["copy"] = copy
-    if stream is not None:
-        kwargs["stream"] = stream
     try:
+        if dl_device is None and copy is None and stream is None:
+            return producer.__dlpack__(max_version=MAX_VERSION)  # the common call, no dict
+        kwargs: dict[str, Any] = {"max_version": MAX_VERSION}
+        if dl_device is not None:
+            kwargs["dl_device"] = dl_device
+        if copy is not None:
+            kwargs["copy"] = copy
+        if stream is not None:
+            kwargs["stream"] = stream
         return producer.__dlpack__(**kwargs)
     except Exception as e:
         if not _rejects_keywords(e):

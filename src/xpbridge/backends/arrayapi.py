@@ -206,11 +206,11 @@ class ArrayAPIBackend(Backend):
         return answer
 
     def traits(self, x: Any) -> Traits:
+        if isinstance(x, Exported):  # the common case first
+            return capsule_traits(x, self.name, not self.writable(x.producer))
         if isinstance(x, _HostView):
             t = _NUMPY.traits(x.array)
             return t._replace(library=self.name, readonly=True)
-        if isinstance(x, Exported):
-            return capsule_traits(x, self.name, not self.writable(x.producer))
         size = getattr(x, "size", None)
         return Traits(
             self.name,
