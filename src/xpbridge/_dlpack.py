@@ -319,7 +319,13 @@ def read_header(capsule: Any) -> Header:
     if steps is None:  # NULL strides (legacy capsules): compact row-major
         strides = _compact(shape, itemsize)
     else:
-        strides = tuple([s * itemsize for s in steps]) if itemsize != 1 else steps
+        strides = (
+            steps
+            if itemsize == 1
+            else (steps[0] * itemsize,)  # one dimension: no list to build
+            if ndim == 1
+            else tuple([s * itemsize for s in steps])
+        )
     return _new_tuple(
         Header, (versioned, flags, data, device, name, itemsize, shape, strides, offset)
     )
