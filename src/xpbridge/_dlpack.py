@@ -100,6 +100,7 @@ _api.PyCapsule_GetPointer.restype = ctypes.c_void_p
 _api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _api.PyCapsule_SetName.restype = ctypes.c_int
 _api.PyCapsule_SetName.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_get_pointer = _api.PyCapsule_GetPointer
 
 # Names live for the whole process: PyCapsule_SetName keeps the pointer.
 _VERSIONED, _USED_VERSIONED = b"dltensor_versioned", b"used_dltensor_versioned"
@@ -125,7 +126,10 @@ class Header(NamedTuple):
 
     @property
     def negative_strides(self) -> bool:
-        return any(s < 0 for n, s in zip(self.shape, self.strides, strict=True) if n > 1)
+        strides = self.strides
+        if not strides or min(strides) >= 0:
+            return False  # the common case, decided without a generator
+        return any(s < 0 for n, s in zip(self.shape, strides, strict=True) if n > 1)
 
     @property
     def copied(self) -> bool:
@@ -141,6 +145,9 @@ class Header(NamedTuple):
             byte_offset=0,
         )
 
+
+# Header's own constructor without its Python frame (read_header makes one per call).
+_new_tuple = tuple.__new__
 
 _BY_CODE = {row.dlpack: row.name for row in DTYPES.values() if row.dlpack is not None}
 
@@ -162,9 +169,17 @@ def _compact(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
 
 def _pointer(capsule: Any) -> tuple[int, bool]:
     """The managed tensor's address, and whether it is the versioned layout."""
-    for name, versioned in ((_VERSIONED, True), (_LEGACY, False)):
-        if _api.PyCapsule_IsValid(capsule, name):
-            return _api.PyCapsule_GetPointer(capsule, name), versioned
+    try:
+        # One call for the common case: PyCapsule_GetPointer checks that the object
+        # is a capsule of that very name, else raises ValueError (and reads nothing).
+        return _get_pointer(capsule, _VERSIONED), True
+    except ValueError:
+        return _legacy_pointer(capsule), False
+
+
+def _legacy_pointer(capsule: Any) -> int:
+    if _api.PyCapsule_IsValid(capsule, _LEGACY):
+        return _get_pointer(capsule, _LEGACY)  # type: ignore[no-any-return]
     what = type(capsule).__qualname__
     raise UnsupportedInputError(
         f"the producer's __dlpack__ returned a {what}, not an unused DLPack capsule "
@@ -221,12 +236,33 @@ _LEGACY_LAYOUT = struct.Struct("@PiiiBBHPPQ")
 
 
 # ctypes array types of the sizes read, made once (a type per call costs more
-# than the read), and the int64 arrays' formats by ndim.
-_VERSION_BYTES = ctypes.c_char * _VERSION.size
+# than the read), and the int64 arrays' formats by their count.
 _VERSIONED_BYTES = ctypes.c_char * _VERSIONED_LAYOUT.size
 _LEGACY_BYTES = ctypes.c_char * _LEGACY_LAYOUT.size
 # Made on first use (dict writes are atomic; two threads make equal entries).
 _INT64S: dict[int, tuple[struct.Struct, Any]] = {}
+
+# What a header's (device type, device id, ndim, type code, bits, lanes) mean:
+# its device, dtype name and item size.  Checked once per combination (they
+# are few: bounded all the same); only combinations that pass are kept, so a
+# hit is a passed check, and the checks of the rest run as before.
+_MEANINGS: dict[tuple[int, ...], tuple[Device, str, int]] = {}
+_MEANINGS_LIMIT = 1024
+
+
+def _meaning(key: tuple[int, ...]) -> tuple[Device, str, int]:
+    code, device_id, ndim, type_code, bits, lanes = key
+    if not 0 <= ndim <= MAX_NDIM:
+        raise _broken(f"ndim is {ndim}, outside 0..{MAX_NDIM}")
+    name = _BY_CODE.get((type_code, bits), "") if lanes == 1 else ""
+    name = name or f"dlpack(code={type_code}, bits={bits}, lanes={lanes})"
+    kind = DLPACK_KINDS.get(code) or f"dlpack{code}"
+    device = CPU if kind == "cpu" else Device(kind, device_id)
+    meaning = (device, name, max(1, bits * lanes // 8))
+    if len(_MEANINGS) >= _MEANINGS_LIMIT:
+        _MEANINGS.clear()  # a cleared entry is only checked again
+    _MEANINGS[key] = meaning
+    return meaning
 
 
 def read_header(capsule: Any) -> Header:
@@ -235,46 +271,68 @@ def read_header(capsule: Any) -> Header:
     Raises :class:`UnsupportedInputError` for a capsule this reader must not
     trust; the capsule is then still unconsumed (the caller releases it).
     """
-    pointer, versioned = _pointer(capsule)
     flags = 0
-    if versioned:
-        major, minor = _VERSION.unpack_from(_VERSION_BYTES.from_address(pointer))
+    try:
+        # One call for the common case: PyCapsule_GetPointer checks that the object
+        # is a capsule of that very name, else raises ValueError (and reads nothing).
+        pointer = _get_pointer(capsule, _VERSIONED)
+    except ValueError:
+        versioned = False
+        pointer = _legacy_pointer(capsule)
+        fields = _LEGACY_LAYOUT.unpack_from(_LEGACY_BYTES.from_address(pointer))
+    else:
+        versioned = True
+        # A ctypes view of the memory reads nothing until unpacked: the version first.
+        raw = _VERSIONED_BYTES.from_address(pointer)
+        major, minor = _VERSION.unpack_from(raw)
         if major != MAX_VERSION[0]:
             raise UnsupportedInputError(
                 f"the producer's DLPack capsule has version {major}.{minor}, "
                 f"and xpbridge reads DLPack {MAX_VERSION[0]}.x only (its layout may differ); "
                 f"xpbridge released it without reading past the version"
             )
-        fields = _VERSIONED_LAYOUT.unpack_from(_VERSIONED_BYTES.from_address(pointer))
+        fields = _VERSIONED_LAYOUT.unpack_from(raw)
         flags = fields[4]
         fields = fields[5:]
+    data, _, _, ndim, _, _, _, shape_at, strides_at, offset = fields
+    key = fields[1:7]  # device type and id, ndim, dtype code, bits and lanes
+    device, name, itemsize = _MEANINGS.get(key) or _meaning(key)
+    steps: tuple[int, ...] | None
+    if ndim:
+        if not shape_at:
+            raise _broken(f"ndim is {ndim} but the shape pointer is NULL")
+        if strides_at == shape_at + 8 * ndim:
+            # Shape and strides side by side (as NumPy and torch allocate them): one read.
+            both = _int64s(shape_at, 2 * ndim)
+            shape, steps = both[:ndim], both[ndim:]
+        else:
+            shape = _int64s(shape_at, ndim)
+            steps = _int64s(strides_at, ndim) if strides_at else None
+        if min(shape) < 0:
+            raise _broken(f"the shape {shape} has a negative extent")
     else:
-        fields = _LEGACY_LAYOUT.unpack_from(_LEGACY_BYTES.from_address(pointer))
-    data, code, device_id, ndim, type_code, bits, lanes, shape_at, strides_at, offset = fields
-    if not 0 <= ndim <= MAX_NDIM:
-        raise _broken(f"ndim is {ndim}, outside 0..{MAX_NDIM}")
-    if ndim and not shape_at:
-        raise _broken(f"ndim is {ndim} but the shape pointer is NULL")
-    shape = _int64s(shape_at, ndim) if ndim else ()
-    if shape and min(shape) < 0:
-        raise _broken(f"the shape {shape} has a negative extent")
-    name = _BY_CODE.get((type_code, bits), "") if lanes == 1 else ""
-    name = name or f"dlpack(code={type_code}, bits={bits}, lanes={lanes})"
-    itemsize = max(1, bits * lanes // 8)
-    data = data or 0
-    if not data and 0 not in shape:
-        raise _broken(f"the data pointer is NULL for data of shape {shape}")
-    if strides_at:
-        strides = tuple([s * itemsize for s in _int64s(strides_at, ndim)]) if ndim else ()
-    else:  # NULL strides (legacy capsules): compact row-major
+        shape, steps = (), ()
+    if not data:
+        data = 0  # NULL arrives as None
+        if 0 not in shape:
+            raise _broken(f"the data pointer is NULL for data of shape {shape}")
+    if steps is None:  # NULL strides (legacy capsules): compact row-major
         strides = _compact(shape, itemsize)
-    kind = DLPACK_KINDS.get(code) or f"dlpack{code}"
-    device = CPU if kind == "cpu" else Device(kind, device_id)
-    return Header(versioned, flags, data, device, name, itemsize, shape, strides, offset)
+    else:
+        strides = (
+            steps
+            if itemsize == 1
+            else (steps[0] * itemsize,)  # one dimension: no list to build
+            if ndim == 1
+            else tuple([s * itemsize for s in steps])
+        )
+    return _new_tuple(
+        Header, (versioned, flags, data, device, name, itemsize, shape, strides, offset)
+    )
 
 
 def _int64s(address: int, n: int) -> tuple[int, ...]:
-    """``n`` (1 to MAX_NDIM) int64 values at ``address``: the shape or strides array."""
+    """``n`` (1 to 2 * MAX_NDIM) int64 values at ``address``: the shape or strides array."""
     known = _INT64S.get(n)
     if known is None:
         known = _INT64S[n] = (struct.Struct(f"@{n}q"), ctypes.c_char * (8 * n))
@@ -310,6 +368,10 @@ def reported_device(producer: Any) -> Device:
         raise UnsupportedInputError(
             f"{type_name(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}"
         ) from e
+    if type(reply) is tuple and len(reply) == 2 and type(reply[0]) is type(reply[1]) is int:
+        known = _DEVICES.get(reply)  # a pair of plain ints seen before: checked then
+        if known is not None:
+            return known
     pair = _int_pair(reply)
     known = _DEVICES.get(pair)  # type: ignore[arg-type]
     if known is not None:
@@ -350,13 +412,18 @@ _DEVICES: dict[tuple[int, int], Device] = {}
 _NUMPY_READS = frozenset(
     name for name, row in DTYPES.items() if row.numpy is not None and row.dlpack is not None
 )
-_NUMPY_2_1: list[bool] = []
+# NumPy's from_dlpack where it honours the read-only flag (else None), looked up
+# once: [] until then (two threads may both look; they find the same).
+_NUMPY_CONSUMER: list[Any] = []
 
 
-def _numpy_honours_read_only(np: Any) -> bool:
-    if not _NUMPY_2_1:
-        _NUMPY_2_1.append(np.lib.NumpyVersion(np.__version__) >= "2.1.0")
-    return _NUMPY_2_1[0]
+def _numpy_consumer() -> Any:
+    if not _NUMPY_CONSUMER:
+        import numpy as np
+
+        honours = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
+        _NUMPY_CONSUMER.append(np.from_dlpack if honours else None)
+    return _NUMPY_CONSUMER[0]
 
 
 class _Checked:
@@ -394,6 +461,8 @@ class _Owner:
 class Exported:
     """A capsule asked of a producer, its header read and checked, not yet consumed."""
 
+    __slots__ = ("capsule", "header", "producer", "requested_copy")
+
     def __init__(self, producer: Any, capsule: Any, header: Header) -> None:
         self.producer = producer
         self.capsule = capsule
@@ -409,26 +478,27 @@ class Exported:
 
     def to_numpy(self) -> Any:
         """Consume the capsule into a NumPy array over the same memory."""
-        import numpy as np
-
-        from ._dtypes import numpy_dtype
-
         h = self.header
         if (
             h.versioned  # NumPy makes a legacy capsule's view read-only
             and h.dtype in _NUMPY_READS
             and h.device.kind == "cpu"
             and 0 not in h.shape
-            and _numpy_honours_read_only(np)
         ):
+            consume = _NUMPY_CONSUMER[0] if _NUMPY_CONSUMER else _numpy_consumer()
             # The capsule is checked (header, device): NumPy's own consumer makes
             # the same view (read-only exactly when the flag says so) for a twentieth
             # of the cost of the one below.  If it refuses, it has not consumed
             # the capsule, and the one below says why.
-            try:
-                return np.from_dlpack(_Checked(self.capsule))
-            except (BufferError, RuntimeError, TypeError, ValueError):
-                pass
+            if consume is not None:
+                try:
+                    return consume(_Checked(self.capsule))
+                except (BufferError, RuntimeError, TypeError, ValueError):
+                    pass
+        import numpy as np
+
+        from ._dtypes import numpy_dtype
+
         target = numpy_dtype(h.dtype)
         pointer, versioned = _pointer(self.capsule)
         _mark_used(self.capsule, versioned)
@@ -508,14 +578,16 @@ def _ask(
     remedy: Callable[[Any], str] | None,
 ) -> Any:
     """Call ``__dlpack__``: versioned first, the legacy signature only when the keywords are refused."""
-    kwargs: dict[str, Any] = {"max_version": MAX_VERSION}
-    if dl_device is not None:
-        kwargs["dl_device"] = dl_device
-    if copy is not None:
-        kwargs["copy"] = copy
-    if stream is not None:
-        kwargs["stream"] = stream
     try:
+        if dl_device is None and copy is None and stream is None:
+            return producer.__dlpack__(max_version=MAX_VERSION)  # the common call, no dict
+        kwargs: dict[str, Any] = {"max_version": MAX_VERSION}
+        if dl_device is not None:
+            kwargs["dl_device"] = dl_device
+        if copy is not None:
+            kwargs["copy"] = copy
+        if stream is not None:
+            kwargs["stream"] = stream
         return producer.__dlpack__(**kwargs)
     except Exception as e:
         if not _rejects_keywords(e):

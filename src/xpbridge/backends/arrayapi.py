@@ -21,12 +21,13 @@ from .._traits import Traits
 from ..errors import ConversionError, DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend
-from .protocol import DLPackBackend
+from .protocol import DLPackBackend, capsule_traits
 
 __all__ = ["ArrayAPIBackend", "is_namespace"]
 
 # ArrayAPIBackend.writable of array types whose answer depends on the type alone.
 _WRITABLE: dict[type, bool] = {}
+_MEMO_LIMIT = 256  # entries of each namespace's memos (dtypes, kinds of array)
 _DLPACK = DLPackBackend()  # the capsule reader every namespace source shares
 _NUMPY = NumpyBackend()  # describes the host views of producers that will not export
 
@@ -103,14 +104,24 @@ class ArrayAPIBackend(Backend):
         self.devices: list[Any] = list(info().devices()) if info is not None else []
         self._probe_lock = threading.Lock()
         self._probed: tuple[str, bool] | None = None
+        # Per namespace, so replacing the backend starts them afresh: the
+        # canonical name of each dtype object seen, and the traits of each kind
+        # of array (one object per kind, which the planner's identity memo
+        # finds).  Dict reads and writes are atomic and every thread computes
+        # the same value, so no lock; bounded by clearing when full.
+        self._dtype_names: dict[Any, str] = {}
+        self._traits: dict[tuple[Any, ...], Traits] = {}
 
     # Capabilities probed once: (import_aliases, immutable results).
 
     def _probe(self) -> tuple[str, bool]:
-        with self._probe_lock:
-            if self._probed is None:
-                self._probed = (self._probe_aliasing(), self._probe_immutable())
-            return self._probed
+        probed = self._probed  # set once, whole, under the lock: read without it
+        if probed is None:
+            with self._probe_lock:
+                if self._probed is None:
+                    self._probed = (self._probe_aliasing(), self._probe_immutable())
+                probed = self._probed
+        return probed
 
     def _probe_aliasing(self) -> str:
         import numpy as np
@@ -206,25 +217,50 @@ class ArrayAPIBackend(Backend):
         return answer
 
     def traits(self, x: Any) -> Traits:
+        if isinstance(x, Exported):  # the common case first
+            return capsule_traits(x, self.name, not self.writable(x.producer))
         if isinstance(x, _HostView):
             t = _NUMPY.traits(x.array)
             return t._replace(library=self.name, readonly=True)
-        if isinstance(x, Exported):
-            t = _DLPACK.traits(x)
-            readonly = t.readonly or not self.writable(x.producer)
-            return t._replace(library=self.name, readonly=readonly)
-        size = getattr(x, "size", None)
+        size_zero = getattr(x, "size", None) == 0
+        key = (x.dtype, self.device_of(x), x.device, size_zero, not self.writable(x))
+        try:
+            traits = self._traits.get(key)
+        except TypeError:  # an unhashable dtype or device object: described afresh
+            return self._array_traits(*key)
+        if traits is None:
+            traits = self._array_traits(*key)
+            if len(self._traits) >= _MEMO_LIMIT:
+                self._traits.clear()  # a cleared entry is only made again
+            self._traits[key] = traits
+        return traits
+
+    def _array_traits(
+        self, dtype: Any, device: Device, native: Any, size_zero: bool, readonly: bool
+    ) -> Traits:
         return Traits(
             self.name,
-            self.dtype_name(x.dtype),
-            self.device_of(x),
-            size_zero=size == 0,
-            readonly=not self.writable(x),
-            native_device=x.device,
+            self.dtype_name(dtype),
+            device,
+            size_zero=size_zero,
+            readonly=readonly,
+            native_device=native,
         )
 
     def dtype_name(self, dtype: Any) -> str:
         """The canonical name of one of this namespace's dtypes (else its own name)."""
+        try:
+            known = self._dtype_names.get(dtype)
+        except TypeError:  # unhashable: looked up afresh
+            return self._find_dtype_name(dtype)
+        if known is None:
+            known = self._find_dtype_name(dtype)
+            if len(self._dtype_names) >= _MEMO_LIMIT:
+                self._dtype_names.clear()
+            self._dtype_names[dtype] = known
+        return known
+
+    def _find_dtype_name(self, dtype: Any) -> str:
         for name in DTYPES:
             candidate = getattr(self.namespace, name, None)
             if candidate is not None and candidate == dtype:

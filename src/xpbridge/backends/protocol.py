@@ -23,7 +23,7 @@ import sys
 from typing import Any, ClassVar
 
 from .._devices import CPU, Device
-from .._dlpack import Exported, Header, export, reported_device, type_name
+from .._dlpack import IS_COPIED, READ_ONLY, Exported, Header, export, reported_device, type_name
 from .._dtypes import DTYPES
 from .._traits import Traits
 from ..errors import ConversionError, CopyError, DeviceError, DTypeError, UnsupportedInputError
@@ -34,7 +34,7 @@ from .torch import TorchBackend
 _NUMPY = NumpyBackend()  # buffers are described and measured as the NumPy views they are
 _TORCH = TorchBackend()  # CUDA array interfaces, as the torch tensors torch makes of them
 
-__all__ = ["BufferBackend", "DLPackBackend", "known_remedy", "unconvertible"]
+__all__ = ["BufferBackend", "DLPackBackend", "capsule_traits", "known_remedy", "unconvertible"]
 
 
 def _has(x: Any, name: str) -> bool:
@@ -117,10 +117,15 @@ class DLPackBackend(Backend):
         *,
         planning: bool = False,
     ) -> Exported:
-        source = self.device_of(x)
-        wanted = device or (source if source.kind in target.device_kinds else CPU)
+        source = reported_device(x)
         in_place = False if copy is False else None  # None lets the producer copy only if it must
-        if wanted.kind == "cpu" and source.kind != "cpu":
+        if source.kind == "cpu":  # on the host: exported in place wherever it goes next
+            exported = export(x, copy=in_place, device=source, remedy=known_remedy)
+            if planning:  # planning holds no capsule: released as its last reference goes
+                exported.capsule = None
+            return exported
+        wanted = device or (source if source.kind in target.device_kinds else CPU)
+        if wanted.kind == "cpu":
             if copy is False:
                 raise CopyError(
                     f"copy=False, but the source lives on {source} and {target.name} needs it "
@@ -135,39 +140,26 @@ class DLPackBackend(Backend):
             exported = export(x, dl_device=(1, 0), copy=True, remedy=known_remedy)
             exported.requested_copy = True
             return _checked_copy(x, exported)
-        if source.kind != "cpu":
-            # Consumed on its own device: the device must exist here, and the
-            # producer orders its work before our current stream (the handshake).
-            target.resolve_device(source)
-            stream = target.consumer_stream(source)
-            exported = export(x, copy=in_place, stream=stream, device=source, remedy=known_remedy)
-            if exported.header.negative_strides and copy is not False:
-                # torch.from_dlpack aborts on negative strides: ask for a compact copy
-                # (the first capsule is released as its last reference goes).
-                if planning:
-                    copy_header = exported.header.as_copy(source)
-                    return Exported.described(x, copy_header, requested_copy=True)
-                exported = export(x, copy=True, stream=stream, device=source, remedy=known_remedy)
-                exported.requested_copy = True
-                exported = _checked_copy(x, exported)
-        else:
-            exported = export(x, copy=in_place, device=source, remedy=known_remedy)
+        # Consumed on its own device: the device must exist here, and the
+        # producer orders its work before our current stream (the handshake).
+        target.resolve_device(source)
+        stream = target.consumer_stream(source)
+        exported = export(x, copy=in_place, stream=stream, device=source, remedy=known_remedy)
+        if exported.header.negative_strides and copy is not False:
+            # torch.from_dlpack aborts on negative strides: ask for a compact copy
+            # (the first capsule is released as its last reference goes).
+            if planning:
+                copy_header = exported.header.as_copy(source)
+                return Exported.described(x, copy_header, requested_copy=True)
+            exported = export(x, copy=True, stream=stream, device=source, remedy=known_remedy)
+            exported.requested_copy = True
+            exported = _checked_copy(x, exported)
         if planning:  # the capsule is released as its last reference goes
             return Exported.described(x, exported.header, requested_copy=False)
         return exported
 
     def traits(self, x: Exported) -> Traits:
-        h = x.header
-        return Traits(
-            "dlpack",
-            h.dtype,
-            h.device,
-            size_zero=0 in h.shape,
-            readonly=h.readonly,
-            unaligned=(h.data + h.byte_offset) % h.itemsize != 0,
-            negative_strides=h.negative_strides,
-            copied=h.copied or x.requested_copy,
-        )
+        return capsule_traits(x, "dlpack")
 
     def holds(self, dtype: str) -> bool:
         row = DTYPES.get(dtype)
@@ -185,6 +177,48 @@ class DLPackBackend(Backend):
 
     def step_from_dlpack(self, x: Exported, plan: Any) -> Any:
         return x.to_numpy()
+
+
+# Traits of checked capsules, by their values: one object per kind of source,
+# so the planner's identity memo (xpbridge._request.plan_default) finds its
+# plan without hashing every field.  Dict reads and writes are atomic and
+# every thread makes equal values, so no lock; bounded by clearing when full
+# (a cleared entry is only made again).
+_CAPSULE_TRAITS: dict[tuple[Any, ...], Traits] = {}
+_CAPSULE_TRAITS_LIMIT = 1024
+
+
+def capsule_traits(x: Exported, library: str, readonly: bool = False) -> Traits:
+    """The traits of a checked capsule of ``library`` (``readonly``: its source refuses writes)."""
+    h = x.header
+    flags, strides = h.flags, h.strides
+    key = (
+        library,
+        h.dtype,
+        h.device,
+        0 in h.shape,
+        readonly or flags & READ_ONLY != 0,
+        (h.data + h.byte_offset) % h.itemsize != 0,
+        bool(strides) and min(strides) < 0 and h.negative_strides,  # min: the cheap test first
+        flags & IS_COPIED != 0 or x.requested_copy,
+    )
+    traits = _CAPSULE_TRAITS.get(key)
+    if traits is None:
+        _, dtype, device, size_zero, readonly, unaligned, negative_strides, copied = key
+        traits = Traits(
+            library,
+            dtype,
+            device,
+            size_zero=size_zero,
+            readonly=readonly,
+            unaligned=unaligned,
+            negative_strides=negative_strides,
+            copied=copied,
+        )
+        if len(_CAPSULE_TRAITS) >= _CAPSULE_TRAITS_LIMIT:
+            _CAPSULE_TRAITS.clear()
+        _CAPSULE_TRAITS[key] = traits
+    return traits
 
 
 def _checked_copy(x: Any, exported: Exported) -> Exported:
