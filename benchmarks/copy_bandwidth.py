@@ -64,7 +64,25 @@ def paths(size: int) -> dict[str, tuple[str, Callable[[], Any]]]:
             "ndarray",
             lambda: _copy.copy_ndarray(ro, numpy_memory=False, engine="numpy-buffer"),
         ),
+        "engine torch (read-only ndarray to tensor)": (
+            "ndarray",
+            lambda: _copy.copy_ndarray_to_tensor(ro, engine="torch"),
+        ),
+        "engine numpy-buffer (read-only ndarray to tensor)": (
+            "ndarray",
+            lambda: _copy.copy_ndarray_to_tensor(ro, engine="numpy-buffer"),
+        ),
         "xb.to_torch(read-only)": ("ndarray", lambda: xb.to_torch(ro)),
+        "np.ascontiguousarray(a[::-1])": ("reversed", lambda: np.ascontiguousarray(a[::-1])),
+        "engine numpy (reversed ndarray to tensor)": (
+            "reversed",
+            lambda: _copy.copy_ndarray_to_tensor(a[::-1], engine="numpy"),
+        ),
+        "engine torch (reversed ndarray to tensor)": (
+            "reversed",
+            lambda: _copy.copy_ndarray_to_tensor(a[::-1], engine="torch"),
+        ),
+        "xb.to_torch(a[::-1])": ("reversed", lambda: xb.to_torch(a[::-1])),
         "xb.to_numpy(a, copy=True)": ("ndarray", lambda: xb.to_numpy(a, copy=True)),
         "t.clone()": ("tensor", t.clone),
         "t.numpy().copy()": ("tensor", lambda: t.numpy().copy()),
@@ -74,6 +92,18 @@ def paths(size: int) -> dict[str, tuple[str, Callable[[], Any]]]:
             lambda: _copy.copy_tensor(t, engine="numpy-buffer"),
         ),
         "engine torch (tensor)": ("tensor", lambda: _copy.copy_tensor(t, engine="torch")),
+        "engine numpy (tensor to ndarray)": (
+            "tensor",
+            lambda: _copy.copy_tensor_to_ndarray(t, t.numpy(), engine="numpy"),
+        ),
+        "engine numpy-buffer (tensor to ndarray)": (
+            "tensor",
+            lambda: _copy.copy_tensor_to_ndarray(t, t.numpy(), engine="numpy-buffer"),
+        ),
+        "engine torch (tensor to ndarray)": (
+            "tensor",
+            lambda: _copy.copy_tensor_to_ndarray(t, t.numpy(), engine="torch"),
+        ),
         "xb.to_numpy(g, copy=True)  [requires grad]": (
             "tensor",
             lambda: xb.to_numpy(g, copy=True),

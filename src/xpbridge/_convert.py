@@ -65,7 +65,7 @@ def _prime_fast_paths() -> None:
 
 def _default_request(x: Any, to: str, planning: bool = False) -> tuple[Plan, Any]:
     """:func:`_request` with every keyword at its default (so valid)."""
-    if _FROM_NUMPY is None:
+    if _FROM_NUMPY is None and "torch" in sys.modules:  # no torch: nothing to prime
         _prime_fast_paths()
     return default_request(x, to, planning)
 
@@ -126,7 +126,7 @@ def _request(
         and requires_grad is False
     ):
         return _default_request(x, to, planning)
-    if _FROM_NUMPY is None:
+    if _FROM_NUMPY is None and "torch" in sys.modules:
         _prime_fast_paths()
     check_keywords(copy, grad, requires_grad)
     source = _registry.backend_of(x)  # an unknown source before an unknown target
