@@ -421,24 +421,25 @@ def to_numpy(
     >>> a, a.flags.writeable
     (array([1., 1.], dtype=float32), False)
     """
-    if type(x) is _TENSOR and dtype is None and grad == "detach":
-        if copy is None:
-            if not x.requires_grad:  # a model's parameters: never try what raises
-                try:
-                    return x.numpy()  # type: ignore[no-any-return]
-                except (TypeError, RuntimeError, ValueError):
-                    pass  # the planner says why, and what to do
-        elif copy is True:
-            # A new writable array: NumPy's view of the detached tensor raises
-            # for everything the planner treats otherwise (bits, device, dtype,
-            # layout), as Tensor.numpy does; the copy engine copies the view.
-            detached = x.detach()
+    if dtype is None and copy is None and grad == "detach":
+        # a model's parameters: never try what raises
+        if type(x) is _TENSOR and not x.requires_grad:
             try:
-                view = detached.numpy()
+                return x.numpy()  # type: ignore[no-any-return]
             except (TypeError, RuntimeError, ValueError):
-                pass
-            else:
-                return copy_tensor_to_ndarray(detached, view)  # type: ignore[no-any-return]
+                pass  # the planner says why, and what to do
+        return _execute(_default_request(x, "numpy"))  # type: ignore[no-any-return]
+    if type(x) is _TENSOR and dtype is None and grad == "detach" and copy is True:
+        # A new writable array: NumPy's view of the detached tensor raises
+        # for everything the planner treats otherwise (bits, device, dtype,
+        # layout), as Tensor.numpy does; the copy engine copies the view.
+        detached = x.detach()
+        try:
+            view = detached.numpy()
+        except (TypeError, RuntimeError, ValueError):
+            pass
+        else:
+            return copy_tensor_to_ndarray(detached, view)  # type: ignore[no-any-return]
     return _execute(_request(x, "numpy", None, dtype, copy, grad, False))  # type: ignore[no-any-return]
 
 
@@ -485,31 +486,26 @@ def to_torch(
     >>> xb.to_torch(np.arange(4)[::-1])       # negative strides: a safe copy
     tensor([3, 2, 1, 0])
     """
-    if (
-        type(x) is _NDARRAY
-        and device is None
-        and dtype is None
-        and copy is None
-        and requires_grad is False
+    if device is None and dtype is None and copy is None and requires_grad is False:
         # A dtype torch takes as it is: not complex (NumPy aligns it to its
         # parts, torch to the whole item), not ml_dtypes', native byte order.
-        and x.dtype in _DIRECT_DTYPES
-    ):
-        flags = x.flags
-        # backends.torch.from_numpy_is_exact (the trees' rule too), inlined: a
-        # call costs a tenth of from_numpy here.  Aligned and writable,
-        # C-contiguous or at least no stride < 0.
-        if flags.carray or (flags.behaved and min(x.strides) >= 0):
-            try:
-                return _FROM_NUMPY(x)  # type: ignore[no-any-return]
-            except (TypeError, ValueError):
-                pass  # the planner says why, and what to do
-        elif flags.aligned:
-            # Read-only or reversed: the contract's answer is a copy
-            # (rules np-torch-readonly, np-torch-negative-strides), made by
-            # the copy engine; a reversed view never reaches from_numpy.
-            return copy_ndarray_to_tensor(x)  # type: ignore[no-any-return]
-    elif (
+        if type(x) is _NDARRAY and x.dtype in _DIRECT_DTYPES:
+            flags = x.flags
+            # backends.torch.from_numpy_is_exact (the trees' rule too), inlined:
+            # a call costs a tenth of from_numpy here.  Aligned and writable,
+            # C-contiguous or at least no stride < 0.
+            if flags.carray or (flags.behaved and min(x.strides) >= 0):
+                try:
+                    return _FROM_NUMPY(x)  # type: ignore[no-any-return]
+                except (TypeError, ValueError):
+                    pass  # the planner says why, and what to do
+            elif flags.aligned:
+                # Read-only or reversed: the contract's answer is a copy
+                # (rules np-torch-readonly, np-torch-negative-strides), made
+                # by the copy engine; a reversed view never reaches from_numpy.
+                return copy_ndarray_to_tensor(x)  # type: ignore[no-any-return]
+        return _execute(_default_request(x, "torch"))  # type: ignore[no-any-return]
+    if (
         type(x) is _NDARRAY
         and device is None
         and copy is None
