@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 from ._registry import _PROTOCOLS, backend_of
 from ._request import Resolved, resolve
 from ._tree import _KINDS, ARRAY, flatten, kind_of
-from ._tree_plan import Shortcut, convert_flat, convert_leaves, fast_path
+from ._tree_plan import Shortcut, convert_leaves, fast_path
 from ._typing import Grad
 from .errors import ConversionError
 
@@ -81,6 +81,7 @@ def compute_in(
     'normalise'
     """
     resolved = resolve(to, device, None, None, grad, False, False)
+    backs_by_type = _BACK_BY_TYPE.setdefault(grad, {})  # this grad's memo, looked up once
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         context = f"compute_in of {getattr(func, '__qualname__', func)!s}: "
@@ -91,14 +92,24 @@ def compute_in(
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             shortcut = found[0] if found else _shortcut(resolved, found)
             if not kwargs and shortcut is not None:
-                converted = convert_flat(args, shortcut)
-                if converted is not None:  # the common call: a few arrays and plain values
-                    source = shortcut[0]
-                    for x in args:
-                        if type(x) is source:  # the first array argument
-                            back = _back(x, grad)
-                            return _returned(context, call(*converted), back)  # type: ignore[no-any-return]
-                    return func(*args, **kwargs)
+                # The common call: a few arrays and plain values, positional.
+                # Every check of the planned path runs (convert_all's); what
+                # it leaves out is resolved once per decorated function (the
+                # shortcut) or per caller type (the way back).
+                converted = shortcut.convert_all(args)
+                if converted is not None:
+                    source = shortcut.source
+                    first = args[0] if args and type(args[0]) is source else _first_of(args, source)
+                    if first is None:  # no array argument
+                        return call(*args)  # type: ignore[no-any-return]
+                    back = backs_by_type.get(type(first)) or _back(first, grad)
+                    result = call(*converted)
+                    to_caller = back[1]  # a tuple of arrays: _returned's first case, inline
+                    if to_caller is not None and type(result) is tuple:
+                        returned = to_caller.convert_all(result)
+                        if returned is not None:
+                            return returned  # type: ignore[return-value]
+                    return _returned(context, result, back)  # type: ignore[no-any-return]
             arg_leaves, arg_def = flatten(args)
             kw_leaves, kw_def = flatten(kwargs)
             leaves = arg_leaves + kw_leaves
@@ -114,7 +125,7 @@ def compute_in(
                 index = next(i for i, x in enumerate(leaves) if x is caller)
                 path = (arg_def.paths("args") + kw_def.paths("kwargs"))[index]
                 raise type(e)(f"{context}{path}: {e}") from e
-            converted = convert_leaves(
+            planned = convert_leaves(
                 leaves,
                 resolved,
                 lambda: arg_def.paths("args") + kw_def.paths("kwargs"),
@@ -122,9 +133,7 @@ def compute_in(
                 context,
             )
             split = len(arg_leaves)
-            result = call(
-                *arg_def.unflatten(converted[:split]), **kw_def.unflatten(converted[split:])
-            )
+            result = call(*arg_def.unflatten(planned[:split]), **kw_def.unflatten(planned[split:]))
             return _returned(context, result, back)  # type: ignore[no-any-return]
 
         return run
@@ -133,7 +142,8 @@ def compute_in(
 
 
 _BACK: dict[tuple[str, Any, str], tuple[Resolved, Shortcut | None]] = {}
-_BACK_BY_TYPE: dict[tuple[type, str], tuple[Resolved, Shortcut | None]] = {}
+# By grad, then by the caller's type (libraries with a single device: NumPy).
+_BACK_BY_TYPE: dict[str, dict[type, tuple[Resolved, Shortcut | None]]] = {}
 _PROTOCOL_NAMES = frozenset(backend.name for backend in _PROTOCOLS)
 
 
@@ -143,6 +153,14 @@ def _shortcut(r: Resolved, found: list[Shortcut]) -> Shortcut | None:
     if shortcut is not None:
         found[:] = [shortcut]
     return shortcut
+
+
+def _first_of(values: tuple[Any, ...], source: type) -> Any:
+    """The first of ``values`` of exactly the type ``source``, or None."""
+    for x in values:
+        if type(x) is source:
+            return x
+    return None
 
 
 def _first_array(leaves: Sequence[Any]) -> Any:
@@ -160,7 +178,8 @@ def _back(caller: Any, grad: str) -> tuple[Resolved, Shortcut | None]:
     may belong to any library); by type alone where the library has a single
     device (NumPy), to skip asking for it.
     """
-    known = _BACK_BY_TYPE.get((type(caller), grad))
+    by_type = _BACK_BY_TYPE.setdefault(grad, {})
+    known = by_type.get(type(caller))
     if known is not None:
         return known
     backend = backend_of(caller)
@@ -174,8 +193,8 @@ def _back(caller: Any, grad: str) -> tuple[Resolved, Shortcut | None]:
     back = (r, fast_path(r))
     if key is not None and len(_BACK) < 256 and back[1] is not None:  # None: maybe not yet
         _BACK[key] = back
-        if backend.device_kinds == {"cpu"} and len(_BACK_BY_TYPE) < 256:
-            _BACK_BY_TYPE[type(caller), grad] = back
+        if backend.device_kinds == {"cpu"} and len(by_type) < 256:
+            by_type[type(caller)] = back
     return back
 
 
@@ -184,13 +203,13 @@ def _returned(context: str, result: Any, back: tuple[Resolved, Shortcut | None])
     r, shortcut = back
     if shortcut is not None:
         if type(result) is shortcut.source:
-            converted = convert_flat((result,), shortcut)
+            converted = shortcut.convert_all((result,))
             if converted is not None:
                 return converted[0]
         elif type(result) is tuple:
-            converted = convert_flat(result, shortcut)
+            converted = shortcut.convert_all(result)
             if converted is not None:
-                return tuple(converted)
+                return converted
     leaves, treedef = flatten(result)
     return treedef.unflatten(
         convert_leaves(leaves, r, lambda: treedef.paths("result"), shortcut, context)
