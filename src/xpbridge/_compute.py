@@ -81,11 +81,14 @@ def compute_in(
     'normalise'
     """
     resolved = resolve(to, device, None, None, grad, False, False)
-    backs_by_type = _BACK_BY_TYPE.setdefault(grad, {})  # this grad's memo, looked up once
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         context = f"compute_in of {getattr(func, '__qualname__', func)!s}: "
         found: list[Shortcut] = []  # fast_path(resolved), kept once numpy and torch are in
+        # The way back of the common call.  Its first array is of the shortcut's
+        # source type and the primitive took it, so it is on the host (an
+        # ndarray, or a tensor Tensor.numpy accepted): one way back serves them all.
+        home: list[tuple[Resolved, Shortcut | None]] = []
         call: Callable[..., Any] = func
 
         @functools.wraps(func)
@@ -95,14 +98,14 @@ def compute_in(
                 # The common call: a few arrays and plain values, positional.
                 # Every check of the planned path runs (convert_all's); what
                 # it leaves out is resolved once per decorated function (the
-                # shortcut) or per caller type (the way back).
+                # shortcut and the way back).
                 converted = shortcut.convert_all(args)
                 if converted is not None:
                     source = shortcut.source
                     first = args[0] if args and type(args[0]) is source else _first_of(args, source)
                     if first is None:  # no array argument
                         return call(*args)  # type: ignore[no-any-return]
-                    back = backs_by_type.get(type(first)) or _back(first, grad)
+                    back = home[0] if home else _home(first, grad, home)
                     result = call(*converted)
                     to_caller = back[1]  # a tuple of arrays: _returned's first case, inline
                     if to_caller is not None and type(result) is tuple:
@@ -142,8 +145,7 @@ def compute_in(
 
 
 _BACK: dict[tuple[str, Any, str], tuple[Resolved, Shortcut | None]] = {}
-# By grad, then by the caller's type (libraries with a single device: NumPy).
-_BACK_BY_TYPE: dict[str, dict[type, tuple[Resolved, Shortcut | None]]] = {}
+_BACK_BY_TYPE: dict[tuple[type, str], tuple[Resolved, Shortcut | None]] = {}
 _PROTOCOL_NAMES = frozenset(backend.name for backend in _PROTOCOLS)
 
 
@@ -153,6 +155,16 @@ def _shortcut(r: Resolved, found: list[Shortcut]) -> Shortcut | None:
     if shortcut is not None:
         found[:] = [shortcut]
     return shortcut
+
+
+def _home(
+    first: Any, grad: str, home: list[tuple[Resolved, Shortcut | None]]
+) -> tuple[Resolved, Shortcut | None]:
+    """:func:`_back` of the common call's first array, kept in ``home`` once it has a shortcut."""
+    back = _back(first, grad)
+    if back[1] is not None:
+        home[:] = [back]
+    return back
 
 
 def _first_of(values: tuple[Any, ...], source: type) -> Any:
@@ -178,8 +190,7 @@ def _back(caller: Any, grad: str) -> tuple[Resolved, Shortcut | None]:
     may belong to any library); by type alone where the library has a single
     device (NumPy), to skip asking for it.
     """
-    by_type = _BACK_BY_TYPE.setdefault(grad, {})
-    known = by_type.get(type(caller))
+    known = _BACK_BY_TYPE.get((type(caller), grad))
     if known is not None:
         return known
     backend = backend_of(caller)
@@ -193,8 +204,8 @@ def _back(caller: Any, grad: str) -> tuple[Resolved, Shortcut | None]:
     back = (r, fast_path(r))
     if key is not None and len(_BACK) < 256 and back[1] is not None:  # None: maybe not yet
         _BACK[key] = back
-        if backend.device_kinds == {"cpu"} and len(by_type) < 256:
-            by_type[type(caller)] = back
+        if backend.device_kinds == {"cpu"} and len(_BACK_BY_TYPE) < 256:
+            _BACK_BY_TYPE[type(caller), grad] = back
     return back
 
 
