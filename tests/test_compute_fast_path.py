@@ -13,6 +13,7 @@ error, and the function is called exactly when the planned path calls it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -281,3 +282,39 @@ def test_the_shortcut_is_built_once_per_request() -> None:
     r = resolve("torch", None, None, None, "raise", False, False)
     assert fast_path(r) is fast_path(r)
     assert fast_path(resolve("torch", None, "float64", None, "raise", False, False)) is None
+
+
+@pytest.mark.parametrize("to", ["torch", "numpy"])
+def test_first_calls_from_many_threads_at_once(to: str) -> None:
+    # The shortcut and the way back are kept on first use: threads that make a
+    # freshly decorated function's first calls together all get exact results.
+    def swap(x: Any, y: Any) -> Any:
+        return y, x
+
+    swapped = xb.compute_in(to)(swap)
+    n = 8
+    barrier = threading.Barrier(n)
+    failures: list[str] = []
+
+    def work(i: int) -> None:
+        make = (lambda v: torch.full((3,), v)) if to == "numpy" else (lambda v: np.full(3, v))
+        x, y = make(float(i)), make(-float(i))
+        barrier.wait()
+        for _ in range(200):
+            out = swapped(x, y)
+            ok = (
+                type(out) is tuple
+                and all(type(o) is type(x) for o in out)
+                and xb.shares_memory(out[0], y)
+                and xb.shares_memory(out[1], x)
+            )
+            if not ok:
+                failures.append(f"thread {i}: {out!r}")
+                return
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
