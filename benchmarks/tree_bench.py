@@ -11,8 +11,9 @@ with their range.
   scikit-learn's ``move_to`` (``sklearn.utils._array_api.move_to``: the
   function is in a private module of the released scikit-learn; its result,
   a tuple, is zipped back into a dict to give the same result).
-- ``compute_in`` with three array arguments and three results (NumPy caller,
-  torch inside), against the six conversions written by hand (target 1.5x).
+- ``compute_in`` with three array arguments and three results, against the
+  six conversions written by hand (target 1.5x): a NumPy caller computing in
+  torch, and a torch caller computing in NumPy.
 
     python benchmarks/tree_bench.py                    # print the Markdown table
     python benchmarks/tree_bench.py --quick            # fewer rounds
@@ -131,30 +132,47 @@ def _check_tree_results(d: dict[str, Any], rows: list[Row]) -> None:
             assert out[key].data_ptr() == d[key].__array_interface__["data"][0], row.name
 
 
-def compute_in_row() -> Row:
-    a, b, c = (np.full(8, float(i), np.float32) for i in range(3))
+def compute_in_rows() -> list[Row]:
     from_numpy = torch.from_numpy
 
     def body(x: Any, y: Any, z: Any) -> Any:
         return x, y, z
 
-    decorated = xb.compute_in("torch")(body)
+    a, b, c = (np.full(8, float(i), np.float32) for i in range(3))
+    in_torch = xb.compute_in("torch")(body)
 
-    def by_hand() -> Any:
+    def numpy_by_hand() -> Any:
         x, y, z = body(from_numpy(a), from_numpy(b), from_numpy(c))
         return x.numpy(), y.numpy(), z.numpy()
 
-    result = decorated(a, b, c)
-    for out, source in zip(result, (a, b, c), strict=True):
-        assert isinstance(out, np.ndarray)
-        assert np.shares_memory(out, source)
-    return Row(
-        "compute_in('torch')(f)(a, b, c)",
-        lambda: decorated(a, b, c),
-        by_hand,
-        "f(from_numpy(a), from_numpy(b), from_numpy(c)), then .numpy() of each result",
-        1.5,
-    )
+    t, u, v = (torch.full((8,), float(i)) for i in range(3))
+    in_numpy = xb.compute_in("numpy")(body)
+
+    def torch_by_hand() -> Any:
+        x, y, z = body(t.numpy(), u.numpy(), v.numpy())
+        return from_numpy(x), from_numpy(y), from_numpy(z)
+
+    # The same result as the hand-written calls: the caller's type, over the caller's memory.
+    for result, sources in ((in_torch(a, b, c), (a, b, c)), (in_numpy(t, u, v), (t, u, v))):
+        for out, source in zip(result, sources, strict=True):
+            assert type(out) is type(source)
+            assert xb.shares_memory(out, source)
+    return [
+        Row(
+            "compute_in('torch')(f)(a, b, c)",
+            lambda: in_torch(a, b, c),
+            numpy_by_hand,
+            "f(from_numpy(a), from_numpy(b), from_numpy(c)), then .numpy() of each result",
+            1.5,
+        ),
+        Row(
+            "compute_in('numpy')(f)(t, u, v)",
+            lambda: in_numpy(t, u, v),
+            torch_by_hand,
+            "f(t.numpy(), u.numpy(), v.numpy()), then from_numpy() of each result",
+            1.5,
+        ),
+    ]
 
 
 def table(rows: list[Row]) -> str:
@@ -179,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rounds = 5 if args.quick else 21
     rows = [measure(row, rounds, 10) for row in tree_rows(args.leaves)]
-    rows.append(measure(compute_in_row(), rounds, 1000))
+    rows += [measure(row, rounds, 1000) for row in compute_in_rows()]
     versions = ", ".join(
         f"{name} {module.__version__}"
         for name, module in (("xpbridge", xb), ("numpy", np), ("torch", torch))

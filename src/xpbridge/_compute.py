@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 from ._registry import _PROTOCOLS, backend_of
 from ._request import Resolved, resolve
 from ._tree import _KINDS, ARRAY, flatten, kind_of
-from ._tree_plan import Shortcut, convert_flat, convert_leaves, fast_path
+from ._tree_plan import Shortcut, convert_leaves, fast_path
 from ._typing import Grad
 from .errors import ConversionError
 
@@ -85,20 +85,34 @@ def compute_in(
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         context = f"compute_in of {getattr(func, '__qualname__', func)!s}: "
         found: list[Shortcut] = []  # fast_path(resolved), kept once numpy and torch are in
+        # The way back of the common call.  Its first array is of the shortcut's
+        # source type and the primitive took it, so it is on the host (an
+        # ndarray, or a tensor Tensor.numpy accepted): one way back serves them all.
+        home: list[tuple[Resolved, Shortcut | None]] = []
         call: Callable[..., Any] = func
 
         @functools.wraps(func)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             shortcut = found[0] if found else _shortcut(resolved, found)
             if not kwargs and shortcut is not None:
-                converted = convert_flat(args, shortcut)
-                if converted is not None:  # the common call: a few arrays and plain values
-                    source = shortcut[0]
-                    for x in args:
-                        if type(x) is source:  # the first array argument
-                            back = _back(x, grad)
-                            return _returned(context, call(*converted), back)  # type: ignore[no-any-return]
-                    return func(*args, **kwargs)
+                # The common call: a few arrays and plain values, positional.
+                # Every check of the planned path runs (convert_all's); what
+                # it leaves out is resolved once per decorated function (the
+                # shortcut and the way back).
+                converted = shortcut.convert_all(args)
+                if converted is not None:
+                    source = shortcut.source
+                    first = args[0] if args and type(args[0]) is source else _first_of(args, source)
+                    if first is None:  # no array argument
+                        return call(*args)  # type: ignore[no-any-return]
+                    back = home[0] if home else _home(first, grad, home)
+                    result = call(*converted)
+                    to_caller = back[1]  # a tuple of arrays: _returned's first case, inline
+                    if to_caller is not None and type(result) is tuple:
+                        returned = to_caller.convert_all(result)
+                        if returned is not None:
+                            return returned  # type: ignore[return-value]
+                    return _returned(context, result, back)  # type: ignore[no-any-return]
             arg_leaves, arg_def = flatten(args)
             kw_leaves, kw_def = flatten(kwargs)
             leaves = arg_leaves + kw_leaves
@@ -114,7 +128,7 @@ def compute_in(
                 index = next(i for i, x in enumerate(leaves) if x is caller)
                 path = (arg_def.paths("args") + kw_def.paths("kwargs"))[index]
                 raise type(e)(f"{context}{path}: {e}") from e
-            converted = convert_leaves(
+            planned = convert_leaves(
                 leaves,
                 resolved,
                 lambda: arg_def.paths("args") + kw_def.paths("kwargs"),
@@ -122,9 +136,7 @@ def compute_in(
                 context,
             )
             split = len(arg_leaves)
-            result = call(
-                *arg_def.unflatten(converted[:split]), **kw_def.unflatten(converted[split:])
-            )
+            result = call(*arg_def.unflatten(planned[:split]), **kw_def.unflatten(planned[split:]))
             return _returned(context, result, back)  # type: ignore[no-any-return]
 
         return run
@@ -143,6 +155,24 @@ def _shortcut(r: Resolved, found: list[Shortcut]) -> Shortcut | None:
     if shortcut is not None:
         found[:] = [shortcut]
     return shortcut
+
+
+def _home(
+    first: Any, grad: str, home: list[tuple[Resolved, Shortcut | None]]
+) -> tuple[Resolved, Shortcut | None]:
+    """:func:`_back` of the common call's first array, kept in ``home`` once it has a shortcut."""
+    back = _back(first, grad)
+    if back[1] is not None:
+        home[:] = [back]
+    return back
+
+
+def _first_of(values: tuple[Any, ...], source: type) -> Any:
+    """The first of ``values`` of exactly the type ``source``, or None."""
+    for x in values:
+        if type(x) is source:
+            return x
+    return None
 
 
 def _first_array(leaves: Sequence[Any]) -> Any:
@@ -184,13 +214,13 @@ def _returned(context: str, result: Any, back: tuple[Resolved, Shortcut | None])
     r, shortcut = back
     if shortcut is not None:
         if type(result) is shortcut.source:
-            converted = convert_flat((result,), shortcut)
+            converted = shortcut.convert_all((result,))
             if converted is not None:
                 return converted[0]
         elif type(result) is tuple:
-            converted = convert_flat(result, shortcut)
+            converted = shortcut.convert_all(result)
             if converted is not None:
-                return tuple(converted)
+                return converted
     leaves, treedef = flatten(result)
     return treedef.unflatten(
         convert_leaves(leaves, r, lambda: treedef.paths("result"), shortcut, context)

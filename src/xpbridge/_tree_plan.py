@@ -29,7 +29,8 @@ from ._traits import Traits
 from ._transfers import deferred_synchronisation
 from ._tree import _KINDS, ARRAY, SCALAR, flatten, kind_of
 from ._typing import Grad
-from .backends.torch import from_numpy_is_exact
+from .backends._base import Backend
+from .backends.torch import direct_dtypes, from_numpy_is_exact
 from .errors import ConversionError
 
 __all__ = ["TreePlan", "convert_tree", "plan_tree"]
@@ -46,11 +47,25 @@ def _planner(r: Resolved, planning: bool) -> Callable[[Any], tuple[Plan, Any]]:
     target, device, copy = r.target, r.plan_device, r.copy
     seen: dict[int, tuple[Traits, Plan]] = {}
     backend_of = _registry.backend_of
+    owners_by_type = _registry._BY_TYPE
+    # Per leaf type, within this tree: the owner's prepare (None where it is the
+    # base class's, which returns the leaf itself) and traits.  Only types that
+    # own their instances are kept: an owner found for one instance alone (an
+    # __array_interface__ set on it) is asked again for the next.
+    methods_by_type: dict[type, tuple[Callable[..., Any] | None, Callable[[Any], Traits]]] = {}
 
     def plan_leaf(x: Any) -> tuple[Plan, Any]:
-        source = backend_of(x)
-        prepared = source.prepare(x, target, device, copy, planning=planning)
-        traits = source.traits(prepared)
+        cls = type(x)
+        methods = methods_by_type.get(cls)
+        if methods is None:
+            source = backend_of(x)
+            prepare = None if type(source).prepare is Backend.prepare else source.prepare
+            methods = (prepare, source.traits)
+            if owners_by_type.get(cls) is source:
+                methods_by_type[cls] = methods
+        prepare, traits_of = methods
+        prepared = x if prepare is None else prepare(x, target, device, copy, planning=planning)
+        traits = traits_of(prepared)
         known = seen.get(id(traits))
         if known is not None and known[0] is traits:
             return known[1], prepared
@@ -67,7 +82,10 @@ class Shortcut(NamedTuple):
     source: type  # exactly this type, not subclasses
     convert: Callable[[Any], Any]
     refusals: tuple[type[BaseException], ...]  # what it raises where the planner must decide
-    needs_behaved: bool  # only for aligned, writable sources (else: the planner)
+    needs_behaved: bool  # only for sources from_numpy_is_exact accepts (else: the planner)
+    # The values of a call (a few arrays and plain values) converted by the
+    # primitive alone, or None when any needs the planner: see _flat_converter.
+    convert_all: Callable[[tuple[Any, ...]], tuple[Any, ...] | None]
 
 
 _FAST: dict[Resolved, Shortcut | None] = {}
@@ -96,9 +114,15 @@ def fast_path(r: Resolved) -> Shortcut | None:
     shortcut = None
     if r.plan_device in (None, CPU) and r.dtype is None and r.copy is None and not r.requires_grad:
         if r.target.name == "torch":
-            shortcut = Shortcut(np.ndarray, torch.from_numpy, (TypeError, ValueError), True)
+            source, convert = np.ndarray, torch.from_numpy
+            refusals: tuple[type[BaseException], ...] = (TypeError, ValueError)
+            convert_all = _flat_converter(source, convert, refusals, direct_dtypes())
+            shortcut = Shortcut(source, convert, refusals, True, convert_all)
         elif r.target.name == "numpy":
-            shortcut = Shortcut(torch.Tensor, torch.Tensor.numpy, (TypeError, RuntimeError), False)
+            source, convert = torch.Tensor, torch.Tensor.numpy
+            refusals = (TypeError, RuntimeError)
+            convert_all = _flat_converter(source, convert, refusals, None)
+            shortcut = Shortcut(source, convert, refusals, False, convert_all)
     if len(_FAST) < 256:  # requests are few; a program making endless new ones is not cached
         _FAST[r] = shortcut
     return shortcut
@@ -110,38 +134,90 @@ _BEHAVED = from_numpy_is_exact  # the to_torch fast path's own rule
 _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
 
 
-def convert_flat(values: Sequence[Any], shortcut: Shortcut) -> list[Any] | None:
-    """``values`` converted by the shortcut alone, or None when any needs more.
+def _all_behaved(leaves: Sequence[Any]) -> bool:
+    """Whether from_numpy_is_exact holds for every leaf (ndarrays), its common case read inline.
 
-    For the common call of :func:`compute_in` (a few arrays and plain values):
-    nothing here has an effect, so on None the caller starts again with
-    :func:`convert_leaves`, which plans every leaf.
+    A direct dtype, C-contiguous, aligned and writable is the rule's first
+    case; the rule itself decides every other array.  A loop reading that
+    case costs about half of calling the rule on each of a thousand leaves.
     """
-    source, convert, refusals, needs_behaved = shortcut
-    if len(values) > 1 and len(set(map(id, values))) != len(values):
-        return None  # one object twice must be converted once: convert_leaves does that
-    types = set(map(type, values))
-    if len(types) == 1 and source in types:  # arrays only: the conversions run in C
-        if needs_behaved and not all(map(_BEHAVED, values)):
-            return None
+    direct = direct_dtypes()
+    behaved = _BEHAVED
+    for x in leaves:  # noqa: SIM110 - all() over a generator is slower than this loop
+        if not (x.dtype in direct and x.flags.carray) and not behaved(x):
+            return False
+    return True
+
+
+def _flat_converter(
+    source: type,
+    convert: Callable[[Any], Any],
+    refusals: tuple[type[BaseException], ...],
+    direct: frozenset[Any] | None,
+) -> Callable[[tuple[Any, ...]], tuple[Any, ...] | None]:
+    """:attr:`Shortcut.convert_all`: the values of one call converted by ``convert`` alone.
+
+    For :func:`compute_in`'s common call, its arguments and its results: a
+    few arrays and plain values.  It returns None (having had no effect: the
+    primitive only makes views) when any value needs more, and the caller
+    starts again with :func:`convert_leaves`, which plans every leaf.  The
+    checks are :func:`_plan_all`'s: the exact source type, distinct objects,
+    and, where ``direct`` is given (``torch.from_numpy``), the fast-path rule.
+    Built once per request, so a call reads no settings.
+    """
+    behaved = _BEHAVED
+    exact: Any = source  # Any, not type: the guard must not narrow x to object
+
+    def convert_all(values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        for x in values:
+            if type(x) is not exact:
+                return mixed(values)
+            # from_numpy_is_exact, its common case read inline (a dtype torch
+            # takes as it is, C-contiguous, aligned, writable); the rule
+            # itself decides every other array.
+            if direct is not None and not (x.dtype in direct and x.flags.carray) and not behaved(x):
+                return None
+        # One object twice must be converted once (convert_leaves does that).
+        # A call has a few values: they are compared pairwise and converted by
+        # direct calls, both cheaper than going through a set and map().
         try:
-            return list(map(convert, values))
+            n = len(values)
+            if n == 1:
+                return (convert(values[0]),)
+            if n == 2:
+                a, b = values
+                return None if a is b else (convert(a), convert(b))
+            if n == 3:
+                a, b, c = values
+                if a is b or a is c or b is c:
+                    return None
+                return (convert(a), convert(b), convert(c))
+            if len(set(map(id, values))) != n:
+                return None
+            return tuple(map(convert, values))
         except refusals:
             return None
-    if not types <= _PLAIN.union((source,)):
-        return None
-    out = []
-    for x in values:
-        if type(x) is source:
-            if needs_behaved and not _BEHAVED(x):
+
+    def mixed(values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """Arrays among plain values (None, numbers, strings): one at a time."""
+        if len(set(map(id, values))) != len(values):
+            return None
+        out = []
+        for x in values:
+            if type(x) is exact:
+                if direct is not None and not behaved(x):
+                    return None
+                try:
+                    out.append(convert(x))
+                except refusals:
+                    return None
+            elif type(x) in _PLAIN:
+                out.append(x)
+            else:
                 return None
-            try:
-                out.append(convert(x))
-            except refusals:
-                return None
-        else:
-            out.append(x)
-    return out
+        return tuple(out)
+
+    return convert_all
 
 
 class _LeafFailed(Exception):
@@ -185,12 +261,12 @@ def _plan_all(
     :class:`_LeafFailed` for the first leaf that cannot be converted.
     """
     repeats = {} if len(set(map(id, leaves))) == len(leaves) else _repeats(leaves)
-    fast_type, primitive, refusals, needs_behaved = shortcut or (None, None, (), False)
+    fast_type, primitive, refusals, needs_behaved, _ = shortcut or (None, None, (), False, None)
     if (
         shortcut is not None
         and not repeats
         and set(map(type, leaves)) == {fast_type}
-        and (not needs_behaved or all(map(_BEHAVED, leaves)))
+        and (not needs_behaved or _all_behaved(leaves))
     ):
         # Every leaf is of the shortcut's source type (a dict of ndarrays, say):
         # convert them all in C, or fall back to the loop on the first refusal.
@@ -323,6 +399,7 @@ class TreePlan:
 
     __slots__ = (
         "_order",
+        "_passed_types",
         "aliasing",
         "bytes_copied",
         "copying",
@@ -339,7 +416,8 @@ class TreePlan:
     aliasing: int
     copying: int
     bytes_copied: int
-    _order: tuple[tuple[str, str], ...]  # (path, type name of a passed-through leaf or "")
+    _order: tuple[str, ...]  # every path, in tree order
+    _passed_types: Mapping[str, str]  # the type name of each passed-through leaf, by path
 
     def __init__(
         self,
@@ -360,7 +438,8 @@ class TreePlan:
             "aliasing": aliasing,
             "copying": copying,
             "bytes_copied": bytes_copied,
-            "_order": tuple((path, passed_through.get(path, "")) for path in order),
+            "_order": tuple(order),  # str() pairs it with the type names, when asked
+            "_passed_types": MappingProxyType(passed_through),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -392,15 +471,15 @@ class TreePlan:
             f"{passed} {'leaf' if passed == 1 else 'leaves'} passed through"
         )
         lines = [head]
-        width = max((len(path) for path, _ in self._order), default=0)
-        for path, passed_type in self._order:
+        width = max(map(len, self._order), default=0)
+        for path in self._order:
             head = f"  {path:<{width}}  "
             if path in self.same_as:
                 lines.append(f"{head}the same object as {self.same_as[path]}")
             elif path in self.plans:
                 lines += _leaf_lines(head, self.plans[path])
             else:
-                lines.append(f"{head}passed through ({passed_type})")
+                lines.append(f"{head}passed through ({self._passed_types[path]})")
         return "\n".join(lines)
 
 
