@@ -21,6 +21,7 @@ import torch
 
 import xpbridge as xb
 from xpbridge import _copy
+from xpbridge.backends.torch import direct_dtypes
 from xpbridge.testing import assert_bitwise_equal
 
 N = 1 << 15  # elements: large enough that the engines are measured, small enough to be quick
@@ -154,6 +155,11 @@ def test_every_engine_hands_to_torch_the_copy_from_numpy_would_wrap(
         return  # dtypes torch.from_numpy does not take: never asked
     result = _copy.copy_ndarray_to_tensor(a, engine=engine)
     expected = torch.from_numpy(np.array(a, copy=True, order="K", subok=False))
+    if type(a) is np.ndarray and a.dtype in direct_dtypes() and a.flags.aligned:
+        # What to_torch's fast path hands over: the same copy, fewer reads.
+        direct = _copy.copy_ndarray_to_tensor(a, direct=True, engine=engine)
+        assert direct.stride() == result.stride()
+        assert_bitwise_equal(direct.numpy(), result.numpy())
     assert type(result) is torch.Tensor
     assert result.dtype == expected.dtype and result.shape == expected.shape
     assert _strides(result.numpy()) == _strides(expected.numpy())

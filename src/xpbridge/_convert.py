@@ -503,7 +503,7 @@ def to_torch(
                 # Read-only or reversed: the contract's answer is a copy
                 # (rules np-torch-readonly, np-torch-negative-strides), made
                 # by the copy engine; a reversed view never reaches from_numpy.
-                return copy_ndarray_to_tensor(x)  # type: ignore[no-any-return]
+                return copy_ndarray_to_tensor(x, direct=True)  # type: ignore[no-any-return]
         return _execute(_default_request(x, "torch"))  # type: ignore[no-any-return]
     if (
         type(x) is _NDARRAY

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from .._copy import copy_ndarray
 from .._devices import CPU, Device
 from .._dtypes import DTYPES, ml_dtypes_has, numpy_dtype, numpy_name
+from .._numpy_flags import ALIGNED, CONTIGUOUS, WRITEABLE
 from .._traits import Traits
 from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
@@ -17,10 +18,7 @@ from ._base import Backend, Extent
 __all__ = ["NumpyBackend"]
 
 
-# NumPy's flag bits (ndarray.flags.num), stable since NumPy 1.0.
-_CONTIGUOUS = 0x1 | 0x2  # C or Fortran
-_ALIGNED = 0x100
-_WRITEABLE = 0x400
+_CONTIGUOUS, _ALIGNED, _WRITEABLE = CONTIGUOUS, ALIGNED, WRITEABLE
 _DECIDING = _ALIGNED | _WRITEABLE
 _TRAITS: dict[tuple[Any, ...], Traits] = {}
 # Aligned, writable, contiguous, non-empty arrays of a dtype whose alignment
