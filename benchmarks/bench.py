@@ -215,6 +215,7 @@ def small_rows() -> tuple[list[Row], dict[str, Any]]:
         Row("floors", "floor_to_torch(a)", "floor_to_torch(a)", ZERO_COPY_TORCH),
         Row("floors", "floor_to_numpy(t)", "floor_to_numpy(t)", ZERO_COPY_NUMPY),
         Row("floors", "floor_convert(a, 'torch')", "floor_convert(a, 'torch')", ZERO_COPY_TORCH),
+        Row("floors", "floor_convert(t, 'numpy')", "floor_convert(t, 'numpy')", ZERO_COPY_NUMPY),
         Row(
             "planning",
             "plan(a, 'torch')",

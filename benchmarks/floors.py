@@ -9,8 +9,9 @@ itself and that the contract needs:
   as it is (not complex, not ml_dtypes', native byte order), aligned, writable
   and C-contiguous (``torch.from_numpy`` would alias read-only memory as
   writable and does not check alignment);
-- ``to_numpy``: the exact type and no grad (``Tensor.numpy`` raises for a
-  tensor that requires grad, and a raised C++ exception costs microseconds).
+- ``to_numpy`` / ``convert(t, "numpy")``: the exact type and no grad
+  (``Tensor.numpy`` raises for a tensor that requires grad, and a raised C++
+  exception costs microseconds).
 
 They convert nothing else (everything outside the common case returns None),
 so they are a floor, not an alternative: ``bench.py`` times them beside the
@@ -88,10 +89,10 @@ def floor_convert(
         and copy is None
         and grad == "detach"
         and requires_grad is False
-        and to == "torch"
-        and type(x) is _NDARRAY
-        and x.dtype in _DIRECT
-        and x.flags.carray
     ):
-        return _FROM_NUMPY(x)
+        if to == "torch":
+            if type(x) is _NDARRAY and x.dtype in _DIRECT and x.flags.carray:
+                return _FROM_NUMPY(x)
+        elif to == "numpy" and type(x) is _TENSOR and not x.requires_grad:
+            return x.numpy()
     return None
