@@ -235,3 +235,26 @@ def test_every_drawn_array_equals_itself(x: object) -> None:
     assert_equal(x, x)
     assert_close(x, x)
     assert_bitwise_equal(x, x)
+
+
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).nmant != 63 or np.dtype(np.longdouble).itemsize != 16,
+    reason="longdouble is not x87 extended precision padded to 16 bytes here",
+)
+def test_the_padding_of_extended_precision_is_not_compared() -> None:
+    # Two copies of one longdouble value may differ in the 6 padding bytes
+    # above the 80 value bits (NumPy leaves them as memory had them).
+    values = np.array([1.5, -2.0, np.inf], np.longdouble)
+    garbage = values.copy()
+    garbage.view(np.uint8).reshape(3, 16)[:, 10:] = 0xAB  # the padding only
+    assert not np.array_equal(values.view(np.uint8), garbage.view(np.uint8))
+    assert_bitwise_equal(values, garbage)
+    complex_values = values.astype(np.clongdouble)
+    complex_garbage = complex_values.copy()
+    complex_garbage.view(np.uint8).reshape(3, 2, 16)[:, :, 10:] = 0xCD
+    assert_bitwise_equal(complex_values, complex_garbage)
+    # The sign and the exponent share the padded word: a change there is seen.
+    with pytest.raises(AssertionError, match="bits differ"):
+        assert_bitwise_equal(values, -values)
+    with pytest.raises(AssertionError, match="bits differ"):
+        assert_bitwise_equal(complex_values, -complex_values)

@@ -407,8 +407,8 @@ _DEVICES: dict[tuple[int, int], Device] = {}
 
 
 # The dtypes NumPy's from_dlpack reads (its own types; not ml_dtypes', which it
-# refuses).  It consumes a checked capsule only from NumPy 2.1, which honours
-# the read-only flag; before, it made every view writable.
+# refuses).  It consumes a checked capsule only from NumPy 2.2.5, which honours
+# the read-only flag; before, it made every view read-only.
 _NUMPY_READS = frozenset(
     name for name, row in DTYPES.items() if row.numpy is not None and row.dlpack is not None
 )
@@ -421,7 +421,9 @@ def _numpy_consumer() -> Any:
     if not _NUMPY_CONSUMER:
         import numpy as np
 
-        honours = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
+        # Before 2.2.5 every imported array is read-only (upstream fact
+        # numpy-from-dlpack-keeps-writable).
+        honours = np.lib.NumpyVersion(np.__version__) >= "2.2.5"
         _NUMPY_CONSUMER.append(np.from_dlpack if honours else None)
     return _NUMPY_CONSUMER[0]
 

@@ -147,6 +147,13 @@ def _dlpack_round_trip_launders_readonly() -> bool:
 
 
 @_fact
+def _numpy_from_dlpack_keeps_writable() -> bool:
+    import numpy as np
+
+    return bool(np.from_dlpack(np.arange(3.0)).flags.writeable)
+
+
+@_fact
 def _memmap_readonly_write_segfaults() -> bool:
     import numpy as np
 

@@ -73,9 +73,22 @@ def host_bits(x: Any) -> tuple[Any, str]:
         a = a.astype(a.dtype.newbyteorder("="))
     a = np.array(a, order="C")  # ascontiguousarray would make a 0-d array 1-d
     size = a.dtype.itemsize
-    if size == 16:
-        return a.reshape(*a.shape, 1).view("uint64"), a.dtype.name  # (..., 2): 0-d safe
+    if size >= 16:  # complex128, and longdouble / clongdouble where they are 16 / 32 bytes
+        bits = a.reshape(*a.shape, 1).view("uint64")  # (..., words): 0-d safe
+        if a.dtype.kind in "fc" and _padded_extended(np, a.dtype):
+            # x87's 80-bit extended precision in 16 bytes per part: the 6 bytes
+            # above the value are padding, left as they were in memory (two
+            # copies of one value may differ there), so they are not its bits.
+            bits = bits.copy()
+            bits[..., 1::2] &= 0xFFFF
+        return bits, a.dtype.name
     return a.view(_CARRIER[size]), a.dtype.name
+
+
+def _padded_extended(np: Any, dtype: Any) -> bool:
+    """Whether ``dtype``'s parts are 80-bit extended precision values padded to 16 bytes."""
+    part = np.empty(0, dtype).real.dtype if dtype.kind == "c" else dtype
+    return bool(part.itemsize == 16 and np.finfo(part).nmant == 63)
 
 
 def tensor_from_bits(a: Any) -> Any:
