@@ -13,6 +13,7 @@ from torch.overrides import TorchFunctionMode
 
 import xpbridge as xb
 from xpbridge import _convert
+from xpbridge.backends.torch import from_numpy_is_exact
 from xpbridge.testing import assert_bitwise_equal
 
 
@@ -187,6 +188,7 @@ CAST_TARGETS = [
 ]
 
 
+@pytest.mark.thread_unsafe(reason="empties the process-wide memo of planned casts")
 @pytest.mark.parametrize("target", CAST_TARGETS, ids=str)
 @pytest.mark.parametrize("case", sorted(c for c in CASES if c.startswith("numpy_")))
 def test_casts_to_torch_agree_with_the_planner(case: str, target: Any, tmp_path: Path) -> None:
@@ -196,6 +198,7 @@ def test_casts_to_torch_agree_with_the_planner(case: str, target: Any, tmp_path:
         pytest.skip(missing_ml_dtype(case))
     x = CASES[case](tmp_path)
     xb.plan(torch.zeros(1), "numpy")
+    _convert._PLANNED_CASTS.clear()  # an entry below is this call's
     for _ in range(2):  # the first call plans and memoises, the second takes the memo
         error: xb.ConversionError | None = None
         try:
@@ -210,6 +213,16 @@ def test_casts_to_torch_agree_with_the_planner(case: str, target: Any, tmp_path:
             assert str(raised.value) == str(error)
             continue
         fast = xb.to_torch(x, dtype=target)
+        planned = xb.plan(x, "torch", dtype=target)
+        if (
+            planned.steps == ("from_numpy", "cast")
+            and planned.dtype != "complex32"
+            and type(x) is np.ndarray
+            and from_numpy_is_exact(x)
+            and x.flags.c_contiguous
+            and x.size
+        ):  # the fast path's case: it took its memo
+            assert _convert._PLANNED_CASTS[x.dtype, target] is not None
         assert type(fast) is torch.Tensor and fast.dtype == expected.dtype
         assert xb.shares_memory(x, fast) is xb.shares_memory(x, expected)
         assert not fast.requires_grad

@@ -234,3 +234,52 @@ def test_cached_numpy_traits_are_the_computed_ones(first: str, tmp_path: Any) ->
         backend.traits(arrays[first])
         assert backend.traits(x) == computed, name
         assert backend.traits(x) == computed, name
+
+
+class _Wrapped:
+    """A library's array type whose backend hands the planner the NumPy array inside."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.a = a
+
+
+class _WrappedBackend(NumpyBackend):
+    name = "memo_wrapped"
+
+    def owns(self, cls: type) -> bool:
+        return cls is _Wrapped
+
+
+def _unwrap(
+    self: Any, x: Any, target: Any, device: Any, copy: Any, *, planning: bool = False
+) -> Any:
+    return x.a
+
+
+@pytest.mark.thread_unsafe(reason="registers a backend in the global registry")
+def test_a_prepare_set_after_the_class_is_called() -> None:
+    # The common call skips a backend's prepare() only while its class keeps
+    # the base one: a method set on the class later (a plugin, a patch) counts.
+    _WrappedBackend.prepare = _unwrap  # type: ignore[method-assign]
+    _registry.register_backend(_WrappedBackend(), replace=True)
+    w = _Wrapped(np.arange(3.0))
+    for result in (
+        xb.convert(w, "torch"),
+        xb.to_torch(w),
+        xb.to_torch(w, copy=True),
+        xb.convert_tree([w], "torch")[0],
+    ):
+        assert torch.equal(result, torch.arange(3.0, dtype=torch.float64))
+    assert xb.plan(w, "torch").steps == xb.plan(w.a, "torch").steps
+
+
+@pytest.mark.thread_unsafe(reason="registers a backend in the global registry")
+def test_memos_keyed_by_a_library_name_forget_a_replaced_backend() -> None:
+    from xpbridge import _plan
+
+    xb.to_torch(np.arange(3, dtype=np.float32), dtype="float64")  # fills both memos
+    xb.plan(np.arange(3.0), "torch", copy=True)
+    assert _convert._PLANNED_CASTS and _plan.cached_plan.cache_info().currsize
+    _registry.register_backend(_Named(), replace=True)
+    assert not _convert._PLANNED_CASTS
+    assert _plan.cached_plan.cache_info().currsize == 0

@@ -74,6 +74,7 @@ def _default_request(x: Any, to: str, planning: bool = False) -> tuple[Plan, Any
 # from_numpy, for aligned, writable, C-contiguous, non-empty arrays; None when
 # the planner plans anything else for them.  Filled from the planner only.
 _PLANNED_CASTS: dict[tuple[Any, Any], Any] = {}
+_registry.on_change(_PLANNED_CASTS.clear)  # planned for the torch backend of the time
 _MISSING = object()
 
 
@@ -131,8 +132,7 @@ def _request(
     check_keywords(copy, grad, requires_grad)
     source = _registry.backend_of(x)  # an unknown source before an unknown target
     r = resolve_target(to, device, dtype, copy, grad, requires_grad)
-    if source.prepares:
-        x = source.prepare(x, r.target, r.plan_device, copy, planning=planning)
+    x = source.prepare(x, r.target, r.plan_device, copy, planning=planning)
     return plan_traits(source.traits(x), r), x
 
 

@@ -291,13 +291,10 @@ def _positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None:
     itemsize = dtype.itemsize
     if dtype.alignment < itemsize and a.__array_interface__["data"][0] % itemsize:
         return None  # NumPy aligns complex to its parts, torch to the whole item
-    if type(a) is np.ndarray and a.ndim == 1 and a.shape[0] > 1:
-        # The common cases, with their one stride: forwards, or reversed.
-        stride = a.strides[0]
-        if stride == itemsize:
-            return a, ()
-        if stride == -itemsize:
-            return a[::-1], (0,)
+    if type(a) is np.ndarray:
+        seen = _one_dimension(a)
+        if seen is not None:
+            return seen
     flips = []
     unit_axes_odd = False
     for axis, (n, stride) in enumerate(zip(a.shape, a.strides, strict=True)):
@@ -319,11 +316,10 @@ def _positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None:
     return a, tuple(flips)
 
 
-def _direct_positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None:
-    """:func:`_positive_view` of an exact ndarray of a dtype torch takes as it is, aligned.
+def _one_dimension(a: Any) -> tuple[Any, tuple[int, ...]] | None:
+    """The common cases of :func:`_positive_view`: one dimension, its items side by side.
 
-    The caller has read the type, the dtype (native, not complex) and the
-    alignment: a one-dimensional array has only its stride left to read.
+    Forwards, or reversed; None for anything else.  ``a`` is an exact ndarray.
     """
     if a.ndim == 1 and a.shape[0] > 1:
         stride, itemsize = a.strides[0], a.itemsize
@@ -331,7 +327,16 @@ def _direct_positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None
             return a, ()
         if stride == -itemsize:
             return a[::-1], (0,)
-    return _positive_view(np, a)
+    return None
+
+
+def _direct_positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None:
+    """:func:`_positive_view` of an exact ndarray of a dtype torch takes as it is, aligned.
+
+    The caller has read the type, the dtype (native, not complex) and the
+    alignment: a one-dimensional array has only its stride left to read.
+    """
+    return _one_dimension(a) or _positive_view(np, a)
 
 
 # The job of an ndarray copy: (numpy, torch, the array, the positive view,

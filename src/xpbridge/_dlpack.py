@@ -272,16 +272,10 @@ def read_header(capsule: Any) -> Header:
     trust; the capsule is then still unconsumed (the caller releases it).
     """
     flags = 0
-    try:
-        # One call for the common case: PyCapsule_GetPointer checks that the object
-        # is a capsule of that very name, else raises ValueError (and reads nothing).
-        pointer = _get_pointer(capsule, _VERSIONED)
-    except ValueError:
-        versioned = False
-        pointer = _legacy_pointer(capsule)
+    pointer, versioned = _pointer(capsule)
+    if not versioned:
         fields = _LEGACY_LAYOUT.unpack_from(_LEGACY_BYTES.from_address(pointer))
     else:
-        versioned = True
         # A ctypes view of the memory reads nothing until unpacked: the version first.
         raw = _VERSIONED_BYTES.from_address(pointer)
         major, minor = _VERSION.unpack_from(raw)

@@ -283,6 +283,9 @@ def cached_plan(
     return make_plan(t, Request(target, device, dtype, copy, grad, requires_grad, native_device))
 
 
+_registry.on_change(cached_plan.cache_clear)  # keyed by the target's name
+
+
 def make_plan(t: Traits, r: Request) -> Plan:
     """Plan the conversion of a source with traits ``t`` as ``r`` asks.
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import threading
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -113,6 +114,19 @@ def register_backend(backend: Backend, *, replace: bool = False) -> None:
         _ORIGIN.setdefault(backend.name, "registered")
         _INSTALLED.add(backend.name)
         _BY_TYPE.clear()
+        for forget in _ON_CHANGE:
+            forget()
+
+
+# Memos keyed by a library's name (cached plans, to_torch's planned casts)
+# forget what they hold when a backend is registered or replaced: their
+# modules add the function that clears them.
+_ON_CHANGE: list[Callable[[], None]] = []
+
+
+def on_change(forget: Callable[[], None]) -> None:
+    """Call ``forget`` whenever a backend is registered or replaced."""
+    _ON_CHANGE.append(forget)
 
 
 def _entry_points_loaded() -> bool:

@@ -109,6 +109,12 @@ _DEFAULT_REQUESTS: dict[str, Resolved] = {}
 # object, made under the target's current plan epoch (None for the targets
 # whose epoch never changes: then it is not asked for).
 _DEFAULT_PLANS: dict[tuple[int, Backend], tuple[Traits, object, Plan]] = {}
+# The base class's methods: a backend whose class keeps them has nothing to
+# prepare and a plan epoch that never changes, so the common call skips them.
+# Compared per call, not recorded when the class is made: a method may be set
+# on the class later (a plugin, a test's patch).
+_RETURNS_SOURCE = Backend.prepare
+_NEVER_CHANGES = Backend.plan_epoch
 _MEMO_LIMIT = 1024
 
 
@@ -128,14 +134,14 @@ def default_request(x: Any, to: str, planning: bool = False) -> tuple[Plan, Any]
     if r is None or _BACKENDS.get(to) is not r.target:
         r = _resolve_default(to)
     target = r.target
-    if source.prepares:
+    if type(source).prepare is not _RETURNS_SOURCE:
         x = source.prepare(x, target, None, None, planning=planning)
     traits = source.traits(x)
     hit = _DEFAULT_PLANS.get((id(traits), target))
     if (
         hit is not None
         and hit[0] is traits
-        and (not target.varying_plan_epoch or hit[1] == target.plan_epoch())
+        and (type(target).plan_epoch is _NEVER_CHANGES or hit[1] == target.plan_epoch())
     ):
         return hit[2], x
     return _plan_default(traits, r), x
@@ -159,7 +165,7 @@ def _plan_default(traits: Traits, r: Resolved) -> Plan:
     if traits.library != "python":  # Python values' traits are made afresh each call
         if len(_DEFAULT_PLANS) >= _MEMO_LIMIT:
             _DEFAULT_PLANS.clear()
-        epoch = target.plan_epoch() if target.varying_plan_epoch else None
+        epoch = None if type(target).plan_epoch is _NEVER_CHANGES else target.plan_epoch()
         _DEFAULT_PLANS[id(traits), target] = (traits, epoch, p)
     return p
 

@@ -116,16 +116,6 @@ class Backend:
     import_copies_reason: ClassVar[str] = "{name}'s from_dlpack copies the data it imports"
     # The most dimensions an array may have (None: no limit xpbridge knows).
     max_dims: ClassVar[int | None] = None
-    # Read off the methods a subclass overrides (never set by hand), so the
-    # per-call path skips what a backend does not do: whether prepare() does
-    # more than return its source, and whether plan_epoch() can change.
-    prepares: ClassVar[bool] = False
-    varying_plan_epoch: ClassVar[bool] = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.prepares = cls.prepare is not Backend.prepare
-        cls.varying_plan_epoch = cls.plan_epoch is not Backend.plan_epoch
 
     def owns(self, cls: type) -> bool:
         """Whether objects of ``cls`` belong to this library (never imports it)."""

@@ -95,7 +95,9 @@ class NumpyBackend(Backend):
             return self._other_traits(x, np)
         dtype = x.dtype
         flags = x.flags.num  # one attribute instead of four: this runs on every call
-        if flags & _DECIDING == _DECIDING and flags & _CONTIGUOUS and x.size:
+        # Aligned, writable, contiguous, not empty: its traits may be memoised by dtype.
+        plain = flags & _DECIDING == _DECIDING and flags & _CONTIGUOUS and x.size
+        if plain:
             # The common array (aligned, writable, contiguous, not empty): its
             # traits follow from the dtype alone (no stride to walk, no memmap
             # to look for), so they are memoised by the dtype.
@@ -136,12 +138,7 @@ class NumpyBackend(Backend):
                 negative_strides=negative,
                 odd_strides=odd,
             )
-        if (
-            flags & _DECIDING == _DECIDING
-            and flags & _CONTIGUOUS
-            and not size_zero
-            and not address_matters  # complex: the address decides, never memoised here
-        ):
+        if plain and not address_matters:  # complex: the address decides, never memoised here
             if len(_PLAIN_TRAITS) > 4096:
                 _PLAIN_TRAITS.clear()
             _PLAIN_TRAITS[dtype] = traits

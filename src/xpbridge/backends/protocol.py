@@ -180,7 +180,7 @@ class DLPackBackend(Backend):
 
 
 # Traits of checked capsules, by their values: one object per kind of source,
-# so the planner's identity memo (xpbridge._request.plan_default) finds its
+# so the planner's identity memo (xpbridge._request.default_request) finds its
 # plan without hashing every field.  Dict reads and writes are atomic and
 # every thread makes equal values, so no lock; bounded by clearing when full
 # (a cleared entry is only made again).
@@ -191,7 +191,7 @@ _CAPSULE_TRAITS_LIMIT = 1024
 def capsule_traits(x: Exported, library: str, readonly: bool = False) -> Traits:
     """The traits of a checked capsule of ``library`` (``readonly``: its source refuses writes)."""
     h = x.header
-    flags, strides = h.flags, h.strides
+    flags = h.flags
     key = (
         library,
         h.dtype,
@@ -199,7 +199,7 @@ def capsule_traits(x: Exported, library: str, readonly: bool = False) -> Traits:
         0 in h.shape,
         readonly or flags & READ_ONLY != 0,
         (h.data + h.byte_offset) % h.itemsize != 0,
-        bool(strides) and min(strides) < 0 and h.negative_strides,  # min: the cheap test first
+        h.negative_strides,
         flags & IS_COPIED != 0 or x.requested_copy,
     )
     traits = _CAPSULE_TRAITS.get(key)

@@ -139,8 +139,10 @@ def direct_dtypes() -> frozenset[Any]:
 def from_numpy_is_exact(a: Any) -> bool:
     """Whether ``torch.from_numpy(a)`` does exactly what the plan would, or raises.
 
-    The one rule of the fast paths (``to_torch`` and ``convert`` inline it;
-    trees call it): a dtype torch takes as it is, aligned and writable (torch
+    The one rule of the fast paths (``to_torch``, ``convert`` and the tree
+    walkers' common case inline it, and tests check that they agree with it;
+    trees call it for every other array): a dtype torch takes as it is,
+    aligned and writable (torch
     would alias read-only memory as writable), and C-contiguous or at least
     without a negative stride.  What it lets through either converts exactly
     or raises cheaply (an odd stride); what it keeps out (reversed views,
