@@ -38,11 +38,14 @@ import numpy as np
 import torch
 
 import xpbridge as xb
+from xpbridge import _copy
 
 MiB = 1 << 20
 # The share of the bytes copied that one timing of a copy row covers.
 COPY_BYTES_PER_TIMING = 64 * MiB
-WARM_UP_CALLS = 24  # more than xpbridge's copy engine needs to settle
+# More than xpbridge's copy engine needs to settle: every engine's untimed and
+# timed copies of a size class, three engines at most.
+WARM_UP_CALLS = (_copy.WARMUP + _copy.SAMPLES) * len(_copy.ENGINES) + 1
 
 
 @dataclass
@@ -154,8 +157,8 @@ def measure(row: Row, env: dict[str, Any], rounds: int) -> Row:
         if why:
             raise AssertionError(f"{row.name}: {label} is not the same result: {why}")
     # Warm up: first calls fill caches, and xpbridge's copy engine tries its
-    # engines on the first copies of a size class (src/xpbridge/_copy.py: 4
-    # untimed and 3 timed copies each, 3 engines at most) before it settles.
+    # engines on the first copies of a size class (src/xpbridge/_copy.py:
+    # WARMUP untimed and SAMPLES timed copies each) before it settles.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for statement in statements:

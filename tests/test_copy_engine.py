@@ -312,7 +312,8 @@ def test_the_fastest_engine_by_median_is_kept(fresh_choice: None) -> None:
         trial, timed = _copy._next_trial(key, engines)
         assert not timed
     assert not _copy.chosen()
-    timings = {"a": [3.0, 1.0, 3.0], "b": [2.0, 2.0, 2.0], "c": [9.0, 0.5, 9.0]}
+    rest = _copy.SAMPLES - 1
+    timings = {"a": [3.0] * rest + [1.0], "b": [2.0] * (rest + 1), "c": [9.0] * rest + [0.5]}
     for _ in range(_copy.SAMPLES * 3):
         trial, timed = _copy._next_trial(key, engines)
         assert timed

@@ -67,9 +67,11 @@ ENGINES = (NUMPY, TORCH, NUMPY_BUFFER)
 # A size class is decided from SAMPLES timings of each engine, after each has
 # made WARMUP copies untimed: the first copies of a size are slower and say
 # little (torch starts its thread pool; the C library's allocator moves its
-# mmap threshold, so early buffers are fresh pages that fault).
+# mmap threshold, so early buffers are fresh pages that fault).  Five timings,
+# not three: with three, two copies stalled by another process (a 64 MiB copy
+# waits for page faults or for a core) decided for the slower engine.
 WARMUP = 4
-SAMPLES = 3
+SAMPLES = 5
 # A decision is measured again after RECHECK copies, then after twice as many
 # since, and so on: what is fastest moves with the machine's state (whether
 # the kernel has huge pages at hand or must compact memory for them; whether
