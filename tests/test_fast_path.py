@@ -26,7 +26,7 @@ def test_fast_and_planned_paths_agree(case: str, tmp_path: Path) -> None:
     if missing_ml_dtype(case):
         pytest.skip(missing_ml_dtype(case))
     x = CASES[case](tmp_path)
-    xb.plan(torch.zeros(1), "numpy")  # primes the fast paths
+    xb.convert(torch.zeros(1), "numpy")  # primes the fast paths
     assert _convert._NDARRAY is not _convert._Never
     to = "numpy" if isinstance(x, torch.Tensor) else "torch"
     try:
@@ -45,7 +45,7 @@ def test_fast_and_planned_paths_agree(case: str, tmp_path: Path) -> None:
 
 def _agree(x: object, to: str) -> None:
     """The public calls (fast paths) and the planner give the same result, or the same error."""
-    xb.plan(torch.zeros(1), "numpy")  # primes the fast paths
+    xb.convert(torch.zeros(1), "numpy")  # primes the fast paths
     try:
         expected = _slow(x, to)
     except xb.ConversionError as e:
@@ -121,7 +121,7 @@ def test_a_tensor_that_requires_grad_never_tries_numpy() -> None:
 def test_a_reversed_array_never_reaches_from_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     # torch.from_numpy raises for it (~7 us, a C++ exception): the fast path
     # hands it only positive strides (to_torch's copy), or leaves it to the planner.
-    xb.plan(torch.zeros(1), "numpy")
+    xb.convert(torch.zeros(1), "numpy")  # primes the fast paths
     tried: list[np.ndarray] = []
 
     def spy(a: np.ndarray) -> torch.Tensor:
@@ -156,7 +156,7 @@ def test_writable_copies_agree_with_the_planner(case: str, tmp_path: Path) -> No
     # to_numpy(x, copy=True) of a tensor has a fast path of its own.
     x = CASES[case](tmp_path)
     assert isinstance(x, torch.Tensor)
-    xb.plan(torch.zeros(1), "numpy")
+    xb.convert(torch.zeros(1), "numpy")  # primes the fast paths
     try:
         expected = _convert._execute(
             _convert._request(x, "numpy", None, None, True, "detach", False)
@@ -197,7 +197,7 @@ def test_casts_to_torch_agree_with_the_planner(case: str, target: Any, tmp_path:
     if missing_ml_dtype(case):
         pytest.skip(missing_ml_dtype(case))
     x = CASES[case](tmp_path)
-    xb.plan(torch.zeros(1), "numpy")
+    xb.convert(torch.zeros(1), "numpy")  # primes the fast paths
     _convert._PLANNED_CASTS.clear()  # an entry below is this call's
     for _ in range(2):  # the first call plans and memoises, the second takes the memo
         error: xb.ConversionError | None = None

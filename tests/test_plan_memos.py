@@ -193,7 +193,7 @@ def test_to_torch_and_trees_share_one_fast_path_rule(
     # to_torch inlines from_numpy_is_exact; the trees call it.  An array goes
     # to torch.from_numpy as it is exactly when the rule says so.
     a = _arrays()[name]
-    xb.plan(torch.zeros(1), "numpy")  # primes the fast paths
+    xb.convert(torch.zeros(1), "numpy")  # primes the fast paths
     tried: list[np.ndarray] = []
 
     def spy(x: np.ndarray) -> torch.Tensor:

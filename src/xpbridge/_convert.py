@@ -230,7 +230,7 @@ def plan(
         and grad == "detach"
         and requires_grad is False
     ):
-        return _default_request(x, to, True)[0]
+        return default_request(x, to, True)[0]  # planning: no fast path to prime
     return _request(x, to, device, dtype, copy, grad, requires_grad, True)[0]
 
 
