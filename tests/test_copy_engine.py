@@ -241,13 +241,15 @@ def test_every_engine_copies_a_tensor_into_numpys_copy_of_its_view(name: str, en
     build, _ = TENSORS[name]
     t = build().detach()
     view = t.numpy()
-    dense = view.flags.c_contiguous or view.flags.f_contiguous
-    if engine != "numpy" and not dense:
+    if engine != "numpy" and not t.is_contiguous():  # torch's allocator: C order only
         with pytest.raises(KeyError):
             _copy.copy_tensor_to_ndarray(t, view, engine=engine)
         return
     result = _copy.copy_tensor_to_ndarray(t, view, engine=engine)
     expected = np.array(view, copy=True, order="K")
+    unviewed = _copy.copy_tensor_to_ndarray(t, engine=engine)  # the engine makes the view
+    assert _strides(unviewed) == _strides(result)
+    assert_bitwise_equal(unviewed, result)
     assert type(result) is np.ndarray
     assert result.dtype == expected.dtype and _strides(result) == _strides(expected)
     assert result.flags.writeable
@@ -470,3 +472,21 @@ def test_a_torch_still_being_imported_is_not_used() -> None:
         "print(_convert._FROM_NUMPY is None, _convert._NDARRAY is _convert._Never)"
     )
     assert out == "True True"
+
+
+def test_a_lazy_bit_is_resolved_by_torchs_copy_or_refused() -> None:
+    # copy_tensor_to_ndarray makes no view before torch's copy: that copy
+    # resolves a negative or conjugate bit (the planner's values); the engines
+    # that need NumPy's view raise Tensor.numpy's error, and to_numpy then
+    # leaves the tensor to the planner.
+    z = torch.from_numpy(_values(dtype=np.complex64))
+    for lazy in (torch._neg_view(_tensor()), z.conj()):  # contiguous: every engine may serve
+        assert lazy.is_contiguous() and (lazy.is_neg() or lazy.is_conj())
+        expected = lazy.resolve_conj().resolve_neg().numpy()
+        assert_bitwise_equal(_copy.copy_tensor_to_ndarray(lazy, engine="torch"), expected)
+        for engine in ("numpy", "numpy-buffer"):
+            with pytest.raises(RuntimeError):
+                _copy.copy_tensor_to_ndarray(lazy, engine=engine)
+        planned = xb.convert(lazy, "numpy", copy=True)
+        assert_bitwise_equal(xb.to_numpy(lazy, copy=True), planned)
+        assert_bitwise_equal(planned, expected)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _registry
 from ._copy import cast_tensor, copy_ndarray_to_tensor, copy_tensor_to_ndarray
-from ._dtypes import torch_dtype
+from ._dtypes import NATIVE_IN_BOTH, torch_dtype
 from ._memory import shares_memory
 from ._plan import Plan
 from ._request import (
@@ -46,21 +46,26 @@ _NDARRAY: Any = _Never  # Any, not type: a guard must not narrow x to object
 _TENSOR: Any = _Never
 _FROM_NUMPY: Any = None
 _DIRECT_DTYPES: frozenset[Any] = frozenset()  # backends.torch.direct_dtypes()
+_NUMPY_TENSOR_DTYPES: frozenset[Any] = frozenset()  # torch dtypes NumPy has, as they are
 
 
 def _prime_fast_paths() -> None:
     global _NDARRAY, _TENSOR, _FROM_NUMPY, _DIRECT_DTYPES
+    global _NUMPY_TENSOR_DTYPES  # noqa: PLW0603 - set once, read on every call
     # A module in sys.modules may still be importing in another thread: read the
     # attributes with defaults, and prime only once all of them exist.
     np, torch = sys.modules.get("numpy"), sys.modules.get("torch")
     ndarray, dtype = getattr(np, "ndarray", None), getattr(np, "dtype", None)
     tensor = getattr(torch, "Tensor", None)
     from_numpy = getattr(torch, "from_numpy", None)
-    if None not in (ndarray, dtype, tensor, from_numpy):
+    numpy_tensor = [getattr(torch, name, None) for name in NATIVE_IN_BOTH]
+    if None not in (ndarray, dtype, tensor, from_numpy, *numpy_tensor):
         direct = direct_dtypes()
         # The function and the dtypes first, the guarded types last: a thread
         # that passes a guard always finds the rest set.
-        _FROM_NUMPY, _DIRECT_DTYPES, _TENSOR, _NDARRAY = from_numpy, direct, tensor, ndarray
+        _FROM_NUMPY, _DIRECT_DTYPES = from_numpy, direct
+        _NUMPY_TENSOR_DTYPES = frozenset(numpy_tensor)
+        _TENSOR, _NDARRAY = tensor, ndarray
 
 
 def _default_request(x: Any, to: str, planning: bool = False) -> tuple[Plan, Any]:
@@ -429,17 +434,22 @@ def to_numpy(
             except (TypeError, RuntimeError, ValueError):
                 pass  # the planner says why, and what to do
         return _execute(_default_request(x, "numpy"))  # type: ignore[no-any-return]
-    if type(x) is _TENSOR and dtype is None and grad == "detach" and copy is True:
-        # A new writable array: NumPy's view of the detached tensor raises
-        # for everything the planner treats otherwise (bits, device, dtype,
-        # layout), as Tensor.numpy does; the copy engine copies the view.
-        detached = x.detach()
+    if (
+        type(x) is _TENSOR
+        and dtype is None
+        and grad == "detach"
+        and copy is True
+        # What Tensor.numpy refuses most often, read before any copy is made.
+        and x.dtype in _NUMPY_TENSOR_DTYPES
+        and x.is_cpu
+    ):
+        # A new writable array: NumPy's view of the detached tensor (or of
+        # torch's copy of it) raises for everything else the planner treats
+        # otherwise (bits, layout), as Tensor.numpy does.
         try:
-            view = detached.numpy()
+            return copy_tensor_to_ndarray(x.detach())  # type: ignore[no-any-return]
         except (TypeError, RuntimeError, ValueError):
             pass
-        else:
-            return copy_tensor_to_ndarray(detached, view)  # type: ignore[no-any-return]
     return _execute(_request(x, "numpy", None, dtype, copy, grad, False))  # type: ignore[no-any-return]
 
 

@@ -454,22 +454,26 @@ def _copy_ndarray(
 
 
 # The job of a tensor's copy into an ndarray: (numpy, torch, the tensor, its
-# NumPy view).
+# NumPy view or None: the engines that need the view make it).
+
+
+def _view_of(job: Any) -> Any:
+    return job[3] if job[3] is not None else job[2].numpy()
 
 
 def _view_by_numpy(job: Any) -> Any:
-    return job[0].array(job[3], copy=True, order="K", subok=False)
+    return job[0].array(_view_of(job), copy=True, order="K", subok=False)
 
 
 def _view_by_numpy_buffer(job: Any) -> Any:
-    np, torch, t, view = job
-    out = np.empty_like(view, order="K")
+    np, torch, t, _ = job
+    out = np.empty_like(_view_of(job), order="K")
     torch.from_numpy(out).copy_(t)
     return out
 
 
 def _view_by_torch(job: Any) -> Any:
-    return job[2].clone().numpy()
+    return job[2].clone().numpy()  # NumPy views the copy: the source needs no view
 
 
 _VIEW_BY_NUMPY = Engines("tensor to ndarray", {NUMPY: _view_by_numpy})
@@ -479,19 +483,24 @@ _VIEW_ANY = Engines(
 )
 
 
-def copy_tensor_to_ndarray(t: Any, view: Any, *, engine: str | None = None) -> Any:
-    """``copy_ndarray(view, numpy_memory=False)`` for ``view = t.numpy()``, ``t`` without grad.
+def copy_tensor_to_ndarray(t: Any, view: Any = None, *, engine: str | None = None) -> Any:
+    """``copy_ndarray(t.numpy(), numpy_memory=False)``, ``t`` a CPU tensor without grad.
 
     The engines read ``t`` itself rather than a tensor made again from the
-    view.  torch's allocator serves only dense views, which every engine lays
-    out alike (torch lays out other strides its own way).
+    view, and only those that need the view (``view``, if the caller has it)
+    make it: torch's engine copies and NumPy views the copy.  So a tensor
+    NumPy cannot view raises what ``Tensor.numpy`` raises (``TypeError``,
+    ``RuntimeError``), except where torch's copy resolves the reason (a
+    conjugate or negative bit: the copy then holds the resolved values, as
+    the planner's would).  torch's allocator serves only C-contiguous
+    tensors, which every engine lays out alike (torch lays out other strides
+    its own way).
     """
     np = sys.modules["numpy"]
-    nbytes = view.nbytes
+    nbytes = t.numel() * t.element_size()
     if engine is None and nbytes < MEASURED_FROM_BYTES:
-        return np.array(view, copy=True, order="K", subok=False)
-    flags = view.flags
-    engines = _VIEW_ANY if flags.c_contiguous or flags.f_contiguous else _VIEW_BY_NUMPY
+        return np.array(t.numpy() if view is None else view, copy=True, order="K", subok=False)
+    engines = _VIEW_ANY if t.is_contiguous() else _VIEW_BY_NUMPY
     return _run(engines, nbytes, (np, sys.modules["torch"], t, view), engine)
 
 
