@@ -6,8 +6,14 @@ import sys
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _registry
-from ._copy import cast_tensor, copy_ndarray_to_tensor, copy_tensor_to_ndarray
-from ._dtypes import NATIVE_IN_BOTH, torch_dtype
+from ._copy import (
+    cast_tensor,
+    copy_ndarray_to_tensor,
+    copy_tensor_to_ndarray,
+    ready_torch,
+    torch_to_numpy_types,
+)
+from ._dtypes import torch_dtype
 from ._memory import shares_memory
 from ._plan import Plan
 from ._request import (
@@ -52,20 +58,18 @@ _NUMPY_TENSOR_DTYPES: frozenset[Any] = frozenset()  # torch dtypes NumPy has, as
 def _prime_fast_paths() -> None:
     global _NDARRAY, _TENSOR, _FROM_NUMPY, _DIRECT_DTYPES
     global _NUMPY_TENSOR_DTYPES  # noqa: PLW0603 - set once, read on every call
-    # A module in sys.modules may still be importing in another thread: read the
-    # attributes with defaults, and prime only once all of them exist.
-    np, torch = sys.modules.get("numpy"), sys.modules.get("torch")
+    # A module in sys.modules may still be importing in another thread: torch
+    # is used once fully imported (the copy engine's test), NumPy once its
+    # attributes exist.
+    np, torch = sys.modules.get("numpy"), ready_torch()
     ndarray, dtype = getattr(np, "ndarray", None), getattr(np, "dtype", None)
-    tensor = getattr(torch, "Tensor", None)
-    from_numpy = getattr(torch, "from_numpy", None)
-    numpy_tensor = [getattr(torch, name, None) for name in NATIVE_IN_BOTH]
-    if None not in (ndarray, dtype, tensor, from_numpy, *numpy_tensor):
+    if torch is not None and None not in (ndarray, dtype):
         direct = direct_dtypes()
         # The function and the dtypes first, the guarded types last: a thread
         # that passes a guard always finds the rest set.
-        _FROM_NUMPY, _DIRECT_DTYPES = from_numpy, direct
-        _NUMPY_TENSOR_DTYPES = frozenset(numpy_tensor)
-        _TENSOR, _NDARRAY = tensor, ndarray
+        _FROM_NUMPY, _DIRECT_DTYPES = torch.from_numpy, direct
+        _NUMPY_TENSOR_DTYPES = frozenset(torch_to_numpy_types(torch, np))
+        _TENSOR, _NDARRAY = torch.Tensor, ndarray
 
 
 def _default_request(x: Any, to: str, planning: bool = False) -> tuple[Plan, Any]:

@@ -59,6 +59,8 @@ __all__ = [
     "copy_ndarray_to_tensor",
     "copy_tensor",
     "copy_tensor_to_ndarray",
+    "ready_torch",
+    "torch_to_numpy_types",
 ]
 
 NUMPY, TORCH, NUMPY_BUFFER = "numpy", "torch", "numpy-buffer"
@@ -227,7 +229,7 @@ def _run(engines: Engines, nbytes: int, job: Any, engine: str | None = None) -> 
 _TORCH: list[Any] = []  # torch, once seen fully imported
 
 
-def _ready_torch() -> Any:
+def ready_torch() -> Any:
     """torch, when it is imported and fully initialised (never mid-import in another thread)."""
     if _TORCH:
         return _TORCH[0]
@@ -250,7 +252,8 @@ def _shared_numpy_types(np: Any) -> Any:
     return cached
 
 
-def _torch_to_numpy_types(torch: Any, np: Any) -> Any:
+def torch_to_numpy_types(torch: Any, np: Any) -> Any:
+    """The NumPy dtype of each torch dtype both hold natively (torch fully imported)."""
     cached = _SHARED.get("torch")
     if cached is None:
         cached = _SHARED["torch"] = {getattr(torch, n): np.dtype(n) for n in NATIVE_IN_BOTH}
@@ -429,7 +432,7 @@ def _copy_ndarray(
     if engine is None and nbytes < MEASURED_FROM_BYTES:
         out = np.array(a, copy=True, order="K", subok=False)
         return sys.modules["torch"].from_numpy(out) if as_tensor else out
-    torch = _TORCH[0] if _TORCH else _ready_torch()
+    torch = _TORCH[0] if _TORCH else ready_torch()
     if torch is None or not isinstance(a, np.ndarray):
         seen = None
     else:
@@ -512,7 +515,7 @@ def _numpy_dtype(t: Any) -> Any:
     np = sys.modules.get("numpy")
     if np is None:
         return None
-    dtype = _torch_to_numpy_types(sys.modules["torch"], np).get(t.dtype)
+    dtype = torch_to_numpy_types(sys.modules["torch"], np).get(t.dtype)
     if (
         dtype is None
         or not t.is_cpu
@@ -588,7 +591,7 @@ def cast_tensor(t: Any, dtype: Any, *, plain: bool = False, engine: str | None =
         return t.to(dtype)
     np = sys.modules.get("numpy")
     torch = sys.modules["torch"]
-    target = None if np is None else _torch_to_numpy_types(torch, np).get(dtype)
+    target = None if np is None else torch_to_numpy_types(torch, np).get(dtype)
     engines = _CAST_BY_TORCH
     if target is not None and (plain or _numpy_dtype(t) is not None):
         engines = _CAST_ANY
