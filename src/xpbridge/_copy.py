@@ -263,16 +263,14 @@ def torch_to_numpy_types(torch: Any, np: Any) -> Any:
 # NumPy sources.
 
 
-def _torch_view(torch: Any, a: Any) -> Any:
-    """A tensor over ``a``'s memory, only ever read from, or None when torch will not view it.
+def _read_only_view(torch: Any, a: Any) -> Any:
+    """A tensor over read-only ``a``'s memory, only read from; None when torch will not view it.
 
-    A read-only array goes through DLPack, which torch imports without the
-    "not writable" warning that ``from_numpy`` prints (the tensor is the
-    source of a copy and dropped right after); NumPy before 2.1 exports no
-    read-only array.
+    It goes through DLPack, which torch imports without the "not writable"
+    warning that ``from_numpy`` prints (the tensor is the source of a copy
+    and dropped right after); NumPy before 2.1 exports no read-only array.
+    A writable array is viewed with ``from_numpy`` by the callers.
     """
-    if a.flags.writeable:
-        return torch.from_numpy(a)
     try:
         return torch.from_dlpack(a)
     except (BufferError, TypeError, ValueError, RuntimeError):
@@ -357,7 +355,7 @@ def _ndarray_by_numpy(job: Any) -> Any:
 
 def _ndarray_by_numpy_buffer(job: Any) -> Any:
     np, torch, _, positive, _, as_tensor, writable = job
-    source = torch.from_numpy(positive) if writable else _torch_view(torch, positive)
+    source = torch.from_numpy(positive) if writable else _read_only_view(torch, positive)
     if source is None:
         return _ndarray_by_numpy(job)
     out = np.empty_like(positive, order="K")
@@ -376,7 +374,7 @@ def _ndarray_by_torch(job: Any) -> Any:
         # 0.3 us slower.
         result = source.flip(*flips) if flips else source.clone()
     elif flips:
-        source = _torch_view(torch, positive)
+        source = _read_only_view(torch, positive)
         if source is None:
             return _ndarray_by_numpy(job)
         result = source.flip(*flips)
