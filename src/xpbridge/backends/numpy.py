@@ -18,8 +18,7 @@ from ._base import Backend, Extent
 __all__ = ["NumpyBackend"]
 
 
-_CONTIGUOUS, _ALIGNED, _WRITEABLE = CONTIGUOUS, ALIGNED, WRITEABLE
-_DECIDING = _ALIGNED | _WRITEABLE
+_DECIDING = ALIGNED | WRITEABLE
 _TRAITS: dict[tuple[Any, ...], Traits] = {}
 # Aligned, writable, contiguous, non-empty arrays of a dtype whose alignment
 # NumPy and torch agree on: dtype -> traits.
@@ -95,30 +94,29 @@ class NumpyBackend(Backend):
             return self._other_traits(x, np)
         dtype = x.dtype
         flags = x.flags.num  # one attribute instead of four: this runs on every call
-        # Aligned, writable, contiguous, not empty: its traits may be memoised by dtype.
-        plain = flags & _DECIDING == _DECIDING and flags & _CONTIGUOUS and x.size
+        # The common array (aligned, writable, contiguous, not empty): its traits
+        # follow from the dtype alone (no stride to walk, no memmap to look for),
+        # so they are memoised by the dtype.
+        plain = flags & _DECIDING == _DECIDING and flags & CONTIGUOUS and x.size
         if plain:
-            # The common array (aligned, writable, contiguous, not empty): its
-            # traits follow from the dtype alone (no stride to walk, no memmap
-            # to look for), so they are memoised by the dtype.
             traits = _PLAIN_TRAITS.get(dtype)
             if traits is not None:
                 return traits
         negative = odd = False
         size_zero = x.size == 0
-        if not flags & _CONTIGUOUS or size_zero:  # NumPy calls every size-0 array contiguous
+        if not flags & CONTIGUOUS or size_zero:  # NumPy calls every size-0 array contiguous
             itemsize = dtype.itemsize
             for n, s in zip(x.shape, x.strides, strict=True):
                 if n > 1:  # a length-1 axis's stride is never read
                     negative = negative or s < 0
                     odd = odd or s % itemsize != 0
-        memmap = not flags & _WRITEABLE and _is_memmap(x)
+        memmap = not flags & WRITEABLE and _is_memmap(x)
         # NumPy aligns a complex number to its parts, torch (and DLPack) to the whole
         # item: an array NumPy calls aligned can crash torch on first use.
         address_matters = dtype.alignment < dtype.itemsize <= 16
         misaligned = bool(
             address_matters
-            and flags & _ALIGNED
+            and flags & ALIGNED
             and x.__array_interface__["data"][0] % dtype.itemsize != 0
         )
         key = (dtype, flags & _DECIDING, negative, odd, size_zero, memmap, misaligned)
@@ -131,10 +129,10 @@ class NumpyBackend(Backend):
                 numpy_name(dtype),
                 CPU,
                 size_zero=size_zero,
-                readonly=not flags & _WRITEABLE,
+                readonly=not flags & WRITEABLE,
                 memmap=memmap,
                 nonnative=not dtype.isnative,
-                unaligned=not flags & _ALIGNED or misaligned,
+                unaligned=not flags & ALIGNED or misaligned,
                 negative_strides=negative,
                 odd_strides=odd,
             )

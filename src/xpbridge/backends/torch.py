@@ -113,7 +113,7 @@ def _prime_plain_tensors() -> None:
     _IS_WRAPPED = torch._C._functorch.is_functorch_wrapped_tensor
     _STRIDED = torch.strided
     _COMPLEX_DTYPES = frozenset(
-        d for d in vars(torch).values() if isinstance(d, torch.dtype) and d.is_complex
+        torch_dtype(name) for name, row in DTYPES.items() if row.kind == "complex" and row.torch
     )
     _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
     _TENSOR = torch.Tensor
