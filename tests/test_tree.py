@@ -24,10 +24,11 @@ from cases import CASES, contract_params
 from conftest import OUTCOME_ERRORS, ROOT, load_spec
 
 import xpbridge as xb
-from xpbridge import _dlpack, _transfers
+from xpbridge import _dlpack, _registry, _transfers
 from xpbridge._devices import Device
 from xpbridge._traits import Traits
 from xpbridge.backends import Backend
+from xpbridge.backends.numpy import NumpyBackend
 from xpbridge.testing import assert_bitwise_equal, snapshot
 
 RULES = load_spec("contract.toml")["rule"]
@@ -666,3 +667,27 @@ def test_equal_python_scalars_become_separate_arrays() -> None:
     assert int(r["m"]) == 3 and r["s"] is r["t"] == "a"
     p = xb.plan_tree(tree, "torch", scalars=True)
     assert not p.same_as
+
+
+class _Vector(list):  # type: ignore[type-arg]
+    """A list subclass a library later claims as its array type."""
+
+
+class _VectorBackend(NumpyBackend):
+    name = "tree_vectors"
+
+    def owns(self, cls: type) -> bool:
+        return cls is _Vector
+
+
+@pytest.mark.thread_unsafe(reason="registers a backend in the global registry")
+def test_a_type_claimed_by_a_new_backend_is_an_array_leaf_from_then_on() -> None:
+    from xpbridge import _compute, _tree
+
+    v = _Vector([1.0, 2.0])
+    assert _tree.kind_of(v) is not _tree.ARRAY  # a list: a container
+    xb.compute_in("torch")(lambda a: a)(np.zeros(2))  # fills compute_in's way back
+    assert _compute._BACK_BY_TYPE
+    _registry.register_backend(_VectorBackend(), replace=True)
+    assert _tree.kind_of(v) is _tree.ARRAY  # the kind memo forgot the old answer
+    assert not _compute._BACK_BY_TYPE and not _compute._BACK  # so did compute_in's

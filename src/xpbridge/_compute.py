@@ -13,7 +13,9 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from ._registry import _PROTOCOLS, backend_of
+from . import _registry
+from ._namespaces import PROTOCOLS
+from ._registry import backend_of
 from ._request import Resolved, resolve
 from ._tree import _KINDS, ARRAY, flatten, kind_of
 from ._tree_plan import Shortcut, convert_leaves, fast_path
@@ -146,7 +148,10 @@ def compute_in(
 
 _BACK: dict[tuple[str, Any, str], tuple[Resolved, Shortcut | None]] = {}
 _BACK_BY_TYPE: dict[tuple[type, str], tuple[Resolved, Shortcut | None]] = {}
-_PROTOCOL_NAMES = frozenset(backend.name for backend in _PROTOCOLS)
+# Both hold the Backend objects of their time: decided again when a backend
+# is registered or replaced.
+_registry.on_change(_BACK.clear)
+_registry.on_change(_BACK_BY_TYPE.clear)
 
 
 def _shortcut(r: Resolved, found: list[Shortcut]) -> Shortcut | None:
@@ -195,7 +200,7 @@ def _back(caller: Any, grad: str) -> tuple[Resolved, Shortcut | None]:
         return known
     backend = backend_of(caller)
     key = None
-    if backend.name not in _PROTOCOL_NAMES:
+    if backend.name not in PROTOCOLS:
         key = (backend.name, backend.device_of(caller), grad)
         known = _BACK.get(key)
         if known is not None:

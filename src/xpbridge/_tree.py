@@ -105,6 +105,9 @@ _SCALARS = (bool, int, float, complex)
 
 _REGISTERED: dict[type, Node] = {}
 _KINDS: dict[type, Node | str] = {}  # cache: a type's kind, decided once
+# A type's kind depends on which backend owns it: decided again when a
+# backend is registered or replaced (register_container clears it too).
+_registry.on_change(_KINDS.clear)
 _LOCK = threading.Lock()
 
 
@@ -235,13 +238,7 @@ def _optree_node(cls: type) -> Node | None:
     entry = optree.register_pytree_node.get(cls)
     if entry is None:
         return None
-    flatten, unflatten = entry.flatten_func, entry.unflatten_func
-
-    def run(obj: Any) -> tuple[list[Any], Any, Sequence[Any] | None]:
-        out = flatten(obj)
-        return list(out[0]), out[1], out[2] if len(out) == 3 else None
-
-    return Node(run, unflatten, _ITEM)
+    return Node(_checked(cls, entry.flatten_func), entry.unflatten_func, _ITEM)
 
 
 def _torch_node(cls: type) -> Node | None:
@@ -311,11 +308,10 @@ class TreeDef:
     has no spec.
     """
 
-    __slots__ = ("count", "spec")
+    __slots__ = ("spec",)
 
-    def __init__(self, spec: tuple[Any, ...] | None, count: int) -> None:
+    def __init__(self, spec: tuple[Any, ...] | None) -> None:
         self.spec = spec
-        self.count = count
 
     def unflatten(self, leaves: Sequence[Any]) -> Any:
         """The tree rebuilt with ``leaves`` in place of its leaves, in order.
@@ -390,10 +386,10 @@ def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     """
     kind = _KINDS.get(type(tree)) or kind_of(tree)
     if type(kind) is not Node:
-        return [tree], TreeDef(None, 1)
+        return [tree], TreeDef(None)
     leaves: list[Any] = []
     spec = _walk(tree, kind, leaves, set())
-    return leaves, TreeDef(spec, len(leaves))
+    return leaves, TreeDef(spec)
 
 
 def _walk(obj: Any, node: Node, leaves: list[Any], stack: set[int]) -> tuple[Any, ...]:

@@ -27,7 +27,7 @@ from ._plan import Plan
 from ._request import Resolved, plan_traits, resolve
 from ._traits import Traits
 from ._transfers import deferred_synchronisation
-from ._tree import _KINDS, ARRAY, SCALAR, flatten, kind_of
+from ._tree import _KINDS, _PASSED_BY_TYPE, _SCALARS, ARRAY, SCALAR, flatten, kind_of
 from ._typing import Grad
 from .backends._base import Backend
 from .backends.torch import direct_dtypes, from_numpy_is_exact
@@ -131,7 +131,7 @@ def fast_path(r: Resolved) -> Shortcut | None:
 _BEHAVED = from_numpy_is_exact  # the to_torch fast path's own rule
 
 # Leaves every request passes through unchanged (Python scalars unless scalars=True).
-_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes})
+_PLAIN = frozenset((*_PASSED_BY_TYPE, *_SCALARS))
 
 
 def _all_behaved(leaves: Sequence[Any]) -> bool:
@@ -585,6 +585,8 @@ def plan_tree(
                 plans[paths[i]] = plans[paths[first]]
         plans = {path: plans[path] for path in paths if path in plans}  # tree order
     passed: dict[str, str] = {}
+    # Counted first: a tree of arrays only (the common one) skips a pass over
+    # every leaf.
     if len(plans) + len(same_as) - sum(path in plans for path in same_as) < len(paths):
         passed = {
             path: type(leaf).__qualname__
