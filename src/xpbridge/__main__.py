@@ -211,6 +211,7 @@ def _usage_error(args: argparse.Namespace, message: str) -> int:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser: one sub-command per job, help for every option."""
     from ._examples import FLAGS, PRESETS
+    from ._report import FORMATS
 
     prog = prog or _prog()
     formatter = argparse.RawDescriptionHelpFormatter
@@ -291,7 +292,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     rep.add_argument(
         "--format",
-        choices=["text", "markdown", "json"],
+        choices=FORMATS,
         default="text",
         help="text for a terminal (default), markdown or json for CI artefacts",
     )

@@ -28,8 +28,6 @@ import tempfile
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .testing._layouts import unaligned_copy, with_negative_bit
-
 __all__ = ["FLAGS", "PRESETS", "DescriptionError", "example", "example_tree"]
 
 DEFAULT_SHAPE = (4,)
@@ -68,6 +66,9 @@ def _byteswapped(a: Any) -> Any:
 
 
 def _unaligned(a: Any) -> Any:
+    # The testing toolkit is imported only by the descriptions that need it,
+    # not by every command of the CLI.
+    from .testing._layouts import unaligned_copy
 
     if a.dtype.alignment == 1:
         raise DescriptionError(f"{a.dtype} is always aligned")
@@ -103,6 +104,8 @@ def _masked(a: Any) -> Any:
 
 def _negative_bit(t: Any) -> Any:
     import torch
+
+    from .testing._layouts import with_negative_bit
 
     if t.dtype not in (torch.float32, torch.float64):
         raise DescriptionError("neg applies to float32 and float64 tensors")

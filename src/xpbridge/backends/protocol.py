@@ -377,13 +377,12 @@ def _is_pickle_buffer(cls: type) -> bool:
 
 def _torch_with_cuda() -> Any:
     """torch, where it is installed and sees a CUDA device; else None."""
-    import importlib.util
+    from .._environment import installed  # importlib.metadata: only on this rare path
 
-    torch: Any = sys.modules.get("torch")
-    if torch is None:
-        if importlib.util.find_spec("torch") is None:
-            return None
-        import torch
+    if not installed("torch"):
+        return None
+    import torch
+
     return torch if torch.cuda.is_available() else None
 
 
