@@ -240,6 +240,11 @@ def _namespace_dtype_name(dtype: Any, np: Any) -> str:
     namespace = sys.modules.get(owner) if owner != "builtins" else None
     if namespace is None:
         return ""
+    return name_in(namespace, dtype)
+
+
+def name_in(namespace: Any, dtype: Any) -> str:
+    """The canonical name under which ``namespace`` holds ``dtype`` ("" if it holds it under none)."""
     for name in DTYPES:
         candidate = getattr(namespace, name, None)
         try:

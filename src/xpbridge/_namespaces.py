@@ -14,6 +14,7 @@ same rule applied to their module path.  Nothing here imports a framework.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from .errors import ArgumentError
@@ -46,26 +47,15 @@ def library_of_name(name: str) -> str:
     >>> library_of_name("array_api_strict")
     'array_api_strict'
     """
-    known = _LIBRARIES.get(name)
-    if known is not None:
-        return known
     if name in PROTOCOLS:
         raise ArgumentError(
             f"{name!r} names a protocol xpbridge reads sources through, not a library to "
             f"convert to: name the target library, e.g. 'numpy' or 'torch'"
         )
-    library = _library_of(name)
-    if len(_LIBRARIES) >= 256:
-        _LIBRARIES.clear()  # names are few; bounded all the same
-    _LIBRARIES[name] = library
-    return library
+    return _library_of(name)
 
 
-# library_of_name's answers: a pure function of the name, so kept (dict reads and
-# writes are atomic; threads compute equal values).  Protocol names never enter.
-_LIBRARIES: dict[str, str] = {}
-
-
+@lru_cache(maxsize=256)  # a pure function of the name; names are few
 def _library_of(name: str) -> str:
     alias = _ALIASES.get(name)
     if alias is not None:

@@ -15,8 +15,8 @@ import threading
 from typing import Any, ClassVar
 
 from .._devices import CPU, Device
-from .._dlpack import Exported
-from .._dtypes import DTYPES
+from .._dlpack import Exported, reported_device
+from .._dtypes import DTYPES, name_in
 from .._traits import Traits
 from ..errors import ConversionError, DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
@@ -50,7 +50,7 @@ def _host_view(x: Any, namespace: Any) -> _HostView | None:
     import numpy as np
 
     try:
-        if int(x.__dlpack_device__()[0]) != 1:  # kDLCPU: only host memory
+        if reported_device(x) != CPU:  # only host memory
             return None
         try:
             return _HostView(np.asarray(x))
@@ -59,7 +59,7 @@ def _host_view(x: Any, namespace: Any) -> _HostView | None:
             # a host array there is a new array object over the same memory.
             info = namespace.__array_namespace_info__()
             return _HostView(np.asarray(namespace.asarray(x, device=info.default_device())))
-    except (TypeError, ValueError, RuntimeError, BufferError, AttributeError):
+    except (ConversionError, TypeError, ValueError, RuntimeError, BufferError, AttributeError):
         return None
 
 
@@ -170,7 +170,7 @@ class ArrayAPIBackend(Backend):
 
     def owns(self, cls: type) -> bool:
         # Asked only for objects whose __array_namespace__ is this namespace.
-        return hasattr(cls, "__dlpack__") and hasattr(cls, "__dlpack_device__")
+        return _DLPACK.owns(cls)
 
     def prepare(
         self,
@@ -261,11 +261,7 @@ class ArrayAPIBackend(Backend):
         return known
 
     def _find_dtype_name(self, dtype: Any) -> str:
-        for name in DTYPES:
-            candidate = getattr(self.namespace, name, None)
-            if candidate is not None and candidate == dtype:
-                return name
-        return str(dtype)
+        return name_in(self.namespace, dtype) or str(dtype)
 
     def holds(self, dtype: str) -> bool:
         row = DTYPES.get(dtype)
