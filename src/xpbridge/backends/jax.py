@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from .._dtypes import DTYPES
 from .._traits import Traits
+from ..errors import UnsupportedInputError
 from .arrayapi import ArrayAPIBackend
 
 __all__ = ["JaxBackend"]
@@ -106,6 +107,4 @@ class JaxBackend(ArrayAPIBackend):
         try:
             return self.namespace.asarray(x, dtype=dtype, device=plan.native_device)
         except (TypeError, ValueError, OverflowError) as e:
-            from ..errors import UnsupportedInputError
-
             raise UnsupportedInputError(f"jax.numpy.asarray cannot convert this object: {e}") from e

@@ -92,12 +92,7 @@ class Summary:
 
     def totals(self) -> dict[str, Counter[str]]:
         """Outcome counts per backend id."""
-        backends, tests = self._table()
-        totals: dict[str, Counter[str]] = {b: Counter() for b in backends}
-        for row in tests.values():
-            for backend, counts in row.items():
-                totals[backend].update(counts)
-        return totals
+        return _totals(*self._table())
 
     def as_json(self) -> dict[str, Any]:
         """The tables as plain data: ``backends``, ``tests`` and ``totals``."""
@@ -117,14 +112,16 @@ class Summary:
             "backends": {b: self.backends.get(b, {}) for b in backends},
             "tests": cells,
             "totals": {
-                b: dict(sorted(c.items(), key=_order)) for b, c in self.totals().items() if c
+                b: dict(sorted(c.items(), key=_order))
+                for b, c in _totals(backends, tests).items()
+                if c
             },
         }
 
     def lines(self, per_test: bool = True) -> list[str]:
         """The terminal tables: outcomes per backend, then (``per_test``) per test and backend."""
         backends, tests = self._table()
-        totals = self.totals()
+        totals = _totals(backends, tests)
         shown = [
             o for o in OUTCOMES if o in {"passed", "failed"} or any(t[o] for t in totals.values())
         ]
@@ -136,6 +133,16 @@ class Summary:
             grid += [[test, *(_cell(row.get(b)) for b in backends)] for test, row in tests.items()]
             out += ["", *_align(grid, right=False)]
         return out
+
+
+def _totals(
+    backends: list[str], tests: dict[str, dict[str, Counter[str]]]
+) -> dict[str, Counter[str]]:
+    totals: dict[str, Counter[str]] = {b: Counter() for b in backends}
+    for row in tests.values():
+        for backend, counts in row.items():
+            totals[backend].update(counts)
+    return totals
 
 
 def _order(item: tuple[str, Any]) -> int:
