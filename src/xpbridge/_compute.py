@@ -18,7 +18,7 @@ from ._namespaces import PROTOCOLS
 from ._registry import backend_of
 from ._request import Resolved, resolve
 from ._tree import _KINDS, ARRAY, flatten, kind_of
-from ._tree_plan import Shortcut, convert_leaves, fast_path
+from ._tree_plan import Shortcut, _LeafFailed, _located, convert_leaves, fast_path
 from ._typing import Grad
 from .errors import ConversionError
 
@@ -121,22 +121,19 @@ def compute_in(
             caller = _first_array(leaves)
             if caller is None:
                 return func(*args, **kwargs)
+
             # Resolved before anything is converted: a caller whose library
             # cannot take the results back is refused before the call, its
             # error located like a leaf's.
+            def paths() -> list[str]:
+                return arg_def.paths("args") + kw_def.paths("kwargs")
+
             try:
                 back = _back(caller, grad)
             except ConversionError as e:
                 index = next(i for i, x in enumerate(leaves) if x is caller)
-                path = (arg_def.paths("args") + kw_def.paths("kwargs"))[index]
-                raise type(e)(f"{context}{path}: {e}") from e
-            planned = convert_leaves(
-                leaves,
-                resolved,
-                lambda: arg_def.paths("args") + kw_def.paths("kwargs"),
-                shortcut,
-                context,
-            )
+                raise _located(_LeafFailed(index, e), paths, context) from e
+            planned = convert_leaves(leaves, resolved, paths, shortcut, context)
             split = len(arg_leaves)
             result = call(*arg_def.unflatten(planned[:split]), **kw_def.unflatten(planned[split:]))
             return _returned(context, result, back)  # type: ignore[no-any-return]
