@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ArgumentError
 from ._catalogue import LIBRARIES, device_label
@@ -24,6 +24,7 @@ __all__ = [
     "ENVIRONMENT_VARIABLE",
     "XPBackend",
     "check_selection",
+    "given_or_environment",
     "parse_token",
     "select",
     "xp_backends",
@@ -243,8 +244,19 @@ def xp_backends(selection: str | Sequence[str] | None = None) -> list[XPBackend]
     >>> [b.id for b in xp_backends("numpy,array_api_strict")]
     ['numpy', 'array_api_strict-CPU_DEVICE', 'array_api_strict-device1']
     """
-    source = "the selection"
+    return select(*given_or_environment(selection, "the selection"))[0]
+
+
+_Selection = TypeVar("_Selection", str, str | Sequence[str])
+
+
+def given_or_environment(
+    selection: _Selection | None, source: str
+) -> tuple[_Selection | str | None, str]:
+    """``selection`` and ``source`` as given, else ``$XPBRIDGE_XP_BACKENDS`` and its name.
+
+    ``None`` (from neither): every installed backend.
+    """
     if selection is None:
-        selection = os.environ.get(ENVIRONMENT_VARIABLE) or None
-        source = ENVIRONMENT_VARIABLE
-    return select(selection, source)[0]
+        return os.environ.get(ENVIRONMENT_VARIABLE) or None, ENVIRONMENT_VARIABLE
+    return selection, source

@@ -21,7 +21,6 @@ Markers
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,14 @@ from typing import Any
 import pytest
 
 from ..errors import ArgumentError
-from ._backends import ENVIRONMENT_VARIABLE, XPBackend, check_selection, parse_token, select
+from ._backends import (
+    ENVIRONMENT_VARIABLE,
+    XPBackend,
+    check_selection,
+    given_or_environment,
+    parse_token,
+    select,
+)
 from ._summary import PROPERTY, Summary
 
 __all__ = ["xp", "xp_backend", "xp_device"]
@@ -159,11 +165,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "xp_xfail(*backends, reason='', strict=True): the test is expected to fail "
         "on these xp backends; strict: passing there fails the run",
     )
-    selection = config.getoption("xp_backends")
-    source = "--xp-backends"
-    if selection is None:
-        selection = os.environ.get(ENVIRONMENT_VARIABLE) or None
-        source = ENVIRONMENT_VARIABLE
+    selection, source = given_or_environment(config.getoption("xp_backends"), "--xp-backends")
     if selection is not None:
         try:
             check_selection(selection, source)
