@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 import xpbridge as xb
-from xpbridge import _copy
+from xpbridge._lib import copy_engine as _copy
 
 MiB = 1 << 20
 # The share of the bytes copied that one timing of a copy row covers.

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import xpbridge as xb
-from xpbridge import _copy
+from xpbridge._lib import copy_engine as _copy
 
 MiB = 1 << 20
 

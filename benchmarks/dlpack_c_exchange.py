@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xpbridge._dlpack import _DLTensor
+from xpbridge._lib.dlpack import _DLTensor
 
 ROUNDS, NUMBER = 21, 20000
 

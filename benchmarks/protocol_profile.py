@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 import xpbridge as xb
-from xpbridge import _dlpack, _registry
+from xpbridge._lib import dlpack as _dlpack
+from xpbridge.backends import registry as _registry
 
 ROUNDS, NUMBER = 40, 2000
 

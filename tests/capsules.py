@@ -12,7 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from xpbridge._dlpack import _Deleter, _DLManagedTensor, _DLManagedTensorVersioned, _VersionedHead
+from xpbridge._lib.dlpack import (
+    _Deleter,
+    _DLManagedTensor,
+    _DLManagedTensorVersioned,
+    _VersionedHead,
+)
 
 _api = ctypes.pythonapi
 _api.PyCapsule_New.restype = ctypes.py_object

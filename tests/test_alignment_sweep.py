@@ -24,7 +24,7 @@ import json, sys, warnings
 warnings.simplefilter("error")
 import numpy as np
 import xpbridge as xb
-from xpbridge._dtypes import DTYPES, numpy_dtype
+from xpbridge._lib.dtypes import DTYPES, numpy_dtype
 from xpbridge.testing import assert_bitwise_equal
 
 target = sys.argv[1]

@@ -20,10 +20,10 @@ import pytest
 from conftest import load_spec
 
 import xpbridge
-from xpbridge import _convert
-from xpbridge.__main__ import build_parser, main
-from xpbridge._examples import PRESETS, DescriptionError, example, example_tree
-from xpbridge._upstream import run_python
+from xpbridge._api import convert as _convert
+from xpbridge._cli.examples import PRESETS, DescriptionError, example, example_tree
+from xpbridge._cli.main import build_parser, main
+from xpbridge._cli.upstream import run_python
 
 pytestmark = pytest.mark.subprocess
 
@@ -204,7 +204,7 @@ def test_report_fails_when_the_contract_breaks(
 def test_report_says_when_a_fact_differs_from_the_spec(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from xpbridge import _upstream
+    from xpbridge._cli import upstream as _upstream
 
     monkeypatch.setitem(_upstream.OBSERVE, "seed-default-integer-int32", lambda: True)
     assert main(["report", "--dtype", "int8", "--format", "markdown"]) == 0
@@ -219,7 +219,7 @@ def test_report_needs_no_test_dependencies() -> None:
         """
         import sys
         sys.modules["hypothesis"] = None
-        from xpbridge.__main__ import main
+        from xpbridge._cli.main import main
         raise SystemExit(main(["report", "--dtype", "complex64", "--no-facts"]))
         """
     )
@@ -264,7 +264,7 @@ def test_progress_bar_on_a_terminal_ends_cleanly() -> None:
 def test_progress_bar_is_erased_on_interrupt() -> None:
     import io
 
-    from xpbridge._progress import Progress
+    from xpbridge._cli.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -24,8 +24,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import xpbridge as xb
-from xpbridge._request import resolve
-from xpbridge._tree_plan import _flat_converter, fast_path
+from xpbridge._api.trees import _flat_converter, fast_path
+from xpbridge._pipeline.request import resolve
 from xpbridge.backends.torch import direct_dtypes, from_numpy_is_exact
 from xpbridge.testing import assert_bitwise_equal
 

@@ -14,7 +14,7 @@ import torch
 from capsules import Producer
 
 import xpbridge as xb
-from xpbridge._compute import compute_in
+from xpbridge._api.compute import compute_in
 from xpbridge.testing import assert_bitwise_equal
 
 

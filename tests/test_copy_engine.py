@@ -1,4 +1,4 @@
-"""The host copy engines (xpbridge._copy): every engine makes the same copy, and the choice is sound.
+"""The host copy engines (xpbridge._lib.copy_engine): every engine makes the same copy, and the choice is sound.
 
 Each engine may serve any copy of its kind, chosen by timing, so each must
 give the result the contract asks for: the same bits, dtype, shape and layout
@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import xpbridge as xb
-from xpbridge import _copy
+from xpbridge._lib import copy_engine as _copy
 from xpbridge.backends.torch import direct_dtypes
 from xpbridge.testing import assert_bitwise_equal
 
@@ -461,7 +461,8 @@ def test_a_torch_still_being_imported_is_not_used() -> None:
     # neither use it nor fail.
     out = _run(
         "import sys, types, numpy as np, xpbridge as xb\n"
-        "from xpbridge import _convert, _copy\n"
+        "from xpbridge._api import convert as _convert\n"
+        "from xpbridge._lib import copy_engine as _copy\n"
         "fake = types.ModuleType('torch')\n"
         "fake.__spec__ = types.SimpleNamespace(_initializing=True)\n"
         "sys.modules['torch'] = fake\n"

@@ -8,7 +8,7 @@ import torch
 from capsules import Producer
 
 import xpbridge as xb
-from xpbridge._devices import Device, parse_device
+from xpbridge._lib.devices import Device, parse_device
 from xpbridge.backends.protocol import DLPackBackend
 from xpbridge.backends.torch import TorchBackend
 

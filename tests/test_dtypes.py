@@ -11,7 +11,7 @@ import torch
 from conftest import load_spec
 
 import xpbridge as xb
-from xpbridge._dtypes import DTYPES, crosses
+from xpbridge._lib.dtypes import DTYPES, crosses
 from xpbridge.testing import assert_bitwise_equal
 
 ROWS = load_spec("dtypes.toml")["dtype"]
@@ -51,7 +51,7 @@ def test_library_columns_name_real_types() -> None:
 def test_crossing_rows_round_trip_zero_copy(row: dict[str, object]) -> None:
     _needs_ml(row)
     name = str(row["name"])
-    dtype = xb._dtypes.numpy_dtype(name)
+    dtype = xb._lib.dtypes.numpy_dtype(name)
     a = np.arange(0, 256 * dtype.itemsize, 3).astype(np.uint8)
     a = a[: a.size - a.size % dtype.itemsize].view(dtype)
     t = xb.to_torch(a)

@@ -12,7 +12,7 @@ from cases import CASES, missing_ml_dtype
 from torch.overrides import TorchFunctionMode
 
 import xpbridge as xb
-from xpbridge import _convert
+from xpbridge._api import convert as _convert
 from xpbridge.backends.torch import from_numpy_is_exact
 from xpbridge.testing import assert_bitwise_equal
 

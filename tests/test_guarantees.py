@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import xpbridge as xb
-from xpbridge._devices import Device
-from xpbridge._plan import make_plan
-from xpbridge._traits import Request, Traits
-from xpbridge._upstream import run_python
+from xpbridge._cli.upstream import run_python
+from xpbridge._lib.devices import Device
+from xpbridge._lib.traits import Request, Traits
+from xpbridge._pipeline.plan import make_plan
 from xpbridge.testing import assert_bitwise_equal, snapshot
 
 

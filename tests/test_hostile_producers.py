@@ -21,8 +21,8 @@ import torch
 from capsules import CREATED, DELETED, Hostile, Producer, make_capsule
 
 import xpbridge as xb
-from xpbridge._convert import _request
-from xpbridge._upstream import run_python
+from xpbridge._api.convert import _request
+from xpbridge._cli.upstream import run_python
 from xpbridge.backends.torch import TorchBackend
 
 

@@ -17,9 +17,11 @@ import pytest
 import torch
 
 import xpbridge as xb
-from xpbridge import _convert, _registry, _request
+from xpbridge._api import convert as _convert
+from xpbridge._pipeline import request as _request
 from xpbridge.backends import Backend
 from xpbridge.backends import numpy as numpy_backend
+from xpbridge.backends import registry as _registry
 from xpbridge.backends.numpy import NumpyBackend
 from xpbridge.backends.torch import TorchBackend, from_numpy_is_exact
 
@@ -275,7 +277,7 @@ def test_a_prepare_set_after_the_class_is_called() -> None:
 
 @pytest.mark.thread_unsafe(reason="registers a backend in the global registry")
 def test_memos_keyed_by_a_library_name_forget_a_replaced_backend() -> None:
-    from xpbridge import _plan
+    from xpbridge._pipeline import plan as _plan
 
     xb.to_torch(np.arange(3, dtype=np.float32), dtype="float64")  # fills both memos
     xb.plan(np.arange(3.0), "torch", copy=True)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import xpbridge as xb
-from xpbridge import _dlpack
-from xpbridge._devices import CPU
+from xpbridge._lib import dlpack as _dlpack
+from xpbridge._lib.devices import CPU
 from xpbridge.backends.arrayapi import ArrayAPIBackend
 
 
@@ -176,10 +176,10 @@ def test_a_capsule_like_a_good_one_read_before_is_still_checked(tamper: str, mat
 def test_capsule_traits_are_one_object_per_kind_and_equal_fresh_traits() -> None:
     from capsules import Producer
 
-    from xpbridge._traits import Traits
+    from xpbridge._lib.traits import Traits
     from xpbridge.backends.protocol import DLPackBackend, capsule_traits
 
-    backend, numpy = DLPackBackend(), xb._registry.backend_named("numpy")
+    backend, numpy = DLPackBackend(), xb.backends.registry.backend_named("numpy")
     a = np.arange(6, dtype=np.float32)
     kinds = {
         "plain": Producer(a),
@@ -233,7 +233,7 @@ def test_namespace_memos_give_what_the_namespace_says() -> None:
 
 
 def test_library_names_are_memoised_but_protocols_still_refused() -> None:
-    from xpbridge._namespaces import library_of_name
+    from xpbridge._lib.namespaces import library_of_name
 
     for _ in range(2):
         assert library_of_name("sklearn.externals.array_api_compat.numpy") == "numpy"

@@ -108,7 +108,7 @@ def test_a_buffer_type_known_only_by_its_instances() -> None:
     # pyarrow.Buffer is a C type whose buffer support no class attribute shows
     # before Python 3.12 (PEP 688's __buffer__): found per object, not cached.
     pa = pytest.importorskip("pyarrow")
-    from xpbridge import _registry
+    from xpbridge.backends import registry as _registry
 
     source = bytearray(b"\x09\x0a")
     x = pa.py_buffer(source)

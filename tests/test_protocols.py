@@ -17,7 +17,7 @@ import torch
 from capsules import CREATED, DELETED, Producer
 
 import xpbridge as xb
-from xpbridge import _registry
+from xpbridge.backends import registry as _registry
 from xpbridge.testing import snapshot
 
 COPIES = [None, True, False]

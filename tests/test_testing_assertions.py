@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 
-from xpbridge._dtypes import DTYPES
+from xpbridge._lib.dtypes import DTYPES
 from xpbridge.testing import (
     assert_bitwise_equal,
     assert_close,

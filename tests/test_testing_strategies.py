@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 import xpbridge as xb
-from xpbridge._upstream import run_python
+from xpbridge._cli.upstream import run_python
 from xpbridge.testing import assert_bitwise_equal
 from xpbridge.testing.strategies import (
     LAYOUTS,

@@ -24,10 +24,12 @@ from cases import CASES, contract_params
 from conftest import OUTCOME_ERRORS, ROOT, load_spec
 
 import xpbridge as xb
-from xpbridge import _dlpack, _registry, _transfers
-from xpbridge._devices import Device
-from xpbridge._traits import Traits
+from xpbridge._lib import dlpack as _dlpack
+from xpbridge._lib import transfers as _transfers
+from xpbridge._lib.devices import Device
+from xpbridge._lib.traits import Traits
 from xpbridge.backends import Backend
+from xpbridge.backends import registry as _registry
 from xpbridge.backends.numpy import NumpyBackend
 from xpbridge.testing import assert_bitwise_equal, snapshot
 
@@ -465,7 +467,7 @@ class OnDevice:
 
 @pytest.fixture
 def fake_device(monkeypatch: pytest.MonkeyPatch) -> type[FakeDevice]:
-    from xpbridge import _registry
+    from xpbridge.backends import registry as _registry
 
     # A registry of our own for this test: the fake backend never leaks into other tests.
     for name in ("_REGISTERED", "_BACKENDS", "_ORIGIN", "_INSTALLED"):
@@ -682,7 +684,8 @@ class _VectorBackend(NumpyBackend):
 
 @pytest.mark.thread_unsafe(reason="registers a backend in the global registry")
 def test_a_type_claimed_by_a_new_backend_is_an_array_leaf_from_then_on() -> None:
-    from xpbridge import _compute, _tree
+    from xpbridge._api import compute as _compute
+    from xpbridge._trees import walk as _tree
 
     v = _Vector([1.0, 2.0])
     assert _tree.kind_of(v) is not _tree.ARRAY  # a list: a container

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import load_spec
 
-from xpbridge._upstream import OBSERVE, expected
+from xpbridge._cli.upstream import OBSERVE, expected
 
 FACTS = load_spec("upstream.toml")["fact"]
 

@@ -25,13 +25,13 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._chunks import convert_chunks
-    from ._compute import compute_in
-    from ._convert import convert, plan, shares_memory, to_numpy, to_torch
-    from ._plan import Plan
-    from ._registry import list_backends, register_backend
-    from ._tree import register_container
-    from ._tree_plan import TreePlan, convert_tree, plan_tree
+    from ._api.chunks import convert_chunks
+    from ._api.compute import compute_in
+    from ._api.convert import convert, plan, shares_memory, to_numpy, to_torch
+    from ._api.trees import TreePlan, convert_tree, plan_tree
+    from ._pipeline.plan import Plan
+    from ._trees.walk import register_container
+    from .backends.registry import list_backends, register_backend
 
 __all__ = [
     "ArgumentError",
@@ -62,20 +62,20 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY = {
-    "convert": "_convert",
-    "plan": "_convert",
-    "shares_memory": "_convert",
-    "to_numpy": "_convert",
-    "to_torch": "_convert",
-    "Plan": "_plan",
-    "list_backends": "_registry",
-    "register_backend": "_registry",
-    "convert_tree": "_tree_plan",
-    "plan_tree": "_tree_plan",
-    "TreePlan": "_tree_plan",
-    "register_container": "_tree",
-    "compute_in": "_compute",
-    "convert_chunks": "_chunks",
+    "convert": "_api.convert",
+    "plan": "_api.convert",
+    "shares_memory": "_api.convert",
+    "to_numpy": "_api.convert",
+    "to_torch": "_api.convert",
+    "Plan": "_pipeline.plan",
+    "list_backends": "backends.registry",
+    "register_backend": "backends.registry",
+    "convert_tree": "_api.trees",
+    "plan_tree": "_api.trees",
+    "TreePlan": "_api.trees",
+    "register_container": "_trees.walk",
+    "compute_in": "_api.compute",
+    "convert_chunks": "_api.chunks",
 }
 
 
@@ -107,6 +107,6 @@ def dtypes() -> tuple[str, ...]:
     >>> "bfloat16" in dtypes()
     True
     """
-    from ._dtypes import DTYPES
+    from ._lib.dtypes import DTYPES
 
     return tuple(DTYPES)

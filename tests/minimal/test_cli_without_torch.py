@@ -30,7 +30,7 @@ SHIM = textwrap.dedent(
     for name in {REFUSED!r}:
         sys.modules[name] = None
     sys.argv[0] = "xpbridge"
-    from xpbridge.__main__ import main
+    from xpbridge._cli.main import main
 
     raise SystemExit(main(sys.argv[1:]))
     """

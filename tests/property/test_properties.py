@@ -14,7 +14,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import xpbridge as xb
-from xpbridge._dtypes import DTYPES, numpy_dtype, torch_dtype
+from xpbridge._lib.dtypes import DTYPES, numpy_dtype, torch_dtype
 from xpbridge.testing import assert_bitwise_equal, snapshot
 from xpbridge.testing.strategies import (
     arrays,

@@ -6,8 +6,8 @@ the class in the ``xpbridge.backends`` entry-point group, which is loaded only
 when an object no backend owns turns up.
 """
 
-from .._devices import Device
-from .._traits import Traits
+from .._lib.devices import Device
+from .._lib.traits import Traits
 from ._base import Backend, Extent
 
 __all__ = ["Backend", "Device", "Extent", "Traits"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
-from .._devices import Device
-from .._traits import Traits
+from .._lib.devices import Device
+from .._lib.traits import Traits
 
 __all__ = ["Backend", "Extent", "Step"]
 

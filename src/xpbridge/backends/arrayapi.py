@@ -14,10 +14,10 @@ import sys
 import threading
 from typing import Any, ClassVar
 
-from .._devices import CPU, Device
-from .._dlpack import Exported, reported_device
-from .._dtypes import DTYPES, name_in
-from .._traits import Traits
+from .._lib.devices import CPU, Device
+from .._lib.dlpack import Exported, reported_device
+from .._lib.dtypes import DTYPES, name_in
+from .._lib.traits import Traits
 from ..errors import ConversionError, DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend
@@ -126,7 +126,7 @@ class ArrayAPIBackend(Backend):
     def _probe_aliasing(self) -> str:
         import numpy as np
 
-        from .._dlpack import export
+        from .._lib.dlpack import export
 
         shared = set()
         # JAX, for one, shares only 64-byte-aligned memory, and copies float64

@@ -21,9 +21,9 @@ from __future__ import annotations
 import sys
 from typing import Any, ClassVar
 
-from .._devices import CPU, Device
-from .._dtypes import numpy_name
-from .._traits import Traits
+from .._lib.devices import CPU, Device
+from .._lib.dtypes import numpy_name
+from .._lib.traits import Traits
 from ..errors import CopyError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend

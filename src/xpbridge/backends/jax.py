@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 from typing import Any, ClassVar
 
-from .._dtypes import DTYPES
-from .._traits import Traits
+from .._lib.dtypes import DTYPES
+from .._lib.traits import Traits
 from ..errors import UnsupportedInputError
 from .arrayapi import ArrayAPIBackend
 

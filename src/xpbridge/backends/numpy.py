@@ -7,11 +7,11 @@ import warnings
 from functools import cache
 from typing import Any, ClassVar
 
-from .._copy import copy_ndarray
-from .._devices import CPU, Device
-from .._dtypes import DTYPES, ml_dtypes_has, numpy_dtype, numpy_name
-from .._numpy_flags import ALIGNED, CONTIGUOUS, WRITEABLE
-from .._traits import Traits
+from .._lib.copy_engine import copy_ndarray
+from .._lib.devices import CPU, Device
+from .._lib.dtypes import DTYPES, ml_dtypes_has, numpy_dtype, numpy_name
+from .._lib.numpy_flags import ALIGNED, CONTIGUOUS, WRITEABLE
+from .._lib.traits import Traits
 from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 

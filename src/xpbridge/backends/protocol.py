@@ -22,10 +22,10 @@ import re
 import sys
 from typing import Any, ClassVar
 
-from .._devices import CPU, Device
-from .._dlpack import IS_COPIED, READ_ONLY, Exported, Header, export, reported_device, type_name
-from .._dtypes import DTYPES
-from .._traits import Traits
+from .._lib.devices import CPU, Device
+from .._lib.dlpack import IS_COPIED, READ_ONLY, Exported, Header, export, reported_device, type_name
+from .._lib.dtypes import DTYPES
+from .._lib.traits import Traits
 from ..errors import ConversionError, CopyError, DeviceError, DTypeError, UnsupportedInputError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend
@@ -180,7 +180,7 @@ class DLPackBackend(Backend):
 
 
 # Traits of checked capsules, by their values: one object per kind of source,
-# so the planner's identity memo (xpbridge._request.default_request) finds its
+# so the planner's identity memo (xpbridge._pipeline.request.default_request) finds its
 # plan without hashing every field.  Dict reads and writes are atomic and
 # every thread makes equal values, so no lock; bounded by clearing when full
 # (a cleared entry is only made again).
@@ -377,7 +377,7 @@ def _is_pickle_buffer(cls: type) -> bool:
 
 def _torch_with_cuda() -> Any:
     """torch, where it is installed and sees a CUDA device; else None."""
-    from .._environment import installed  # importlib.metadata: only on this rare path
+    from .._lib.environment import installed  # importlib.metadata: only on this rare path
 
     if not installed("torch"):
         return None

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .._devices import CPU, Device
-from .._traits import Traits
+from .._lib.devices import CPU, Device
+from .._lib.traits import Traits
 from ._base import Backend, Extent
 
 __all__ = ["PythonBackend", "python_kind"]

@@ -6,12 +6,12 @@ import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
-from .._copy import cast_tensor, copy_tensor
-from .._devices import CPU, CURRENT, Device
-from .._dtypes import DTYPES, NATIVE_IN_BOTH, numpy_dtype, numpy_name, torch_dtype, torch_name
-from .._traits import Traits
-from .._transfers import synchronise
-from .._warnings import COMPLEX_HALF, ignoring
+from .._lib.copy_engine import cast_tensor, copy_tensor
+from .._lib.devices import CPU, CURRENT, Device
+from .._lib.dtypes import DTYPES, NATIVE_IN_BOTH, numpy_dtype, numpy_name, torch_dtype, torch_name
+from .._lib.traits import Traits
+from .._lib.transfers import synchronise
+from .._lib.warnings import COMPLEX_HALF, ignoring
 from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
 

@@ -88,7 +88,7 @@ def assert_aliases(a: Any, b: Any, expected: bool = True) -> None:
     >>> assert_aliases(x, x[1:])
     >>> assert_aliases(x, x.copy(), expected=False)
     """
-    from .._memory import shares_memory
+    from .._api.memory import shares_memory
 
     if shares_memory(a, b) is not expected:
         raise AssertionError(f"shares_memory is {not expected}, expected {expected}")

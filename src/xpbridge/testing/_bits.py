@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .._warnings import quiet_complex_half
+from .._lib.warnings import quiet_complex_half
 
 __all__ = ["host_bits", "quiet_complex_half", "tensor_from_bits"]
 

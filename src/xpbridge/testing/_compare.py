@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._dtypes import DTYPES
+from .._lib.dtypes import DTYPES
 from ._inspect import Described, describe, host_values
 
 __all__ = ["DEFAULT_TOLERANCES", "assert_close", "assert_equal", "default_tolerance"]

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .._dtypes import DTYPES, numpy_name, torch_name
+from .._lib.dtypes import DTYPES, numpy_name, torch_name
 from ._bits import quiet_complex_half
 from ._catalogue import device_label, namespace_of
 

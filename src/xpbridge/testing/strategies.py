@@ -47,8 +47,8 @@ except ImportError as missing:  # pragma: no cover - exercised in a subprocess
         name="hypothesis",
     ) from missing
 
-from .._dtypes import DTYPES, SUB_BYTE, crossing_dtypes, ml_dtypes_has, numpy_dtype
-from .._registry import backend_named
+from .._lib.dtypes import DTYPES, SUB_BYTE, crossing_dtypes, ml_dtypes_has, numpy_dtype
+from ..backends.registry import backend_named
 from ..errors import ArgumentError, DTypeError
 from ._bits import quiet_complex_half
 from ._catalogue import LIBRARIES, device_label, namespace_of

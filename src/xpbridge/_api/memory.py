@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _registry
-from .backends._base import Extent
+from ..backends import registry as _registry
+from ..backends._base import Extent
 
 __all__ = ["shares_memory"]
 

@@ -68,7 +68,7 @@ def _byteswapped(a: Any) -> Any:
 def _unaligned(a: Any) -> Any:
     # The testing toolkit is imported only by the descriptions that need it,
     # not by every command of the CLI.
-    from .testing._layouts import unaligned_copy
+    from ..testing._layouts import unaligned_copy
 
     if a.dtype.alignment == 1:
         raise DescriptionError(f"{a.dtype} is always aligned")
@@ -105,7 +105,7 @@ def _masked(a: Any) -> Any:
 def _negative_bit(t: Any) -> Any:
     import torch
 
-    from .testing._layouts import with_negative_bit
+    from ..testing._layouts import with_negative_bit
 
     if t.dtype not in (torch.float32, torch.float64):
         raise DescriptionError("neg applies to float32 and float64 tensors")
@@ -200,7 +200,7 @@ def _parse(expression: str) -> tuple[str, tuple[int, ...], list[Any]]:
 def _numpy_dtype(name: str) -> Any:
     import numpy as np
 
-    from ._dtypes import DTYPES, ml_dtypes_has, numpy_dtype
+    from .._lib.dtypes import DTYPES, ml_dtypes_has, numpy_dtype
 
     row = DTYPES.get(name)
     if row is None:
@@ -219,8 +219,8 @@ def _numpy_dtype(name: str) -> Any:
 
 
 def _torch_base(name: str, shape: tuple[int, ...], device: str) -> Any:
-    from ._dtypes import DTYPES, torch_dtype
-    from ._warnings import quiet_complex_half
+    from .._lib.dtypes import DTYPES, torch_dtype
+    from .._lib.warnings import quiet_complex_half
 
     row = DTYPES.get(name)
     if row is None or row.torch is None:
@@ -242,7 +242,7 @@ def _torch_base(name: str, shape: tuple[int, ...], device: str) -> Any:
 
 
 def _installed(library: str) -> None:
-    from ._environment import installed
+    from .._lib.environment import installed
 
     root = library.partition(".")[0]
     if not installed(root):
@@ -287,7 +287,7 @@ def example(description: str) -> Any:
 
             x = np.zeros(shape, dtype=_numpy_dtype(name))
             if library != "numpy":
-                from ._convert import convert
+                from .._api.convert import convert
 
                 x = convert(x, library)
         for operation in operations:

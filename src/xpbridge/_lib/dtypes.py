@@ -15,7 +15,7 @@ import sys
 from functools import cache
 from typing import Any, NamedTuple
 
-from .errors import DTypeError
+from ..errors import DTypeError
 
 __all__ = ["DTYPES", "DTypeInfo", "canonical_name", "crosses", "crossing_dtypes"]
 

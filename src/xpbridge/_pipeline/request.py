@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from . import _registry
-from ._devices import CPU, Device, parse_device
-from ._dtypes import canonical_name
-from ._plan import Plan, cached_plan, make_plan
-from ._registry import _BACKENDS
-from ._traits import Request, Traits
-from .backends._base import Backend
-from .errors import ArgumentError
+from .._lib.devices import CPU, Device, parse_device
+from .._lib.dtypes import canonical_name
+from .._lib.traits import Request, Traits
+from ..backends import registry as _registry
+from ..backends._base import Backend
+from ..backends.registry import _BACKENDS
+from ..errors import ArgumentError
+from .plan import Plan, cached_plan, make_plan
 
 __all__ = [
     "Resolved",

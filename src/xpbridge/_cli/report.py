@@ -63,14 +63,14 @@ class Report(NamedTuple):
 
 def report_dtypes() -> list[str]:
     """The dtypes the matrix covers: those that cross NumPy <-> torch with this ml_dtypes."""
-    from ._dtypes import crossing_dtypes
+    from .._lib.dtypes import crossing_dtypes
 
     return crossing_dtypes()
 
 
 def libraries() -> list[str]:
     """The source and target libraries of the matrix: the ones installed here."""
-    from ._environment import installed
+    from .._lib.environment import installed
 
     return ["numpy", "torch"] if installed("torch") else ["numpy"]
 
@@ -78,7 +78,7 @@ def libraries() -> list[str]:
 def _numpy_sources(dtype: str) -> Iterator[tuple[str, Any]]:
     import numpy as np
 
-    from ._dtypes import numpy_dtype
+    from .._lib.dtypes import numpy_dtype
 
     dt = numpy_dtype(dtype)
     base = np.arange(24, dtype=np.uint8).view(np.uint8)
@@ -101,9 +101,9 @@ def _numpy_sources(dtype: str) -> Iterator[tuple[str, Any]]:
 def _torch_sources(dtype: str) -> Iterator[tuple[str, Any]]:
     import torch
 
-    from ._dtypes import DTYPES, torch_dtype
-    from ._warnings import quiet_complex_half
-    from .testing._bits import tensor_from_bits
+    from .._lib.dtypes import DTYPES, torch_dtype
+    from .._lib.warnings import quiet_complex_half
+    from ..testing._bits import tensor_from_bits
 
     for layout, array in _numpy_sources(dtype):
         if layout in {"contiguous", "0-d", "size-0"}:
@@ -125,8 +125,9 @@ _SOURCES = {"numpy": _numpy_sources, "torch": _torch_sources}
 
 
 def _check(source: Any, target: str, copy: bool | None) -> tuple[str, str]:
-    from . import _convert, errors
-    from .testing import assert_bitwise_equal, snapshot
+    from .. import errors
+    from .._api import convert as _convert
+    from ..testing import assert_bitwise_equal, snapshot
 
     before = snapshot(source)
     try:
@@ -160,14 +161,14 @@ def _check(source: Any, target: str, copy: bool | None) -> tuple[str, str]:
 
 
 def _unchanged(source: Any, before: Any) -> str:
-    from .testing import snapshot
+    from ..testing import snapshot
 
     return "" if snapshot(source) == before else "the source changed"
 
 
 def _child_imports(fact_id: str) -> set[str]:
     """Modules the fact's observation imports in a child interpreter (read from its code)."""
-    from ._upstream import OBSERVE
+    from .upstream import OBSERVE
 
     code = OBSERVE[fact_id].__code__
     texts = [c for c in code.co_consts if isinstance(c, str)]
@@ -180,8 +181,8 @@ def _child_imports(fact_id: str) -> set[str]:
 
 
 def _observe(fact: dict[str, Any]) -> Fact:
-    from . import _upstream
-    from ._environment import installed
+    from .._lib.environment import installed
+    from . import upstream as _upstream
 
     when = fact.get("when") or ""
     expected = _upstream.expected(fact)
@@ -203,9 +204,10 @@ def run_report(
 
     ``progress``: a stream to draw a progress bar on (only when it is a terminal).
     """
-    from . import __version__, _spec
-    from ._environment import versions
-    from ._progress import Progress
+    from .. import __version__
+    from .._lib import spec as _spec
+    from .._lib.environment import versions
+    from .progress import Progress
 
     if dtypes is None:
         dtypes = report_dtypes()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._devices import CPU, Device
+from .devices import CPU, Device
 
 __all__ = ["Request", "Traits"]
 
@@ -43,7 +43,7 @@ class Traits(NamedTuple):
     Examples
     --------
     >>> import numpy as np
-    >>> from xpbridge._registry import backend_of
+    >>> from xpbridge.backends.registry import backend_of
     >>> a = np.arange(4.0)[::-1]
     >>> t = backend_of(a).traits(a)
     >>> t.library, t.dtype, t.negative_strides

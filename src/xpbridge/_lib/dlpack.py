@@ -22,9 +22,9 @@ import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ._devices import CPU, DLPACK_KINDS, Device, parse_device
-from ._dtypes import DTYPES
-from .errors import ConversionError, CopyError, DeviceError, UnsupportedInputError
+from ..errors import ConversionError, CopyError, DeviceError, UnsupportedInputError
+from .devices import CPU, DLPACK_KINDS, Device, parse_device
+from .dtypes import DTYPES
 
 __all__ = [
     "Exported",
@@ -493,7 +493,7 @@ class Exported:
                     pass
         import numpy as np
 
-        from ._dtypes import numpy_dtype
+        from .dtypes import numpy_dtype
 
         target = numpy_dtype(h.dtype)
         pointer, versioned = _pointer(self.capsule)

@@ -44,8 +44,8 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
-from ._dtypes import NATIVE_IN_BOTH
-from ._numpy_flags import ALIGNED, CONTIGUOUS, WRITEABLE
+from .dtypes import NATIVE_IN_BOTH
+from .numpy_flags import ALIGNED, CONTIGUOUS, WRITEABLE
 
 __all__ = [
     "ENGINES",

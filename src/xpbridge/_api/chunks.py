@@ -13,10 +13,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ._convert import convert
-from ._request import resolve
-from ._typing import Grad
-from .errors import UnsupportedInputError
+from .._lib.typing import Grad
+from .._pipeline.request import resolve
+from ..errors import UnsupportedInputError
+from .convert import convert
 
 __all__ = ["convert_chunks"]
 

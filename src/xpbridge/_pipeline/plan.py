@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from . import _registry
-from ._devices import CPU, Device
-from ._dtypes import DTYPES, SUB_BYTE, ml_dtypes_has
-from ._traits import Request, Traits
-from .backends._base import Backend, Step
-from .errors import ConversionError, CopyError, DTypeError, GradError, UnsupportedInputError
+from .._lib.devices import CPU, Device
+from .._lib.dtypes import DTYPES, SUB_BYTE, ml_dtypes_has
+from .._lib.traits import Request, Traits
+from ..backends import registry as _registry
+from ..backends._base import Backend, Step
+from ..errors import ConversionError, CopyError, DTypeError, GradError, UnsupportedInputError
 
 __all__ = ["BUFFER_STEPS", "Plan", "cached_plan", "make_plan"]
 

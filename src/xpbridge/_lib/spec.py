@@ -12,10 +12,11 @@ __all__ = ["load", "spec_dir"]
 
 def spec_dir() -> Path:
     """Where spec/ lies: inside an installed wheel, or at the root of a source checkout."""
-    packaged = Path(__file__).parent / "spec"
+    package = Path(__file__).resolve().parents[1]  # xpbridge/
+    packaged = package / "spec"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "spec"
+    return package.parents[1] / "spec"
 
 
 @cache

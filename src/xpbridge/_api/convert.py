@@ -5,31 +5,31 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from . import _registry
-from ._copy import (
+from .._lib.copy_engine import (
     cast_tensor,
     copy_ndarray_to_tensor,
     copy_tensor_to_ndarray,
     ready_torch,
     torch_to_numpy_types,
 )
-from ._dtypes import torch_dtype
-from ._memory import shares_memory
-from ._plan import Plan
-from ._request import (
+from .._lib.dtypes import torch_dtype
+from .._pipeline.plan import Plan
+from .._pipeline.request import (
     check_keywords,
     default_request,
     plan_traits,
     resolve_target,
 )
-from .backends.torch import direct_dtypes
-from .errors import ConversionError
+from ..backends import registry as _registry
+from ..backends.torch import direct_dtypes
+from ..errors import ConversionError
+from .memory import shares_memory
 
 if TYPE_CHECKING:
     import numpy
     import torch
 
-    from ._typing import Grad, NumpyModule, TorchModule
+    from .._lib.typing import Grad, NumpyModule, TorchModule
 
 __all__ = ["convert", "plan", "shares_memory", "to_numpy", "to_torch"]
 

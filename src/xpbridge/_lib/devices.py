@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .errors import DeviceError
+from ..errors import DeviceError
 
 __all__ = ["CPU", "DLPACK_KINDS", "Device", "parse_device"]
 

@@ -19,19 +19,19 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from . import _registry
-from ._devices import CPU
-from ._dlpack import Exported
-from ._dtypes import DTYPES
-from ._plan import Plan
-from ._request import Resolved, plan_traits, resolve
-from ._traits import Traits
-from ._transfers import deferred_synchronisation
-from ._tree import _KINDS, _PASSED_BY_TYPE, _SCALARS, ARRAY, SCALAR, flatten, kind_of
-from ._typing import Grad
-from .backends._base import Backend
-from .backends.torch import direct_dtypes, from_numpy_is_exact
-from .errors import ConversionError
+from .._lib.devices import CPU
+from .._lib.dlpack import Exported
+from .._lib.dtypes import DTYPES
+from .._lib.traits import Traits
+from .._lib.transfers import deferred_synchronisation
+from .._lib.typing import Grad
+from .._pipeline.plan import Plan
+from .._pipeline.request import Resolved, plan_traits, resolve
+from .._trees.walk import _KINDS, _PASSED_BY_TYPE, _SCALARS, ARRAY, SCALAR, flatten, kind_of
+from ..backends import registry as _registry
+from ..backends._base import Backend
+from ..backends.torch import direct_dtypes, from_numpy_is_exact
+from ..errors import ConversionError
 
 __all__ = ["TreePlan", "convert_tree", "plan_tree"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from .errors import ArgumentError
+from ..errors import ArgumentError
 
 __all__ = ["PROTOCOLS", "library_of_name", "namespace_module"]
 

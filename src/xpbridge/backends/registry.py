@@ -27,16 +27,16 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-from ._namespaces import PROTOCOLS, library_of_name, name_of, namespace_module
-from .backends._base import Backend, Step
-from .backends.arrayapi import ArrayAPIBackend, is_namespace
-from .backends.dask import DaskBackend
-from .backends.jax import JaxBackend
-from .backends.numpy import NumpyBackend
-from .backends.protocol import BufferBackend, DLPackBackend, unconvertible
-from .backends.python import PythonBackend
-from .backends.torch import TorchBackend
-from .errors import ArgumentError, UnsupportedInputError
+from .._lib.namespaces import PROTOCOLS, library_of_name, name_of, namespace_module
+from ..errors import ArgumentError, UnsupportedInputError
+from ._base import Backend, Step
+from .arrayapi import ArrayAPIBackend, is_namespace
+from .dask import DaskBackend
+from .jax import JaxBackend
+from .numpy import NumpyBackend
+from .protocol import BufferBackend, DLPackBackend, unconvertible
+from .python import PythonBackend
+from .torch import TorchBackend
 
 __all__ = [
     "backend_named",

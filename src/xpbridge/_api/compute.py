@@ -13,14 +13,14 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from . import _registry
-from ._namespaces import PROTOCOLS
-from ._registry import backend_of
-from ._request import Resolved, resolve
-from ._tree import _KINDS, ARRAY, flatten, kind_of
-from ._tree_plan import Shortcut, _LeafFailed, _located, convert_leaves, fast_path
-from ._typing import Grad
-from .errors import ConversionError
+from .._lib.namespaces import PROTOCOLS
+from .._lib.typing import Grad
+from .._pipeline.request import Resolved, resolve
+from .._trees.walk import _KINDS, ARRAY, flatten, kind_of
+from ..backends import registry as _registry
+from ..backends.registry import backend_of
+from ..errors import ConversionError
+from .trees import Shortcut, _LeafFailed, _located, convert_leaves, fast_path
 
 __all__ = ["compute_in"]
 

@@ -29,8 +29,8 @@ from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from . import _registry
-from .errors import ArgumentError, UnsupportedInputError
+from ..backends import registry as _registry
+from ..errors import ArgumentError, UnsupportedInputError
 
 __all__ = [
     "ARRAY",

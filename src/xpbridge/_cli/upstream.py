@@ -437,7 +437,7 @@ def _pyarrow_dlpack_nulls_raise_typeerror_subclass() -> bool:
 
 @_fact
 def _pyarrow_dlpack_read_only() -> bool:
-    from ._dlpack import read_header
+    from .._lib.dlpack import read_header
 
     pa = importlib.import_module("pyarrow")
     return read_header(pa.array([1.0]).__dlpack__(max_version=(1, 1))).readonly

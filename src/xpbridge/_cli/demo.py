@@ -7,7 +7,7 @@ exists for.  Without torch it says what torch would add.
 
 from __future__ import annotations
 
-from ._environment import installed
+from .._lib.environment import installed
 
 __all__ = ["demo"]
 
