@@ -7,6 +7,9 @@
   :class:`~xpbridge.DTypeError` naming the flag and ``dtype=``.  The flag can
   change at run time, so it is part of every cached plan's key.
 - A tracer (inside ``jit``/``grad``/``vmap``) has no data to convert.
+- A low-precision type (ml_dtypes') that ``jax.numpy`` names is probed once with
+  a one-element array before it counts as held: JAX 0.12 names ``complex32`` but
+  cannot make an array of it (the fact ``jax-names-complex32-it-cannot-make``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class JaxBackend(ArrayAPIBackend):
         # Python values go straight to jnp.asarray, which makes 32-bit types
         # without x64 (through NumPy they would be 64-bit, and refused).
         self.exchanges = {**self.exchanges, ("python", name): "asarray"}  # type: ignore[misc]
+        self._makes_arrays: dict[str, bool] = {}  # ml_dtypes types, probed once each
 
     def owns(self, cls: type) -> bool:
         jax = sys.modules.get("jax")
@@ -79,7 +83,24 @@ class JaxBackend(ArrayAPIBackend):
         return super().traits(x)
 
     def holds(self, dtype: str) -> bool:
-        return super().holds(dtype) and (dtype not in _X64 or _x64_enabled())
+        return (
+            super().holds(dtype)
+            and (dtype not in _X64 or _x64_enabled())
+            and (DTYPES[dtype].numpy is not None or self._makes_arrays_of(dtype))
+        )
+
+    def _makes_arrays_of(self, dtype: str) -> bool:
+        """Whether JAX can make an array of a type NumPy gets from ml_dtypes (probed once)."""
+        known = self._makes_arrays.get(dtype)
+        if known is None:
+            try:
+                self.namespace.zeros(1, dtype=getattr(self.namespace, dtype))
+            except Exception:  # noqa: BLE001  # XLA's error type moves between JAX versions
+                known = False
+            else:
+                known = True
+            self._makes_arrays[dtype] = known
+        return known
 
     def dtype_hint(self, dtype: str) -> str:
         if dtype in _X64 and not _x64_enabled():
@@ -87,6 +108,8 @@ class JaxBackend(ArrayAPIBackend):
                 "JAX has 64-bit types only with jax.config.update('jax_enable_x64', True); "
                 "enable it, or "
             )
+        if hasattr(self.namespace, dtype):
+            return f"JAX names {dtype} in jax.numpy but cannot make arrays of it; "
         return ""
 
     def python_dtype(self, kind: str) -> str:
