@@ -2,6 +2,8 @@
 
 Each builder returns a fresh source; the contract's rules name builders by
 key, and a meta-test checks that every key is used and every used key exists.
+The torch builders exist only where torch is installed; rules and cases that
+need torch skip elsewhere (``contract_params`` says why).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import ml_dtypes
 import numpy as np
-import torch
+from frameworks import HAS_TORCH, cuda_available, torch
 
 CASES: dict[str, Callable[[Path], Any]] = {}
 
@@ -46,6 +48,13 @@ def missing_ml_dtype(case_name: str) -> str | None:
     return None
 
 
+def needs_torch_case(case_name: str) -> str | None:
+    """Why a case cannot run here (it is a torch source and torch is missing), or None."""
+    if case_name.startswith("torch_") and not HAS_TORCH:
+        return "needs torch (a torch source; not installed here)"
+    return None
+
+
 def contract_params(
     rules: list[dict[str, Any]], skip_cases: frozenset[str] = frozenset()
 ) -> list[Any]:
@@ -58,14 +67,16 @@ def contract_params(
             continue
         marks = []
         needs = rule.get("requires")
-        if needs == "cuda" and not torch.cuda.is_available():
+        if needs == "cuda" and not cuda_available():
             marks.append(pytest.mark.skip(reason="needs CUDA"))
-        if needs == "no-cuda" and torch.cuda.is_available():
+        if needs == "no-cuda" and cuda_available():
             marks.append(pytest.mark.skip(reason="CUDA is available here"))
+        if not HAS_TORCH and rule.get("target") == "torch":
+            marks.append(pytest.mark.skip(reason="needs torch (the target; not installed here)"))
         for case_name in rule["cases"]:
             if case_name in skip_cases:
                 continue
-            missing = missing_ml_dtype(case_name)
+            missing = missing_ml_dtype(case_name) or needs_torch_case(case_name)
             case_marks = [*marks, pytest.mark.skip(reason=missing)] if missing else marks
             for mode in ("none", "true", "false"):
                 params.append(
@@ -316,156 +327,132 @@ def numpy_void(tmp: Path) -> Any:
     return np.zeros(2, dtype="V4")
 
 
-# torch sources -------------------------------------------------------------
+# torch sources (only where torch is installed) --------------------------------
 
+if torch is not None:
 
-def _tfloats(n: int = 6, dtype: Any = torch.float32) -> torch.Tensor:
-    return (torch.arange(n) - 2.5).to(dtype)
+    def _tfloats(n: int = 6, dtype: Any = torch.float32) -> torch.Tensor:
+        return (torch.arange(n) - 2.5).to(dtype)
 
-
-@case
-def torch_cpu(tmp: Path) -> Any:
-    return _tfloats()
-
-
-@case
-def torch_strided_offset(tmp: Path) -> Any:
-    return _tfloats(24).reshape(4, 6)[1:, 2::2]
-
-
-@case
-def torch_expanded(tmp: Path) -> Any:
-    return _tfloats(3).expand(4, 3)
-
-
-@case
-def torch_transposed(tmp: Path) -> Any:
-    return _tfloats(12).reshape(3, 4).T
-
-
-@case
-def torch_0d(tmp: Path) -> Any:
-    return torch.tensor(2.5)
-
-
-@case
-def torch_size0(tmp: Path) -> Any:
-    return torch.zeros(2, 0)
-
-
-@case
-def torch_size0_grad(tmp: Path) -> Any:
-    return torch.zeros(0, requires_grad=True)
-
-
-@case
-def torch_requires_grad(tmp: Path) -> Any:
-    return _tfloats().requires_grad_()
-
-
-@case
-def torch_nonleaf_grad(tmp: Path) -> Any:
-    return _tfloats().requires_grad_() * 2
-
-
-@case
-def torch_parameter(tmp: Path) -> Any:
-    return torch.nn.Parameter(_tfloats())
-
-
-class _Subclass(torch.Tensor):
-    pass
-
-
-@case
-def torch_subclass(tmp: Path) -> Any:
-    return _tfloats().as_subclass(_Subclass)
-
-
-@case
-def torch_inference(tmp: Path) -> Any:
-    with torch.inference_mode():
+    @case
+    def torch_cpu(tmp: Path) -> Any:
         return _tfloats()
 
+    @case
+    def torch_strided_offset(tmp: Path) -> Any:
+        return _tfloats(24).reshape(4, 6)[1:, 2::2]
 
-@case
-def torch_conj(tmp: Path) -> Any:
-    return torch.complex(_tfloats(), _tfloats().flip(0)).conj()
+    @case
+    def torch_expanded(tmp: Path) -> Any:
+        return _tfloats(3).expand(4, 3)
 
+    @case
+    def torch_transposed(tmp: Path) -> Any:
+        return _tfloats(12).reshape(3, 4).T
 
-@case
-def torch_neg(tmp: Path) -> Any:
-    return torch.complex(_tfloats(), _tfloats().flip(0)).conj().imag
+    @case
+    def torch_0d(tmp: Path) -> Any:
+        return torch.tensor(2.5)
 
+    @case
+    def torch_size0(tmp: Path) -> Any:
+        return torch.zeros(2, 0)
 
-@case
-def torch_bool(tmp: Path) -> Any:
-    return torch.tensor([True, False])
+    @case
+    def torch_size0_grad(tmp: Path) -> Any:
+        return torch.zeros(0, requires_grad=True)
 
+    @case
+    def torch_requires_grad(tmp: Path) -> Any:
+        return _tfloats().requires_grad_()
 
-@case
-def torch_uint64(tmp: Path) -> Any:
-    return torch.tensor([0, 2**63 - 1], dtype=torch.uint64)
+    @case
+    def torch_nonleaf_grad(tmp: Path) -> Any:
+        return _tfloats().requires_grad_() * 2
 
+    @case
+    def torch_parameter(tmp: Path) -> Any:
+        return torch.nn.Parameter(_tfloats())
 
-def _tml(name: str) -> Callable[[Path], Any]:
-    def build(tmp: Path) -> Any:
-        dtype = getattr(torch, name)
-        carrier = {1: torch.uint8, 2: torch.int16, 4: torch.int32}[dtype.itemsize]
+    class _Subclass(torch.Tensor):
+        pass
+
+    @case
+    def torch_subclass(tmp: Path) -> Any:
+        return _tfloats().as_subclass(_Subclass)
+
+    @case
+    def torch_inference(tmp: Path) -> Any:
+        with torch.inference_mode():
+            return _tfloats()
+
+    @case
+    def torch_conj(tmp: Path) -> Any:
+        return torch.complex(_tfloats(), _tfloats().flip(0)).conj()
+
+    @case
+    def torch_neg(tmp: Path) -> Any:
+        return torch.complex(_tfloats(), _tfloats().flip(0)).conj().imag
+
+    @case
+    def torch_bool(tmp: Path) -> Any:
+        return torch.tensor([True, False])
+
+    @case
+    def torch_uint64(tmp: Path) -> Any:
+        return torch.tensor([0, 2**63 - 1], dtype=torch.uint64)
+
+    def _tml(name: str) -> Callable[[Path], Any]:
+        def build(tmp: Path) -> Any:
+            dtype = getattr(torch, name)
+            carrier = {1: torch.uint8, 2: torch.int16, 4: torch.int32}[dtype.itemsize]
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
+                return torch.arange(64).to(carrier).view(dtype)
+
+        build.__name__ = f"torch_{name}"
+        return build
+
+    for _name in (
+        "bfloat16",
+        "float8_e4m3fn",
+        "float8_e4m3fnuz",
+        "float8_e5m2",
+        "float8_e5m2fnuz",
+        "float8_e8m0fnu",
+        "complex32",
+    ):
+        case(_tml(_name))
+
+    def _tsub(name: str) -> Callable[[Path], Any]:
+        def build(tmp: Path) -> Any:
+            return torch.empty(4, dtype=getattr(torch, name))
+
+        build.__name__ = f"torch_{name}"
+        return build
+
+    for _name in ("uint1", "uint3", "int4", "int7", "bits8", "bits16", "float4_e2m1fn_x2"):
+        case(_tsub(_name))
+
+    @case
+    def torch_sparse(tmp: Path) -> Any:
+        return torch.eye(3).to_sparse()
+
+    @case
+    def torch_quantized(tmp: Path) -> Any:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "ComplexHalf support", UserWarning)
-            return torch.arange(64).to(carrier).view(dtype)
+            warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
+            return torch.quantize_per_tensor(torch.ones(3), 0.5, 0, torch.qint8)
 
-    build.__name__ = f"torch_{name}"
-    return build
+    @case
+    def torch_nested(tmp: Path) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The PyTorch API of nested tensors", UserWarning)
+            return torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])
 
-
-for _name in (
-    "bfloat16",
-    "float8_e4m3fn",
-    "float8_e4m3fnuz",
-    "float8_e5m2",
-    "float8_e5m2fnuz",
-    "float8_e8m0fnu",
-    "complex32",
-):
-    case(_tml(_name))
-
-
-def _tsub(name: str) -> Callable[[Path], Any]:
-    def build(tmp: Path) -> Any:
-        return torch.empty(4, dtype=getattr(torch, name))
-
-    build.__name__ = f"torch_{name}"
-    return build
-
-
-for _name in ("uint1", "uint3", "int4", "int7", "bits8", "bits16", "float4_e2m1fn_x2"):
-    case(_tsub(_name))
-
-
-@case
-def torch_sparse(tmp: Path) -> Any:
-    return torch.eye(3).to_sparse()
-
-
-@case
-def torch_quantized(tmp: Path) -> Any:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
-        return torch.quantize_per_tensor(torch.ones(3), 0.5, 0, torch.qint8)
-
-
-@case
-def torch_nested(tmp: Path) -> Any:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "The PyTorch API of nested tensors", UserWarning)
-        return torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])
-
-
-@case
-def torch_meta(tmp: Path) -> Any:
-    return torch.empty(3, device="meta")
+    @case
+    def torch_meta(tmp: Path) -> Any:
+        return torch.empty(3, device="meta")
 
 
 @case

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import sys
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.doctest import DoctestItem
 from hypothesis import HealthCheck, settings
 
 # Hypothesis profiles: "quick" for local work, "ci" (derandomized, 200 examples
@@ -22,7 +26,10 @@ settings.register_profile(
 settings.load_profile(
     os.environ.get("XPBRIDGE_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "quick")
 )
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the backport xpbridge itself depends on there
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec"
@@ -62,3 +69,59 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "rule(id): the contract rule in spec/contract.toml a test proves"
     )
     sys.path.insert(0, str(Path(__file__).parent))
+
+
+# --- a leg without torch -------------------------------------------------------
+# The conformance legs that have no torch (Python 3.12 and 3.13: torch wheels for
+# them are not installable here) run every test that does not involve torch.  A
+# test that does skips with its reason: those of the editable modules are marked
+# (frameworks.needs_torch); the doctests (in src/ and docs/) that use torch, and
+# the modules and tests named below, are skipped here.  They are named one by one,
+# so that any other module that imports torch unconditionally still fails such a
+# leg.  With torch installed, none of this does anything.  The lists are in
+# tests/frameworks.py (TORCH_AT_MODULE_LEVEL, TORCH_IN_THE_BODY).
+
+_MENTIONS_TORCH = re.compile(r"\btorch\b")
+
+
+def _relative(path: Path) -> str:
+    path = path.resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def _torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """A listed module that fails to import only for want of torch is a skip, with its reason."""
+    from frameworks import TORCH_AT_MODULE_LEVEL
+
+    report = yield
+    path = getattr(collector, "path", None)
+    if (
+        report.failed
+        and path is not None
+        and _relative(Path(path)) in TORCH_AT_MODULE_LEVEL
+        and not _torch_installed()
+        and "No module named 'torch'" in str(report.longrepr)
+    ):
+        report.outcome = "skipped"
+        reason = "needs torch (the module imports torch at module level)"
+        report.longrepr = (str(path), 0, f"Skipped: {reason}")
+    return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Without torch: skip the doctests that use torch, and the tests named above."""
+    from frameworks import TORCH_IN_THE_BODY
+
+    if _torch_installed():
+        return
+    for item in items:
+        if isinstance(item, DoctestItem) and item.dtest is not None:
+            if any(_MENTIONS_TORCH.search(e.source) for e in item.dtest.examples):
+                item.add_marker(pytest.mark.skip(reason="needs torch (the doctest uses torch)"))
+        elif item.nodeid in TORCH_IN_THE_BODY:
+            item.add_marker(pytest.mark.skip(reason="needs torch (the test calls torch)"))

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from cases import CASES, contract_params
 from conftest import OUTCOME_ERRORS, load_spec
+from frameworks import torch
 
 import xpbridge as xb
 from xpbridge.testing import assert_bitwise_equal, snapshot

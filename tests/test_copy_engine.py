@@ -17,11 +17,10 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
-import torch
+from frameworks import needs_torch, torch
 
 import xpbridge as xb
 from xpbridge._lib import copy_engine as _copy
-from xpbridge.backends.torch import direct_dtypes
 from xpbridge.testing import assert_bitwise_equal
 
 N = 1 << 15  # elements: large enough that the engines are measured, small enough to be quick
@@ -108,6 +107,10 @@ NDARRAYS = {
 }
 
 
+# The engines as parameters: all but NumPy's own use torch (its allocator or its copy kernel).
+ENGINES = [pytest.param(e, marks=[needs_torch] if e != "numpy" else []) for e in _copy.ENGINES]
+
+
 def _strides(a: np.ndarray) -> tuple[int, ...]:
     return tuple(s for n, s in zip(a.shape, a.strides, strict=True) if n > 1)
 
@@ -117,7 +120,7 @@ def _shares(a: Any, b: Any) -> bool:
 
 
 @pytest.mark.parametrize("name", sorted(NDARRAYS))
-@pytest.mark.parametrize("engine", _copy.ENGINES)
+@pytest.mark.parametrize("engine", ENGINES)
 def test_every_ndarray_engine_makes_numpys_copy(name: str, engine: str, tmp_path: Path) -> None:
     build, engines = NDARRAYS[name]
     a = build(tmp_path)
@@ -143,12 +146,15 @@ def test_every_ndarray_engine_makes_numpys_copy(name: str, engine: str, tmp_path
 TO_TENSOR = sorted(set(NDARRAYS) - {"bfloat16", "non_native"})
 
 
+@needs_torch
 @pytest.mark.parametrize("name", TO_TENSOR)
 @pytest.mark.parametrize("engine", _copy.ENGINES)
 def test_every_engine_hands_to_torch_the_copy_from_numpy_would_wrap(
     name: str, engine: str, tmp_path: Path
 ) -> None:
     # to_torch's copies: the same copy as copy_ndarray, as a tensor.
+    from xpbridge.backends.torch import direct_dtypes
+
     build, engines = NDARRAYS[name]
     a = build(tmp_path)
     if engine not in engines:
@@ -171,6 +177,7 @@ def test_every_engine_hands_to_torch_the_copy_from_numpy_would_wrap(
         assert not _shares(result, a)
 
 
+@needs_torch
 def test_numpy_memory_keeps_torch_allocator_out() -> None:
     a = _values()
     with pytest.raises(KeyError):
@@ -179,8 +186,8 @@ def test_numpy_memory_keeps_torch_allocator_out() -> None:
         assert _copy.copy_ndarray(a, numpy_memory=True, engine=engine).flags.owndata
 
 
-def _tensor(n: int = N, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    return torch.from_numpy(_values(n)).to(dtype)
+def _tensor(n: int = N, dtype: torch.dtype | None = None) -> torch.Tensor:
+    return torch.from_numpy(_values(n)).to(dtype or torch.float32)
 
 
 TENSORS = {
@@ -203,6 +210,7 @@ TENSORS = {
 }
 
 
+@needs_torch
 @pytest.mark.parametrize("name", sorted(TENSORS))
 @pytest.mark.parametrize("engine", _copy.ENGINES)
 def test_every_tensor_engine_makes_a_detached_copy(name: str, engine: str) -> None:
@@ -229,12 +237,14 @@ def test_every_tensor_engine_makes_a_detached_copy(name: str, engine: str) -> No
 VIEWED = sorted(set(TENSORS) - {"bfloat16", "conjugate_bit"})
 
 
+@needs_torch
 def test_the_tensors_left_out_have_no_numpy_view() -> None:
     for name in set(TENSORS) - set(VIEWED):
         with pytest.raises((TypeError, RuntimeError)):
             TENSORS[name][0]().detach().numpy()
 
 
+@needs_torch
 @pytest.mark.parametrize("name", VIEWED)
 @pytest.mark.parametrize("engine", _copy.ENGINES)
 def test_every_engine_copies_a_tensor_into_numpys_copy_of_its_view(name: str, engine: str) -> None:
@@ -259,22 +269,24 @@ def test_every_engine_copies_a_tensor_into_numpys_copy_of_its_view(name: str, en
 
 
 CASTS = [
-    (torch.float32, torch.float64),
-    (torch.float64, torch.float16),
-    (torch.float32, torch.int32),  # out of range and NaN: torch's kernel decides, either way
-    (torch.int64, torch.float32),
-    (torch.float32, torch.bool),
-    (torch.complex64, torch.float32),
-    (torch.float32, torch.complex128),
+    ("float32", "float64"),
+    ("float64", "float16"),
+    ("float32", "int32"),  # out of range and NaN: torch's kernel decides, either way
+    ("int64", "float32"),
+    ("float32", "bool"),
+    ("complex64", "float32"),
+    ("float32", "complex128"),
 ]
 
 
 # torch warns once per process, whichever call comes first: complex -> real
 # discards the imaginary part (xpbridge's step_cast silences it).
 @pytest.mark.filterwarnings("ignore:Casting complex values to real:UserWarning")
-@pytest.mark.parametrize(("source", "target"), CASTS, ids=str)
+@needs_torch
+@pytest.mark.parametrize(("source_name", "target_name"), CASTS, ids=[f"{a}-{b}" for a, b in CASTS])
 @pytest.mark.parametrize("engine", ["torch", "numpy-buffer"])
-def test_cast_engines_are_tensor_to(source: torch.dtype, target: torch.dtype, engine: str) -> None:
+def test_cast_engines_are_tensor_to(source_name: str, target_name: str, engine: str) -> None:
+    source, target = getattr(torch, source_name), getattr(torch, target_name)
     values = _values(dtype=np.complex64 if source.is_complex else np.float32)
     values[:4] = [np.nan, np.inf, -np.inf, 3e38]
     t = torch.from_numpy(values).to(source)
@@ -285,6 +297,7 @@ def test_cast_engines_are_tensor_to(source: torch.dtype, target: torch.dtype, en
     assert not _shares(result, t)
 
 
+@needs_torch
 def test_cast_keeps_autograd_and_odd_tensors_on_tensor_to() -> None:
     g = _tensor().requires_grad_()
     with pytest.raises(KeyError):
@@ -325,6 +338,7 @@ def test_the_fastest_engine_by_median_is_kept(fresh_choice: None) -> None:
     assert _copy._next_trial(key, engines) == ("b", False)
 
 
+@needs_torch
 @pytest.mark.thread_unsafe(reason="resets the process-wide engine choice")
 def test_size_classes_are_decided_after_warm_up_and_samples(fresh_choice: None) -> None:
     a = _values()
@@ -375,6 +389,7 @@ def test_decisions_are_measured_again_on_a_doubling_schedule(
     assert _copy._chosen[engines, nbytes.bit_length()].recheck == 2 * _copy.RECHECK
 
 
+@needs_torch
 @pytest.mark.thread_unsafe(reason="resets the process-wide engine choice")
 def test_small_copies_are_not_measured(fresh_choice: None) -> None:
     a = _values(16)
@@ -384,6 +399,7 @@ def test_small_copies_are_not_measured(fresh_choice: None) -> None:
     assert _copy.chosen() == {}
 
 
+@needs_torch
 @pytest.mark.thread_unsafe(reason="resets the process-wide engine choice")
 def test_concurrent_first_copies_agree_on_one_engine(fresh_choice: None) -> None:
     a = _values()
@@ -413,6 +429,7 @@ def test_concurrent_first_copies_agree_on_one_engine(fresh_choice: None) -> None
 # Through the public functions, at sizes the engines serve.
 
 
+@needs_torch
 def test_conversions_that_copy_keep_the_contract() -> None:
     a = _values()
     ro = _readonly(_values())
@@ -475,6 +492,7 @@ def test_a_torch_still_being_imported_is_not_used() -> None:
     assert out == "True True"
 
 
+@needs_torch
 def test_a_lazy_bit_is_resolved_by_torchs_copy_or_refused() -> None:
     # copy_tensor_to_ndarray makes no view before torch's copy: that copy
     # resolves a negative or conjugate bit (the planner's values); the engines

@@ -7,8 +7,8 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
-import torch
 from conftest import load_spec
+from frameworks import needs_torch, torch
 
 import xpbridge as xb
 from xpbridge._lib.dtypes import DTYPES, crosses
@@ -41,10 +41,16 @@ def test_library_columns_name_real_types() -> None:
             assert np.dtype(row["numpy"]).name == row["name"]
         if row["ml_dtypes"] and hasattr(ml_dtypes, row["ml_dtypes"]):  # older ml_dtypes lack some
             assert np.dtype(getattr(ml_dtypes, row["ml_dtypes"])).name == row["name"]
+
+
+@needs_torch
+def test_torch_column_names_real_types() -> None:
+    for row in ROWS:
         if row["torch"]:
             assert str(getattr(torch, row["torch"])) == f"torch.{row['name']}"
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "row", [r for r in ROWS if r["numpy_torch"] != "none"], ids=lambda r: r["name"]
 )
@@ -64,6 +70,7 @@ def test_crossing_rows_round_trip_zero_copy(row: dict[str, object]) -> None:
     assert_bitwise_equal(back, a)
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "row", [r for r in ROWS if r["numpy_torch"] == "none"], ids=lambda r: r["name"]
 )

@@ -115,9 +115,9 @@ def test_choosing_backends_by_option_and_environment(
 def test_an_id_chooses_one_device(pytester: pytest.Pytester) -> None:
     _write_suite(pytester)
     result = pytester.runpytest(
-        "--collect-only", "-q", "--xp-backends", "array_api_strict-device1,array_api_strict-no_x64"
+        "--collect-only", "-q", "--xp-backends", "array_api_strict-device1,array_api_strict-device2"
     )
-    assert _ids(result) == ["array_api_strict-device1", "array_api_strict-no_x64"]
+    assert _ids(result) == ["array_api_strict-device1", "array_api_strict-device2"]
 
 
 @pytest.mark.skipif(not MISSING, reason="every backend's library is installed here")
@@ -368,7 +368,13 @@ def test_the_plugin_under_pytest_run_parallel(pytester: pytest.Pytester) -> None
         "-p", "no:cacheprovider", "-W", "error", "--parallel-threads=4", "-v"
     )
     result.assert_outcomes(passed=2 * len(INSTALLED) + 1)
-    result.stdout.fnmatch_lines(["*test_drawn?numpy? PARALLEL PASSED*"])
+    # pytest-run-parallel runs a hypothesis test in threads only from the first
+    # thread-safe hypothesis (6.136.3); before it, in one thread, and says why.
+    import hypothesis
+
+    threaded = tuple(map(int, hypothesis.__version__.split(".")[:3])) >= (6, 136, 3)
+    drawn = "PARALLEL PASSED" if threaded else "PASSED [[]thread-unsafe[]]: uses hypothesis"
+    result.stdout.fnmatch_lines([f"*test_drawn?numpy? {drawn}*"])
     result.stdout.fnmatch_lines(["*test_sum?numpy? PARALLEL PASSED*"])
 
 

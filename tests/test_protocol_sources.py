@@ -1,6 +1,7 @@
 """Sources that speak a protocol: every buffer, every array interface, pyarrow, scipy.sparse.
 
-Each convertible source goes to NumPy and to torch under every copy mode, and
+Each convertible source goes to NumPy and to torch (where it is installed) under
+every copy mode, and
 ``plan(...).aliases`` always equals ``shares_memory`` of the result.  Each
 refused source gets a documented error whose remedy is run and works.
 """
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-import torch
+from frameworks import CONSUMERS, cuda_available, needs_torch, torch
 
 import xpbridge as xb
 from xpbridge.testing import snapshot
@@ -40,7 +41,7 @@ def _run_the_remedies(error: BaseException, x: Any, target: str) -> list[str]:
 def _convert_every_way(x: Any, values: list[Any], writable: bool) -> None:
     """To NumPy and torch, every copy mode: the plan is exact and the source unchanged."""
     before = snapshot(_numpy_view(x))
-    for target in ("numpy", "torch"):
+    for target in CONSUMERS:
         for copy in COPIES:
             must_copy = target == "torch" and not writable  # torch has no read-only tensors
             if copy is False and must_copy:
@@ -119,10 +120,11 @@ def test_a_buffer_type_known_only_by_its_instances() -> None:
 
 
 @pytest.mark.rule("buffer-protocol-any-object")
-def test_writes_through_a_buffer_alias_reach_the_source() -> None:
+@pytest.mark.parametrize("target", CONSUMERS)
+def test_writes_through_a_buffer_alias_reach_the_source(target: str) -> None:
     m = _mmap(mmap.ACCESS_WRITE)
-    t = xb.to_torch(m)
-    t[0] = 42
+    alias = xb.convert(m, target)
+    alias[0] = 42
     assert m[0] == 42
     c = (ctypes.c_double * 2)(1.0, 2.0)
     xb.to_numpy(c)[1] = -1.0
@@ -144,7 +146,7 @@ def test_buffers_that_are_not_numbers_are_a_dtype_error_without_a_warning(
 ) -> None:
     # warnings are errors here: NumPy's "best-guess" RuntimeWarning would fail the test
     for call in (xb.plan, xb.convert):
-        for target in ("numpy", "torch"):
+        for target in CONSUMERS:
             with pytest.raises(xb.DTypeError, match="not one number type"):
                 call(make(), target)
 
@@ -223,10 +225,11 @@ def test_a_broken_array_interface_is_unsupported_input() -> None:
 
     for x in (Raises(), Malformed(), Objects()):
         for call in (xb.plan, xb.convert):
-            with pytest.raises(
-                xb.UnsupportedInputError, match=r"array interface|__array_interface"
-            ):
-                call(x, "torch")
+            for target in CONSUMERS:
+                with pytest.raises(
+                    xb.UnsupportedInputError, match=r"array interface|__array_interface"
+                ):
+                    call(x, target)
 
 
 # --- __cuda_array_interface__ --------------------------------------------------------------
@@ -241,10 +244,10 @@ class _CudaOnly:
 
 
 @pytest.mark.rule("cuda-array-interface")
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has CUDA")
+@pytest.mark.skipif(cuda_available(), reason="the machine has CUDA")
 def test_cuda_array_interface_without_cuda_is_a_device_error() -> None:
     x = _CudaOnly({"shape": (3,), "typestr": "<f4", "data": (1 << 40, False), "version": 3})
-    for target in ("numpy", "torch", "array_api_strict"):
+    for target in (*CONSUMERS, "array_api_strict"):
         for call in (xb.plan, xb.convert):
             with pytest.raises(xb.DeviceError, match="no CUDA device"):
                 call(x, target)
@@ -253,7 +256,7 @@ def test_cuda_array_interface_without_cuda_is_a_device_error() -> None:
 
 @pytest.mark.rule("cuda-array-interface")
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.skipif(not cuda_available(), reason="needs CUDA")
 def test_cuda_array_interface_with_cuda_goes_through_torch() -> None:
     t = torch.arange(4.0, device="cuda")
     x = _CudaOnly(t.__cuda_array_interface__, keep=t)
@@ -282,10 +285,11 @@ def test_pyarrow_primitive_arrays_cross_through_dlpack(dtype: str) -> None:
     assert a.dtype == np.dtype(dtype) and a.tolist() == values[1:].tolist()
     assert xb.shares_memory(x, a) and not a.flags.writeable  # pyarrow memory is immutable
     assert xb.plan(x, "numpy").aliases and not xb.plan(x, "numpy").writable
-    t = xb.to_torch(x)  # torch has no read-only tensors: a copy
-    assert t.tolist() == values[1:].tolist() and not xb.shares_memory(x, t)
-    with pytest.raises(xb.CopyError):
-        xb.to_torch(x, copy=False)
+    if torch is not None:  # torch has no read-only tensors: a copy
+        t = xb.to_torch(x)
+        assert t.tolist() == values[1:].tolist() and not xb.shares_memory(x, t)
+        with pytest.raises(xb.CopyError):
+            xb.to_torch(x, copy=False)
 
 
 @pytest.mark.rule("pyarrow-nulls")
@@ -293,7 +297,7 @@ def test_pyarrow_primitive_arrays_cross_through_dlpack(dtype: str) -> None:
 def test_pyarrow_nulls_name_fill_null_and_it_works(values: list[Any]) -> None:
     pa = pytest.importorskip("pyarrow")
     x = pa.array(values)
-    for target in ("numpy", "torch"):
+    for target in CONSUMERS:
         for call in (xb.plan, xb.convert):
             with pytest.raises(xb.UnsupportedInputError, match=r"\.fill_null\(0\)") as info:
                 call(x, target)
@@ -304,13 +308,15 @@ def test_pyarrow_nulls_name_fill_null_and_it_works(values: list[Any]) -> None:
 
 
 @pytest.mark.rule("pyarrow-nulls")
-def test_other_pyarrow_types_say_why_and_booleans_get_a_working_remedy() -> None:
+@pytest.mark.parametrize("target", CONSUMERS)
+def test_other_pyarrow_types_say_why_and_booleans_get_a_working_remedy(target: str) -> None:
     pa = pytest.importorskip("pyarrow")
     flags = pa.array([True, False, True])
     with pytest.raises(xb.UnsupportedInputError, match="bits") as info:
-        xb.to_torch(flags)
-    assert _run_the_remedies(info.value, flags, "torch") == [".to_numpy(zero_copy_only=False)"]
-    assert xb.to_torch(flags.to_numpy(zero_copy_only=False)).tolist() == [True, False, True]
+        xb.convert(flags, target)
+    assert _run_the_remedies(info.value, flags, target) == [".to_numpy(zero_copy_only=False)"]
+    fixed = xb.convert(flags.to_numpy(zero_copy_only=False), target)
+    assert xb.to_numpy(fixed).tolist() == [True, False, True]
     with pytest.raises(xb.UnsupportedInputError, match="string") as info:
         xb.to_numpy(pa.array(["a", "b"]))
     assert not _CALL.search(str(info.value))  # nothing would work: no call is named
@@ -325,12 +331,12 @@ def test_scipy_sparse_names_toarray_and_it_works(kind: str) -> None:
     sparse = pytest.importorskip("scipy.sparse")
     dense = np.arange(6.0).reshape(2, 3)
     x = getattr(sparse, kind)(dense)
-    for target in ("numpy", "torch"):
+    for target in CONSUMERS:
         for call in (xb.plan, xb.convert):
             with pytest.raises(xb.UnsupportedInputError, match=r"\.toarray\(\)") as info:
                 call(x, target)
         assert _run_the_remedies(info.value, x, target) == [".toarray()"]
-    assert np.array_equal(xb.to_torch(x.toarray()).numpy(), dense)
+        assert np.array_equal(xb.to_numpy(xb.convert(x.toarray(), target)), dense)
 
 
 @pytest.mark.rule("unknown-object-advice")
@@ -343,6 +349,10 @@ def test_the_advice_for_unknown_objects_is_true() -> None:
     assert "numpy.asarray" not in str(info.value)  # it would make a 0-d object array
     assert not _CALL.search(str(info.value))
 
+
+@pytest.mark.rule("unknown-object-advice")
+@needs_torch
+def test_the_advice_for_objects_with_only_array_is_true() -> None:
     class Exports:  # __array__ only: numpy.asarray(x) is a real array, as the message says
         def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
             return np.arange(3.0)

@@ -8,10 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
+import pytest
 
 import xpbridge as xb
 from xpbridge.testing import assert_bitwise_equal
+
+# Every conversion here crosses NumPy <-> torch.
+torch = pytest.importorskip("torch", reason="needs torch (every test here converts to torch)")
 
 
 def _rss_bytes() -> int:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import xpbridge as xb
+
+torch = pytest.importorskip("torch", reason="needs torch (and a CUDA device)")
 
 pytestmark = [
     pytest.mark.cuda,

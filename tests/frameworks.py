@@ -1,0 +1,79 @@
+"""The array libraries this environment has, and marks for the tests that need one.
+
+A conformance leg without torch (Python 3.12 and 3.13 here) runs every test
+that does not involve torch; a test that does is marked ``needs_torch`` and
+skips there with that reason.  ``torch`` is the module, or None without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+import pytest
+
+
+def installed(name: str) -> bool:
+    """Whether ``name`` can be imported here (without importing it)."""
+    return importlib.util.find_spec(name) is not None
+
+
+def optional(name: str) -> ModuleType | None:
+    """The module, or None when it is not installed."""
+    return importlib.import_module(name) if installed(name) else None
+
+
+HAS_TORCH = installed("torch")
+torch = optional("torch")
+
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs torch (not installed here)")
+
+
+def cuda_available() -> bool:
+    """Whether torch is installed and sees a CUDA device."""
+    return torch is not None and bool(torch.cuda.is_available())
+
+
+def needs(name: str) -> pytest.MarkDecorator:
+    """Skip unless ``name`` is installed."""
+    return pytest.mark.skipif(not installed(name), reason=f"needs {name} (not installed here)")
+
+
+def targets(*names: str) -> list[object]:
+    """Conversion targets as pytest params: each library that is absent skips, with its reason."""
+    return [pytest.param(n, marks=needs(n), id=n) for n in names]
+
+
+def torch_param(*values: object, id: str | None = None) -> object:  # id: as pytest.param names it
+    """A pytest param that involves torch: it skips where torch is missing."""
+    return pytest.param(*values, marks=needs_torch, id=id)
+
+
+# The libraries a source is converted to when a test tries every consumer: NumPy,
+# and torch where it is installed.
+CONSUMERS: tuple[str, ...] = ("numpy", "torch") if HAS_TORCH else ("numpy",)
+
+
+# Test modules (being rewritten) that import torch at module level: without
+# torch they are skipped whole instead of failing their collection.
+TORCH_AT_MODULE_LEVEL = frozenset(
+    {
+        "tests/test_fast_path.py",
+        "tests/test_plan_memos.py",
+        "tests/test_compute_fast_path.py",
+        "tests/test_compute_in.py",
+        "tests/test_tree.py",
+        "tests/property/test_properties.py",
+        "tests/property/test_tree_properties.py",
+    }
+)
+
+# Tests (in modules being rewritten) that call torch in their body.
+TORCH_IN_THE_BODY = frozenset(
+    {
+        "tests/test_protocol_memos.py::test_protocol_memos_under_concurrent_first_use",
+        "tests/test_threads.py::test_conversions_while_another_thread_imports_torch",
+        "tests/test_threads.py::test_many_threads_make_their_first_conversion_at_once",
+    }
+)
