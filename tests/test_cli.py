@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import load_spec
+from frameworks import HAS_TORCH, needs_torch, torch_param
 
 import xpbridge
 from xpbridge._api import convert as _convert
@@ -63,6 +64,7 @@ def test_version_and_console_script() -> None:
     assert done.returncode == 0 and done.stdout.startswith("usage: xpbridge ")
 
 
+@needs_torch
 def test_info_and_demo() -> None:
     done = cli("info")
     assert done.returncode == 0, done.stderr
@@ -79,21 +81,30 @@ def test_info_and_demo() -> None:
 @pytest.mark.parametrize(
     ("args", "status", "first_line"),
     [
-        (["float32[::-1]", "--to", "torch", "--copy", "false"], 1, "CopyError: copy=False"),
-        (["float32[::-1]", "--to", "torch"], 0, "numpy float32 array on cpu -> torch float32"),
-        (["reversed", "--copy", "false"], 1, "CopyError: copy=False"),  # a shorthand
-        (["float64(3, 4).T readonly"], 0, "numpy float64 array on cpu -> torch float64"),
-        (["torch:float32 requires-grad", "--grad", "raise"], 1, "GradError:"),
-        (["torch:bfloat16", "--copy", "false"], 0, "torch bfloat16 array on cpu -> numpy"),
-        (["torch:complex64 conj", "--copy", "false"], 1, "CopyError:"),
-        (["torch:float32 neg"], 0, "torch float32 array on cpu -> numpy float32"),
-        (["torch:float32 sparse"], 1, "UnsupportedInputError:"),
-        (["float32 masked", "--to", "torch"], 1, "UnsupportedInputError:"),
-        (["float32 memmap", "--copy", "false"], 1, "CopyError:"),
-        (["float32 scalar", "--to", "torch"], 0, "numpy float32 scalar on cpu -> torch"),
-        (["float32", "--dtype", "bfloat16"], 0, "numpy float32 array on cpu -> torch bfloat16"),
+        torch_param(
+            ["float32[::-1]", "--to", "torch", "--copy", "false"], 1, "CopyError: copy=False"
+        ),
+        torch_param(
+            ["float32[::-1]", "--to", "torch"], 0, "numpy float32 array on cpu -> torch float32"
+        ),
+        # a shorthand; the default target is torch
+        torch_param(["reversed", "--copy", "false"], 1, "CopyError: copy=False"),
+        torch_param(["float64(3, 4).T readonly"], 0, "numpy float64 array on cpu -> torch float64"),
+        torch_param(["torch:float32 requires-grad", "--grad", "raise"], 1, "GradError:"),
+        torch_param(
+            ["torch:bfloat16", "--copy", "false"], 0, "torch bfloat16 array on cpu -> numpy"
+        ),
+        torch_param(["torch:complex64 conj", "--copy", "false"], 1, "CopyError:"),
+        torch_param(["torch:float32 neg"], 0, "torch float32 array on cpu -> numpy float32"),
+        torch_param(["torch:float32 sparse"], 1, "UnsupportedInputError:"),
+        torch_param(["float32 masked", "--to", "torch"], 1, "UnsupportedInputError:"),
+        torch_param(["float32 memmap", "--copy", "false"], 1, "CopyError:"),
+        torch_param(["float32 scalar", "--to", "torch"], 0, "numpy float32 scalar on cpu -> torch"),
+        torch_param(
+            ["float32", "--dtype", "bfloat16"], 0, "numpy float32 array on cpu -> torch bfloat16"
+        ),
         (["float32", "--device", "cuda:7"], 1, "DeviceError:"),
-        (["torch:uint3"], 1, "DTypeError:"),
+        torch_param(["torch:uint3"], 1, "DTypeError:"),
         (["array_api_strict:float64"], 0, "array_api_strict float64 array on cpu -> numpy"),
     ],
 )
@@ -104,6 +115,7 @@ def test_explain(args: list[str], status: int, first_line: str) -> None:
     assert done.stderr == ""
 
 
+@needs_torch
 def test_explain_shows_a_tree_plan_leaf_by_leaf() -> None:
     tree = '{"w": "float32[::-1]", "b": ["torch:float32 requires-grad"], "n": null}'
     done = cli("explain", "--tree", tree, "--to", "numpy")
@@ -118,6 +130,7 @@ def test_explain_shows_a_tree_plan_leaf_by_leaf() -> None:
     assert both.returncode == 2 and "not both" in both.stderr
 
 
+@needs_torch
 def test_explain_says_why_it_copies() -> None:
     out = cli("explain", "float32 byteswapped", "--to", "torch").stdout
     assert "because: the source's byte order is not native" in out
@@ -140,9 +153,9 @@ def test_explain_says_why_it_copies() -> None:
         (["explain", "float32[__import__('os')]"], "is not an index"),
         (["explain", "float32 bogus"], "unknown flag 'bogus'"),
         (["explain", "float32 requires-grad"], "requires-grad is for torch sources"),
-        (["explain", "torch:float32[::-1]"], "torch cannot make"),
-        (["explain", "torch:float32 cuda:3"], "torch cannot make a tensor on cuda:3"),
-        (["explain", "torch:int32 requires-grad"], "torch cannot make"),
+        torch_param(["explain", "torch:float32[::-1]"], "torch cannot make"),
+        torch_param(["explain", "torch:float32 cuda:3"], "torch cannot make a tensor on cuda:3"),
+        torch_param(["explain", "torch:int32 requires-grad"], "torch cannot make"),
         (["explain", "nosuchlib:float32"], "nosuchlib is not installed"),
         (["explain", ""], "an empty description"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -163,28 +176,39 @@ def test_report_writes_markdown_and_json(tmp_path: Path) -> None:
     assert done.stderr == ""  # not a terminal: no progress bar
     assert f"markdown report written to {md}" in done.stdout
     text = md.read_text()
-    assert "| numpy | torch | reversed | C | C | CopyError |" in text
+    if HAS_TORCH:
+        assert "| numpy | torch | reversed | C | C | CopyError |" in text
     assert "0 contract violations" in text
-    assert "| fact | spec/ expects | observed here | verdict |" in text
-    assert "| seed-default-integer-int32 | does not hold | does not hold | as spec/ expects |" in (
-        text
+    assert "| fact | holds (spec/) | so here | observed here | verdict | motivates |" in text
+    row = (
+        "| seed-default-integer-int32 | never | does not hold | does not hold | as spec/ expects |"
     )
+    assert row in text
     js = tmp_path / "report.json"
     done = cli("report", "--format", "json", "-o", str(js), "--dtype", "bfloat16")
     assert done.returncode == 0, done.stderr
     data = json.loads(js.read_text())
-    assert {c["outcome"] for c in data["checks"]} >= {"A", "C", "CopyError"}
     assert all(c["violation"] == "" for c in data["checks"])
-    assert data["summary"]["violations"] == 0
-    assert data["versions"]["torch"].startswith("2.")
+    assert data["summary"]["violations"] == data["summary"]["facts_differing_from_spec"] == 0
     facts = {f["id"]: f for f in data["facts"]}
-    fact = facts["torch-from-dlpack-ignores-readonly"]
+    assert facts["seed-cuda-numpy-typeerror"]["verdict"].startswith("not observable here")
+    # Each fact says where it holds, what that means here, and what it motivates.
     import numpy as np
 
-    holds_here = np.lib.NumpyVersion(np.__version__) >= "2.1.0"  # the fact's own condition
-    assert fact["when"] == "numpy>=2.1" and fact["expected"] is fact["observed"] is holds_here
-    assert fact["verdict"] == "as spec/ expects"
-    assert facts["seed-cuda-numpy-typeerror"]["verdict"].startswith("not observable here")
+    fact = facts["numpy-from-dlpack-keeps-writable"]
+    holds_here = np.lib.NumpyVersion(np.__version__) >= "2.2.5"  # the fact's own range
+    assert fact["holds"] == "on numpy>=2.2.5"
+    assert fact["expected"] is fact["observed"] is holds_here
+    assert fact["verdict"] == "as spec/ expects" and fact["motivates"]
+    if HAS_TORCH:
+        assert data["versions"]["torch"].startswith("2.")
+        assert {c["outcome"] for c in data["checks"]} >= {"A", "C", "CopyError"}
+        # torch.from_dlpack of negative strides: exactly one of the two facts holds here
+        aborts = facts["torch-from-dlpack-negative-strides-aborts"]
+        raises = facts["torch-from-dlpack-negative-strides-raises"]
+        assert aborts["observed"] is not raises["observed"]
+        assert (aborts["holds"], raises["holds"]) == ("on torch<2.14", "on torch>=2.14")
+        assert "np-torch-negative-strides" in aborts["motivates"]
 
 
 def test_report_fails_when_the_contract_breaks(
@@ -206,11 +230,18 @@ def test_report_says_when_a_fact_differs_from_the_spec(
 ) -> None:
     from xpbridge._cli import upstream as _upstream
 
+    # Every observation as spec/ expects it on these versions (whatever upstream
+    # does here: that is test_upstream.py's business), but one.
+    for fact in load_spec("upstream.toml")["fact"]:
+        monkeypatch.setitem(_upstream.OBSERVE, fact["id"], lambda f=fact: _upstream.expected(f))
     monkeypatch.setitem(_upstream.OBSERVE, "seed-default-integer-int32", lambda: True)
     assert main(["report", "--dtype", "int8", "--format", "markdown"]) == 0
     out = capsys.readouterr().out
-    assert "| seed-default-integer-int32 | does not hold | holds | DIFFERS from spec/ |" in out
+    row = "| seed-default-integer-int32 | never | does not hold | holds | DIFFERS from spec/ |"
+    assert row in out
     assert "1 differ from spec/" in out
+    assert "- upstream changed: the fact 'seed-default-integer-int32' holds with numpy" in out
+    assert "rules it motivates: np-torch-dtypes" in out
 
 
 def test_report_needs_no_test_dependencies() -> None:
@@ -286,6 +317,7 @@ def test_progress_bar_is_erased_on_interrupt() -> None:
     assert quiet.getvalue() == ""
 
 
+@needs_torch
 def test_examples_have_the_traits_they_name() -> None:
     import numpy as np
     import torch

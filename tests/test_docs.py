@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, load_spec
 
+from xpbridge._cli.upstream import holds_text
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -81,8 +83,8 @@ def test_dtype_and_upstream_pages_match_the_spec(built: Path) -> None:
         assert dtypes[row["name"]][-1] == row["numpy_torch"]
     facts = _rows(built / "upstream.html")
     for fact in load_spec("upstream.toml")["fact"]:
-        assert facts[fact["id"]][1].startswith("holds" if fact["holds"] else "does not hold")
-        assert (fact.get("when") or "") in facts[fact["id"]][1]
+        assert facts[fact["id"]][1].startswith(holds_text(fact)), fact["id"]
+        assert facts[fact["id"]][2].split(", ") == fact["motivates"], fact["id"]
 
 
 # Every public name of these modules is in the API reference with a NumPy-style

@@ -7,10 +7,14 @@ parses the built HTML and compares it with spec/ so the two cannot drift.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the backport xpbridge itself depends on there
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,15 +130,22 @@ def _links(text: str) -> str:
     return _URL.sub(short, text)
 
 
+def _holds(fact: dict) -> str:
+    """Where a fact holds, in words (as ``xpbridge report`` says it), then what happens elsewhere."""
+    holds = str(fact["holds"])
+    words = {"always": "always", "never": "**never**"}.get(holds, f"on {holds.replace('|', 'or')}")
+    return words + (f". Elsewhere: {fact['otherwise']}" if fact.get("otherwise") else "")
+
+
 def upstream() -> str:
-    """The facts: claim (and id), what holds here, and how it is observed (and the source)."""
+    """The facts: claim (and id), where it holds, what it motivates, how it is observed."""
     spec = _load("upstream")
     rows = [
         [
             f"{f['claim']} (`{f['id']}`)",
-            ("holds" if f["holds"] else "**does not hold**")
-            + (f" (when {f['when']})" if f.get("when") else ""),
-            ("needs CUDA; " if f.get("requires") == "cuda" else "")
+            _holds(f),
+            ", ".join(f"`{rule}`" for rule in f["motivates"]),
+            ("needs " + ", ".join(f["requires"]) + "; " if f["requires"] else "")
             + ("subprocess; " if f.get("subprocess") else "")
             + f["how"]
             + f". Source: {_links(f['source'])}",
@@ -142,7 +153,7 @@ def upstream() -> str:
         for f in spec["fact"]
     ]
     return f"Observed with {spec['observed_with']}.\n\n" + _table(
-        ["claim (fact)", "here", "how it is observed"], rows
+        ["claim (fact)", "holds", "motivates (rules)", "how it is observed"], rows
     )
 
 

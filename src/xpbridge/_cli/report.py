@@ -4,14 +4,15 @@ Runs source library x target library x dtype x layout x copy mode over the
 libraries installed here (NumPy always, torch when present), checks every
 conversion against the contract (plan and result agree, copy semantics, values
 bit for bit, the source untouched), and observes the upstream facts of
-spec/upstream.toml, each next to what spec/ expects on these versions.
+spec/upstream.toml: for each, the versions where spec/ says it holds, what that
+means on the versions installed here, what is observed, and the rules of the
+contract it motivates.
 ``xpbridge report`` prints it as text, Markdown or JSON.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TextIO
 
@@ -35,10 +36,12 @@ class Check(NamedTuple):
 class Fact(NamedTuple):
     id: str
     claim: str
-    when: str  # the version range `expected` applies to ("" for all)
-    expected: bool  # what spec/upstream.toml says on the installed versions
+    holds: str  # where spec/upstream.toml says it holds: "always", "never", "on torch<2.14"
+    expected: bool | None  # what that means on the installed versions (None: cannot say)
     observed: bool | None  # None: cannot be observed on this install
     why_not: str  # why it cannot be observed ("" when it was)
+    motivates: tuple[str, ...]  # the contract rules the fact is a reason for
+    difference: str  # what changed, when it differs from spec/ ("" otherwise)
 
     @property
     def verdict(self) -> str:
@@ -58,7 +61,7 @@ class Report(NamedTuple):
 
     @property
     def fact_mismatches(self) -> list[Fact]:
-        return [f for f in self.facts if f.observed is not None and f.observed is not f.expected]
+        return [f for f in self.facts if f.difference]
 
 
 def report_dtypes() -> list[str]:
@@ -166,35 +169,20 @@ def _unchanged(source: Any, before: Any) -> str:
     return "" if snapshot(source) == before else "the source changed"
 
 
-def _child_imports(fact_id: str) -> set[str]:
-    """Modules the fact's observation imports in a child interpreter (read from its code)."""
-    from .upstream import OBSERVE
-
-    code = OBSERVE[fact_id].__code__
-    texts = [c for c in code.co_consts if isinstance(c, str)]
-    return {
-        module.strip().split(" ")[0].partition(".")[0]
-        for text in texts
-        for line in re.findall(r"^\s*import ([\w., ]+)", text, flags=re.MULTILINE)
-        for module in line.split(",")
-    }
-
-
 def _observe(fact: dict[str, Any]) -> Fact:
-    from .._lib.environment import installed
     from . import upstream as _upstream
 
-    when = fact.get("when") or ""
+    holds = _upstream.holds_text(fact)
     expected = _upstream.expected(fact)
-    missing = sorted(m for m in _child_imports(fact["id"]) if not installed(m))
+    motivates = tuple(fact.get("motivates", ()))
+    missing = _upstream.missing_requirements(fact)
     if missing:
-        return Fact(fact["id"], fact["claim"], when, expected, None, f"needs {missing[0]}")
-    try:
-        seen = _upstream.observe(fact)
-    except ImportError as e:
-        return Fact(fact["id"], fact["claim"], when, expected, None, f"needs {e.name}")
-    why_not = "needs a CUDA device" if seen is None else ""
-    return Fact(fact["id"], fact["claim"], when, expected, seen, why_not)
+        why_not = f"needs {', '.join(missing)}"
+        return Fact(fact["id"], fact["claim"], holds, expected, None, why_not, motivates, "")
+    seen = _upstream.observe(fact)
+    differs = seen is not None and seen is not expected
+    difference = _upstream.difference(fact, bool(seen)) if differs else ""
+    return Fact(fact["id"], fact["claim"], holds, expected, seen, "", motivates, difference)
 
 
 def run_report(
@@ -250,13 +238,18 @@ def _holds(value: bool | None) -> str:
     return "-" if value is None else ("holds" if value else "does not hold")
 
 
+FACT_HEADER = ["fact", "holds (spec/)", "so here", "observed here", "verdict", "motivates"]
+
+
 def _fact_rows(report: Report) -> list[list[str]]:
     return [
         [
             f.id,
-            _holds(f.expected) + (f" (when {f.when})" if f.when else ""),
+            f.holds,
+            _holds(f.expected),
             _holds(f.observed),
             f.verdict,
+            ", ".join(f.motivates) or "-",
         ]
         for f in report.facts
     ]
@@ -283,7 +276,10 @@ def _json(report: Report) -> str:
                 "facts_differing_from_spec": len(report.fact_mismatches),
             },
             "checks": [c._asdict() for c in report.checks],
-            "facts": [{**f._asdict(), "verdict": f.verdict} for f in report.facts],
+            "facts": [
+                {**f._asdict(), "motivates": list(f.motivates), "verdict": f.verdict}
+                for f in report.facts
+            ],
         },
         indent=1,
     )
@@ -300,9 +296,10 @@ def _markdown(report: Report) -> str:
         f"# xpbridge conformance report\n\n{versions}\n\n{_verdict(report)}\n\n{LEGEND}\n",
         table(head, _summary_rows(report)),
         "\n## Upstream facts\n",
-        table(["fact", "spec/ expects", "observed here", "verdict"], _fact_rows(report)),
+        table(FACT_HEADER, _fact_rows(report)),
     ]
     parts += [f"\n- violation: {c}" for c in report.violations]
+    parts += [f"\n- {f.difference}" for f in report.fact_mismatches]
     return "\n".join(parts) + "\n"
 
 
@@ -318,11 +315,10 @@ def _text(report: Report) -> str:
     lines += aligned([head, *_summary_rows(report)])
     lines += ["", LEGEND, ""]
     if report.facts:
-        lines += aligned(
-            [["fact", "spec/ expects", "observed here", "verdict"], *_fact_rows(report)]
-        )
+        lines += aligned([FACT_HEADER, *_fact_rows(report)])
         lines.append("")
     lines += [f"VIOLATION {c}" for c in report.violations]
+    lines += [f"UPSTREAM CHANGED: {f.difference}" for f in report.fact_mismatches]
     lines.append(_verdict(report))
     return "\n".join(lines) + "\n"
 

@@ -1,14 +1,18 @@
 """Observations of the upstream facts in spec/upstream.toml, on the installed versions.
 
-Each function observes one claim and returns whether it holds here.  The test
-suite checks them against the recorded ``holds``; ``python -m xpbridge report``
-runs them to tell a user what their own NumPy and torch do.  Facts that kill
-the interpreter are observed in a child process.
+Each function observes one claim and returns whether it holds here.  A fact's
+``holds`` says on which versions it holds (``"torch<2.14"``, ``"always"``...);
+:func:`expected` reads it for the installed versions, the test suite checks
+every observation against it (and :func:`difference` says what changed when
+one disagrees), and ``python -m xpbridge report`` runs them to tell a user what
+their own NumPy, torch and JAX do.  Facts that kill the interpreter are
+observed in a child process.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import signal
 import subprocess
@@ -20,7 +24,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OBSERVE", "observe", "run_python"]
+__all__ = [
+    "OBSERVE",
+    "difference",
+    "expected",
+    "holds_text",
+    "missing_requirements",
+    "observe",
+    "run_python",
+]
 
 OBSERVE: dict[str, Callable[[], bool]] = {}
 
@@ -65,6 +77,20 @@ def _torch_from_dlpack_negative_strides_aborts() -> bool:
         "import numpy as np, torch\ntorch.from_dlpack(np.arange(4.0)[::-1])\nprint('survived')",
         signal.SIGABRT,
     )
+
+
+@_fact
+def _torch_from_dlpack_negative_strides_raises() -> bool:
+    done = run_python(
+        """
+        import numpy as np, torch
+        try:
+            torch.from_dlpack(np.arange(4.0)[::-1])
+        except RuntimeError as e:
+            print("RuntimeError:", e)
+        """
+    )
+    return done.returncode == 0 and "RuntimeError: Storage size calculation" in done.stdout
 
 
 @_fact
@@ -264,6 +290,59 @@ def _bfloat16_crosses_no_path() -> bool:
 
 
 @_fact
+def _numpy_dlpack_reads_ml_dtypes() -> bool:
+    import ml_dtypes
+    import numpy as np
+
+    try:
+        back = np.from_dlpack(np.zeros(2, dtype=ml_dtypes.bfloat16))
+    except (BufferError, RuntimeError, TypeError):
+        return False
+    return bool(back.dtype == np.dtype(ml_dtypes.bfloat16))
+
+
+class _ClaimsCuda:
+    """NumPy's own DLPack export of an empty array, its device rewritten to cuda:0.
+
+    NumPy's capsule keeps NumPy's destructor (C code), so a refusal releases it
+    cleanly; a capsule with a Python destructor would turn the refusal into a
+    SystemError on some versions (numpy/numpy#32697).
+    """
+
+    def __init__(self) -> None:
+        import ctypes
+
+        import numpy as np
+
+        from .._lib.dlpack import _DLManagedTensor
+
+        self.capsule = np.zeros(0, dtype=np.float32).__dlpack__()  # unversioned: every NumPy
+        pointer = ctypes.pythonapi.PyCapsule_GetPointer
+        pointer.restype, pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+        managed = _DLManagedTensor.from_address(pointer(self.capsule, b"dltensor"))
+        managed.dl_tensor.device.device_type = 2  # kDLCUDA; size 0: no data is ever read
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        return self.capsule
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)  # as a producer that lies about its device would
+
+
+@_fact
+def _numpy_from_dlpack_refusal_is_buffer_error() -> bool:
+    import numpy as np
+
+    try:
+        np.from_dlpack(_ClaimsCuda())
+    except BufferError:
+        return True
+    except RuntimeError:
+        return False
+    raise AssertionError("np.from_dlpack accepted a tensor on cuda:0")
+
+
+@_fact
 def _torch_from_numpy_ulonglong_rejected() -> bool:
     import numpy as np
     import torch
@@ -374,39 +453,118 @@ def _seed_cuda_numpy_typeerror() -> bool:
     return _raises(TypeError, torch.ones(2, device="cuda").numpy, r"Tensor\.cpu\(\)")
 
 
-def expected(fact: dict[str, Any]) -> bool:
-    """What the spec says about this fact on the installed versions (its ``when`` applied)."""
-    when = fact.get("when")
-    if not when:
-        return bool(fact["holds"])
-    # One clause, e.g. "numpy>=2.1": written by hand to keep the runtime
-    # dependencies to NumPy and array-api-compat.
-    from importlib.metadata import version
+_CLAUSE = re.compile(r"\s*([A-Za-z][\w.-]*)\s*(>=|<=|==|!=|>|<)\s*(\d[\w.]*)\s*")
 
-    name, op, bound = re.fullmatch(r"([\w.-]+)\s*(>=|<=|==|>|<)\s*([\d.]+)", when).groups()  # type: ignore[union-attr]
 
-    def numbers(text: str) -> tuple[int, ...]:
-        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
-    have, want = numbers(version(name)), numbers(bound)
-    have = have[: len(want)]
-    applies = {
+
+def _installed_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _clause_holds(clause: str) -> bool | None:
+    """One ``name OP version`` clause on the installed version (None: not installed).
+
+    Versions compare on as many parts as the clause writes: ``torch<2.14`` holds
+    for 2.13.0 and not for 2.14.1 (whose local part, ``+cpu``, is ignored).
+    """
+    match = _CLAUSE.fullmatch(clause)
+    if match is None:
+        raise ValueError(f"not a version clause: {clause!r} (e.g. 'torch<2.14')")
+    name, op, bound = match.groups()
+    installed = _installed_version(name)
+    if installed is None:
+        return None
+    want = _numbers(bound)
+    have = _numbers(installed)[: len(want)]
+    return {
         ">=": have >= want,
         "<=": have <= want,
         "==": have == want,
+        "!=": have != want,
         ">": have > want,
         "<": have < want,
     }[op]
-    return bool(fact["holds"]) is applies
+
+
+def _packages(holds: str) -> list[str]:
+    """The packages a ``holds`` requirement names, in order, once each."""
+    names = [m.group(1) for m in _CLAUSE.finditer(holds)]
+    return list(dict.fromkeys(names))
+
+
+def expected(fact: dict[str, Any]) -> bool | None:
+    """Whether spec/upstream.toml says the fact holds on the installed versions.
+
+    ``holds`` is ``"always"``, ``"never"``, or clauses joined by ``,`` (all)
+    and ``|`` (either side).  None when it names a package that is not installed.
+    Written by hand to keep the runtime dependencies to NumPy and array-api-compat.
+    """
+    holds = str(fact["holds"]).strip()
+    if holds in {"always", "never"}:
+        return holds == "always"
+    either = []
+    for group in holds.split("|"):
+        every = [_clause_holds(clause) for clause in group.split(",")]
+        either.append(None if None in every else all(every))
+    if True in either:
+        return True
+    return None if None in either else False
+
+
+def holds_text(fact: dict[str, Any]) -> str:
+    """``holds`` in words: "always", "never", or "on torch<2.14"."""
+    holds = str(fact["holds"]).strip()
+    return holds if holds in {"always", "never"} else f"on {holds.replace('|', 'or')}"
+
+
+def versions_named(fact: dict[str, Any]) -> str:
+    """The installed versions of what the fact's ``holds`` names (else what it requires)."""
+    names = _packages(str(fact["holds"])) or [r for r in fact.get("requires", []) if r != "cuda"]
+    return ", ".join(f"{n} {_installed_version(n) or 'not installed'}" for n in names or ["numpy"])
+
+
+def difference(fact: dict[str, Any], observed: bool) -> str:
+    """What changed: the message of the one test that fails when upstream moves."""
+    says = "holds" if expected(fact) else "does not hold"
+    seen = "holds" if observed else "does not hold"
+    where = holds_text(fact)
+    otherwise = f" Where it does not hold: {fact['otherwise']}." if fact.get("otherwise") else ""
+    rules = ", ".join(fact.get("motivates", [])) or "none"
+    return (
+        f"upstream changed: the fact {fact['id']!r} {seen} with {versions_named(fact)}, "
+        f"but spec/upstream.toml says it holds {where}, so it {says} here.\n"
+        f"  claim: {fact['claim']}.{otherwise}\n"
+        f"  Find the release that changed it, write the versions where the claim holds "
+        f"into its `holds` (and what happens elsewhere into `otherwise`), and check the "
+        f"rules it motivates: {rules}."
+    )
+
+
+def missing_requirements(fact: dict[str, Any]) -> list[str]:
+    """What the fact's ``requires`` names that is not here ("cuda": no CUDA device)."""
+    missing = []
+    for need in fact.get("requires", []):
+        if need == "cuda":
+            torch_here = importlib.util.find_spec("torch") is not None
+            if not torch_here or not importlib.import_module("torch").cuda.is_available():
+                missing.append("a CUDA device")
+        elif importlib.util.find_spec(need) is None:
+            missing.append(need)
+    return missing
 
 
 def observe(fact: dict[str, Any]) -> bool | None:
-    """Whether the fact holds here, or None when it cannot be observed on this machine."""
-    if fact.get("requires") == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            return None
+    """Whether the fact holds here, or None when what it requires is not installed."""
+    if missing_requirements(fact):
+        return None
     return OBSERVE[fact["id"]]()
 
 
@@ -451,3 +609,15 @@ def _numpy_asarray_scipy_sparse_is_object() -> bool:
     dense = np.eye(2)
     result = np.asarray(sparse.csr_matrix(dense))
     return result.shape == dense.shape and bool((result == dense).all())
+
+
+@_fact
+def _jax_names_complex32_it_cannot_make() -> bool:
+    jnp = importlib.import_module("jax.numpy")
+    if not hasattr(jnp, "complex32"):
+        return False
+    try:
+        jnp.zeros(1, dtype=jnp.complex32).block_until_ready()
+    except Exception:  # noqa: BLE001  # JaxRuntimeError, whose module moves between versions
+        return True
+    return False
