@@ -348,19 +348,22 @@ def _int_pair(reply: Any) -> tuple[int, int] | None:
         return None
 
 
-def reported_device(producer: Any) -> Device:
+def reported_device(producer: Any, remedy: Callable[[Any], str] | None = None) -> Device:
     """The device ``producer.__dlpack_device__()`` names, checked.
 
     A reply that is not a ``(device_type, device_id)`` pair of integers is an
     :class:`UnsupportedInputError`; a device type DLPack does not define is a
     :class:`DeviceError`.  Exceptions the producer raises are wrapped, the
     original chained; ``BaseException``-only ones (KeyboardInterrupt) pass.
+    ``remedy`` adds a library-specific way out to that message (pyarrow before
+    26 refuses an array with nulls already here, not in ``__dlpack__``).
     """
     try:
         reply = producer.__dlpack_device__()
     except Exception as e:
+        hint = remedy(producer) if remedy is not None else ""
         raise UnsupportedInputError(
-            f"{type_name(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}"
+            f"{type_name(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}{hint}"
         ) from e
     if type(reply) is tuple and len(reply) == 2 and type(reply[0]) is type(reply[1]) is int:
         known = _DEVICES.get(reply)  # a pair of plain ints seen before: checked then

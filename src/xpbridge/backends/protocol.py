@@ -53,6 +53,17 @@ def _has(x: Any, name: str) -> bool:
     return True
 
 
+def immutable(x: Any) -> bool:
+    """Whether ``x``'s library never lets its memory be written, whatever its capsule says.
+
+    Arrow memory is immutable, but pyarrow before 26 exports only unversioned
+    DLPack capsules, which have no read-only flag (the fact
+    ``pyarrow-dlpack-read-only``): its arrays are read-only by their type.
+    """
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(x, pa.Array)
+
+
 def known_remedy(x: Any) -> str:
     """A way out for a producer that refused to export, where its library has one."""
     pa = sys.modules.get("pyarrow")
@@ -106,7 +117,7 @@ class DLPackBackend(Backend):
         return hasattr(cls, "__dlpack__") and hasattr(cls, "__dlpack_device__")
 
     def device_of(self, x: Any) -> Device:
-        return reported_device(x)
+        return reported_device(x, known_remedy)
 
     def prepare(
         self,
@@ -117,7 +128,7 @@ class DLPackBackend(Backend):
         *,
         planning: bool = False,
     ) -> Exported:
-        source = reported_device(x)
+        source = reported_device(x, known_remedy)
         in_place = False if copy is False else None  # None lets the producer copy only if it must
         if source.kind == "cpu":  # on the host: exported in place wherever it goes next
             exported = export(x, copy=in_place, device=source, remedy=known_remedy)
@@ -159,7 +170,7 @@ class DLPackBackend(Backend):
         return exported
 
     def traits(self, x: Exported) -> Traits:
-        return capsule_traits(x, "dlpack")
+        return capsule_traits(x, "dlpack", not x.requested_copy and immutable(x.producer))
 
     def holds(self, dtype: str) -> bool:
         row = DTYPES.get(dtype)
