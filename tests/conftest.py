@@ -81,7 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # leg.  With torch installed, none of this does anything.  The lists are in
 # tests/frameworks.py (TORCH_AT_MODULE_LEVEL, TORCH_IN_THE_BODY).
 
-_MENTIONS_TORCH = re.compile(r"\btorch\b")
+_MENTIONS_TORCH = re.compile(r"torch")  # torch.x, to_torch, "torch"
 
 
 def _relative(path: Path) -> str:

@@ -13,6 +13,10 @@ import sys
 
 import pytest
 from conftest import ROOT
+from frameworks import needs_torch
+
+# The checked file states torch's types: without torch both checkers would see Any.
+pytestmark = needs_torch
 
 CHECKED = "tests/typing/check_convert.py"
 

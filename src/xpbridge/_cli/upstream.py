@@ -598,7 +598,11 @@ def _pyarrow_dlpack_read_only() -> bool:
     from .._lib.dlpack import read_header
 
     pa = importlib.import_module("pyarrow")
-    return read_header(pa.array([1.0]).__dlpack__(max_version=(1, 1))).readonly
+    try:
+        capsule = pa.array([1.0]).__dlpack__(max_version=(1, 1))
+    except TypeError:  # no versioned capsules (pyarrow 25 and older): no flags at all
+        return False
+    return read_header(capsule).readonly
 
 
 @_fact
