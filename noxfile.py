@@ -2,18 +2,23 @@
 # /// script
 # dependencies = ["nox>=2024.4.15"]
 # ///
-"""Sessions: tests, a minimal (NumPy-only) install, the NumPy version matrix, lint,
+"""Sessions: tests, a minimal (NumPy-only) install, the conformance matrix, lint,
 typecheck, docs, benchmarks and the conformance report.  JAX, pyarrow and Dask
 are in the `test` dependency group: the plain test run covers them.
 
     nox -l                    # list the sessions
     nox                       # the default ones: tests, minimal, lint, typecheck
-    nox -s matrix             # NumPy 1.26, 2.0, 2.1 and the newest, each with torch
-    nox -s conformance        # writes conformance-report.md
+    nox -s conformance        # every leg of the conformance matrix (LEGS below)
+    nox -s python-3.13        # one leg: the one that matches your stack
+    nox -s report             # writes conformance-report.md and .json
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -21,11 +26,144 @@ import nox
 nox.needs_version = ">=2024.4.15"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
+nox.options.download_python = "never"  # the interpreters the machine has, or a clear error
 
 # The torch build this project's machines have on disk (CPU only).  Elsewhere,
-# set XPBRIDGE_TORCH to the requirement you want, e.g. "torch>=2.1".
+# set XPBRIDGE_TORCH to the requirement you want, e.g. "torch>=2.13".
 TORCH = "torch==2.13.0"
-NUMPY_MATRIX = ["1.26", "2.0", "2.1", "2.4"]
+
+# The conformance matrix: every version range pyproject.toml claims, at both ends
+# where these machines can install it.  One leg per entry, named by what it
+# varies; "pins" are exact requirements ("==" is implied; "2.0.*" a series), and
+# a library a leg does not pin is the newest pip finds for that Python.  torch
+# has wheels on disk only for Python 3.11 (2.13.0 and 2.14.1): other Pythons
+# would download several GB of CUDA builds, so their legs run without torch.
+# tests/test_metadata.py checks pyproject.toml's floors, classifiers and the
+# README's "Tested with" table against this list (read as a literal: keep it one).
+LEGS = [
+    {
+        "name": "torch-2.13",
+        "python": "3.11",
+        "group": "test",
+        "pins": {"torch": "2.13.0"},
+        "about": "the README's environment: torch 2.13.0, the newest of the rest",
+    },
+    {
+        "name": "torch-2.14",
+        "python": "3.11",
+        "group": "test",
+        "pins": {"torch": "2.14.1"},
+        "about": "the newest torch on disk (a 5.4 GB environment, on the CPU)",
+    },
+    {
+        "name": "numpy-2.0",
+        "python": "3.11",
+        "group": "test",
+        "pins": {"numpy": "2.0.*", "torch": "2.13.0"},
+        "about": "NumPy 2.0: read-only DLPack exports refused, every import read-only",
+    },
+    {
+        "name": "numpy-2.1",
+        "python": "3.11",
+        "group": "test",
+        "pins": {"numpy": "2.1.*", "torch": "2.13.0"},
+        "about": "NumPy 2.1: read-only exports, imports still read-only (before 2.2.5)",
+    },
+    {
+        "name": "floors-torch",
+        "python": "3.11",
+        "group": "test-core",
+        "pins": {
+            "numpy": "1.26.0",
+            "torch": "2.13.0",
+            "jax": "0.5.3",
+            "jaxlib": "0.5.3",
+            "array-api-strict": "2.3",
+            "ml_dtypes": "0.5.0",
+            "array-api-compat": "1.10.0",
+            "dask": "2025.9.0",
+            "distributed": "2025.9.0",
+            "hypothesis": "6.115.0",
+        },
+        "about": "every lower bound pyproject.toml claims, with the oldest torch",
+    },
+    {
+        "name": "floors",
+        "python": "3.10",
+        "group": "test-core",
+        "pins": {
+            "numpy": "1.26.0",
+            "jax": "0.5.3",
+            "jaxlib": "0.5.3",
+            "array-api-strict": "2.3",
+            "ml_dtypes": "0.5.0",
+            "array-api-compat": "1.10.0",
+            "dask": "2025.9.0",
+            "distributed": "2025.9.0",
+            "hypothesis": "6.115.0",
+        },
+        "about": "every lower bound on the oldest Python (no torch wheel for it here)",
+    },
+    {
+        "name": "python-3.10",
+        "python": "3.10",
+        "group": "test",
+        "pins": {},
+        "about": "the oldest Python, the newest of everything it can have, no torch",
+    },
+    {
+        "name": "python-3.12",
+        "python": "3.12",
+        "group": "test",
+        "pins": {},
+        "about": "NumPy 2.5 and the newest JAX, no torch",
+    },
+    {
+        "name": "python-3.13",
+        "python": "3.13",
+        "group": "test",
+        "pins": {},
+        "about": "the newest Python: NumPy 2.5, the newest JAX, no torch",
+    },
+]
+
+# What each dependency group installs of the libraries the suite requires once
+# present (tests/conftest.py: XPBRIDGE_REQUIRE_LIBRARIES fails a run that lacks one).
+GROUP_LIBRARIES = {
+    "test-core": ["ml_dtypes", "array_api_strict", "dask", "distributed", "optree"],
+    "test": [
+        "ml_dtypes",
+        "array_api_strict",
+        "jax",
+        "pyarrow",
+        "dask",
+        "distributed",
+        "scipy",
+        "optree",
+        "mypy",
+        "pyright",
+    ],
+}
+
+
+def _pyenv_interpreters() -> None:
+    """Let pyenv's shims answer for every installed Python, not only the active one.
+
+    With pyenv, `python3.12` on the PATH is a shim that runs only when 3.12 is
+    the active version; nox then finds no such interpreter.  Naming every
+    installed version (the active one first) makes each shim answer.
+    """
+    if "PYENV_VERSION" in os.environ or shutil.which("pyenv") is None:
+        return
+    listed = subprocess.run(
+        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
+    )
+    active = subprocess.run(["pyenv", "version-name"], capture_output=True, text=True, check=False)
+    names = [active.stdout.strip(), *listed.stdout.split()]
+    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys(n for n in names if n))
+
+
+_pyenv_interpreters()
 
 
 def _torch(session: nox.Session) -> str:
@@ -36,6 +174,62 @@ def _install_test(session: nox.Session, *extra: str, group: str = "test") -> Non
     """The package with a dependency group (pip >= 25.1 reads groups)."""
     session.install("-U", "pip")
     session.install("-e", ".", "--group", group, _torch(session), *extra)
+
+
+# Run in a leg's own interpreter (which has no nox): fail unless it has what the
+# leg pins, and no torch where the leg has none (a library that pulled torch in
+# would change what the leg tests).
+CHECK_LEG = """
+import json, sys
+from fnmatch import fnmatch
+from importlib.metadata import PackageNotFoundError, version
+
+leg = json.loads(sys.argv[1])
+wrong = []
+python = f"{sys.version_info.major}.{sys.version_info.minor}"
+if python != leg["python"]:
+    wrong.append(f"Python {python}, not {leg['python']}")
+for package, pin in leg["pins"].items():
+    have = version(package).split("+")[0]
+    if have != pin and not fnmatch(have, pin):
+        wrong.append(f"{package} {have}, not {pin}")
+if "torch" not in leg["pins"]:
+    try:
+        wrong.append(f"torch {version('torch')} is installed, though the leg has none")
+    except PackageNotFoundError:
+        pass
+if wrong:
+    raise SystemExit(f"leg {leg['name']}: " + "; ".join(wrong))
+"""
+
+
+def _leg(leg: dict) -> None:
+    pins = leg["pins"]
+    libraries = GROUP_LIBRARIES[leg["group"]] + [n for n in ("torch", "jax") if n in pins]
+
+    def run(session: nox.Session) -> None:
+        session.install("-U", "pip")
+        session.install(
+            "-e", ".", "--group", leg["group"], *(f"{name}=={pin}" for name, pin in pins.items())
+        )
+        session.run("python", "-c", CHECK_LEG, json.dumps(leg))
+        session.run("python", "-m", "xpbridge", "info")
+        session.env["XPBRIDGE_REQUIRE_LIBRARIES"] = ",".join(dict.fromkeys(libraries))
+        session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *session.posargs)
+
+    run.__doc__ = f"Python {leg['python']}: {leg['about']}."
+    nox.session(name=leg["name"], python=leg["python"], tags=["conformance"], default=False)(run)
+
+
+for _each in LEGS:
+    _leg(_each)
+
+
+@nox.session(default=False, venv_backend="none")
+def conformance(session: nox.Session) -> None:
+    """The whole conformance matrix: queues every leg (the same as nox -t conformance)."""
+    for leg in LEGS:
+        session.notify(leg["name"])
 
 
 @nox.session
@@ -58,16 +252,6 @@ def minimal(session: nox.Session) -> None:
     report = Path(session.create_tmp()) / "report.md"
     session.run("xpbridge", "report", "--format", "markdown", "-o", str(report))
     session.run("pytest", "tests/minimal", "-p", "no:cacheprovider", *session.posargs)
-
-
-@nox.session(default=False)
-@nox.parametrize("numpy", NUMPY_MATRIX)
-def matrix(session: nox.Session, numpy: str) -> None:
-    """The test suite on each NumPy of the matrix, with the torch build this machine has."""
-    # JAX and SciPy have left NumPy 1.26 behind: the legs share the core group.
-    _install_test(session, f"numpy=={numpy}.*", group="test-core")
-    session.run("python", "-m", "xpbridge", "info")
-    session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session
@@ -124,7 +308,7 @@ def benchmarks(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
-def conformance(session: nox.Session) -> None:
+def report(session: nox.Session) -> None:
     """The conformance report, as an artifact (conformance-report.md and .json)."""
     _install_test(session)
     session.run(
