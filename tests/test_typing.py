@@ -32,8 +32,19 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _numpy_2_0() -> bool:
+    from importlib.metadata import version
+
+    return version("numpy").startswith("2.0.")
+
+
 @pytest.mark.subprocess
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is in the test group")
+@pytest.mark.skipif(
+    _numpy_2_0(),
+    reason="NumPy 2.0's stubs: mypy matches the numpy module to no protocol, so "
+    "convert(x, numpy) is typed Any there (precise from NumPy 2.1's stubs on)",
+)
 def test_mypy_strict_infers_the_documented_types() -> None:
     done = _run("mypy", "--strict", CHECKED)
     assert done.returncode == 0, done.stdout + done.stderr

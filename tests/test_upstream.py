@@ -103,8 +103,15 @@ def test_version_ranges_are_read_exactly(
 
 def test_a_changed_fact_names_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     # As if an upstream release had made torch.from_dlpack refuse negative strides
-    # on a torch this spec says still aborts: the message a changed fact prints.
-    fact = next(f for f in FACTS if f["id"] == "torch-from-dlpack-negative-strides-aborts")
+    # on a torch the spec says still aborts: the message a changed fact prints.
+    fact = {
+        "id": "torch-from-dlpack-negative-strides-aborts",
+        "claim": "torch.from_dlpack(a[::-1]) aborts the interpreter",
+        "holds": "torch<2.14",
+        "otherwise": "torch 2.14 raises RuntimeError instead",
+        "requires": ["torch"],
+        "motivates": ["np-torch-negative-strides"],
+    }
     monkeypatch.setattr(_upstream, "_installed_version", {"torch": "2.13.0+cpu"}.get)
     message = difference(fact, observed=False)
     assert "'torch-from-dlpack-negative-strides-aborts' does not hold with torch 2.13.0+cpu" in (

@@ -100,7 +100,9 @@ def test_report_checks_what_is_installed(tmp_path: Path) -> None:
     assert "torch" not in data["versions"]
     needs_torch = [f for f in data["facts"] if f["verdict"] == "not observable here (needs torch)"]
     assert needs_torch and all(f["observed"] is None for f in needs_torch)
-    assert data["summary"]["facts_differing_from_spec"] == 0
+    # Whether NumPy still does what spec/ says is test_upstream.py's question.
+    differing = [f for f in data["facts"] if f["verdict"] == "DIFFERS from spec/"]
+    assert data["summary"]["facts_differing_from_spec"] == len(differing)
 
 
 def test_report_refuses_a_dtype_outside_its_matrix() -> None:
