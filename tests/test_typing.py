@@ -32,18 +32,18 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _numpy_2_0() -> bool:
+def _numpy_before_2_2() -> bool:
     from importlib.metadata import version
 
-    return version("numpy").startswith("2.0.")
+    return tuple(int(n) for n in version("numpy").split(".")[:2]) < (2, 2)
 
 
 @pytest.mark.subprocess
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is in the test group")
 @pytest.mark.skipif(
-    _numpy_2_0(),
-    reason="NumPy 2.0's stubs: mypy matches the numpy module to no protocol, so "
-    "convert(x, numpy) is typed Any there (precise from NumPy 2.1's stubs on)",
+    _numpy_before_2_2(),
+    reason="NumPy's stubs before 2.2: mypy matches the numpy module to no protocol, so "
+    "convert(x, numpy) is typed Any there (precise from NumPy 2.2's stubs on)",
 )
 def test_mypy_strict_infers_the_documented_types() -> None:
     done = _run("mypy", "--strict", CHECKED)
