@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import nox
@@ -212,7 +213,12 @@ def _leg(leg: dict) -> None:
         session.install(
             "-e", ".", "--group", leg["group"], *(f"{name}=={pin}" for name, pin in pins.items())
         )
-        session.run("python", "-c", CHECK_LEG, json.dumps(leg))
+        # A file, not -c: nox echoes the command.  Not create_tmp(), which sets TMPDIR
+        # for the rest of the session, and pytester's paths would then lie in the tree.
+        with tempfile.TemporaryDirectory() as folder:
+            check = Path(folder) / "check_leg.py"
+            check.write_text(CHECK_LEG)
+            session.run("python", str(check), json.dumps(leg))
         session.run("python", "-m", "xpbridge", "info")
         session.env["XPBRIDGE_REQUIRE_LIBRARIES"] = ",".join(dict.fromkeys(libraries))
         session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *session.posargs)
