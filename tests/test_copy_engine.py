@@ -457,11 +457,10 @@ def test_numpy_copies_never_import_torch() -> None:
 
 def test_a_torch_still_being_imported_is_not_used() -> None:
     # Another thread may be inside `import torch`: sys.modules has the module
-    # before its __init__ has run.  The copy engines and the fast paths must
+    # before its __init__ has run.  The copy engines and the pipeline must
     # neither use it nor fail.
     out = _run(
         "import sys, types, numpy as np, xpbridge as xb\n"
-        "from xpbridge._api import convert as _convert\n"
         "from xpbridge._lib import copy_engine as _copy\n"
         "fake = types.ModuleType('torch')\n"
         "fake.__spec__ = types.SimpleNamespace(_initializing=True)\n"
@@ -469,8 +468,9 @@ def test_a_torch_still_being_imported_is_not_used() -> None:
         "a = np.arange(1 << 16, dtype=np.float32); a.flags.writeable = False\n"
         "for _ in range(12): b = _copy.copy_ndarray(a, numpy_memory=False)\n"
         "assert (b == a).all() and _copy.chosen() == {}\n"
-        "_convert._prime_fast_paths()\n"
-        "print(_convert._FROM_NUMPY is None, _convert._NDARRAY is _convert._Never)"
+        "for _ in range(12): c = xb.to_numpy(a, copy=True)\n"
+        "assert (c == a).all() and c.flags.writeable and xb.convert(a, 'numpy') is a\n"
+        "print(_copy.chosen() == {}, _copy.ready_torch() is None)"
     )
     assert out == "True True"
 

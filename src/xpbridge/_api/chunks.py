@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from .._lib.typing import Grad
-from .._pipeline.request import resolve
+from .._pipeline.request import request_of
 from ..errors import UnsupportedInputError
 from .convert import convert
 
@@ -92,11 +92,11 @@ def convert_chunks(
             f"convert_chunks needs a dask.array.Array, not {cls.__module__}.{cls.__qualname__}; "
             f"use xpbridge.convert for a single array"
         )
-    r = resolve(to, device, dtype, copy, grad, requires_grad, False)
+    r = request_of(to, device, dtype, copy, grad, requires_grad)
     options = {
         # The library by name: a module or an array does not pickle to a worker.
         "to": r.target.name,
-        "device": r.device,
+        "device": r.spelled_device,
         "dtype": dtype,
         "copy": copy,
         "grad": grad,

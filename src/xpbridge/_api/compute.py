@@ -1,26 +1,23 @@
-"""compute_in: run a function in one library and hand its results back in the caller's.
+"""compute_in: convert the arguments, call, convert the results back.
 
-A decorator for library code: convert the array arguments (nested, positional
-and keyword) to ``to``, call the function, convert every array of the result
-back to the library and device of the first array argument.  It is
-:func:`xpbridge.convert_tree` twice around a call, with the same atomicity:
-every argument is planned before any is converted.
+A decorator for library code: the array arguments (nested, positional and
+keyword) go to ``to`` as :func:`xpbridge.convert_tree` would take them (every
+one planned before any is converted), the function is called, and every
+array of its result goes back to the library and device of the first array
+argument.  Arguments that hold no array are the caller's very objects.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from .._lib.namespaces import PROTOCOLS
 from .._lib.typing import Grad
-from .._pipeline.request import Resolved, resolve
+from .._pipeline.leaves import LeafFailed, convert_leaves, located
+from .._pipeline.request import Request, request_of
 from .._trees.walk import _KINDS, ARRAY, flatten, kind_of
-from ..backends import registry as _registry
-from ..backends.registry import backend_of
 from ..errors import ConversionError
-from .trees import Shortcut, _LeafFailed, _located, convert_leaves, fast_path
 
 __all__ = ["compute_in"]
 
@@ -82,148 +79,57 @@ def compute_in(
     >>> normalise.__name__
     'normalise'
     """
-    resolved = resolve(to, device, None, None, grad, False, False)
+    request_of(to, device, None, None, grad, False)  # refused at decoration, not at a call
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         context = f"compute_in of {getattr(func, '__qualname__', func)!s}: "
-        found: list[Shortcut] = []  # fast_path(resolved), kept once numpy and torch are in
-        # The way back of the common call.  Its first array is of the shortcut's
-        # source type and the primitive took it, so it is on the host (an
-        # ndarray, or a tensor Tensor.numpy accepted): one way back serves them all.
-        home: list[tuple[Resolved, Shortcut | None]] = []
-        call: Callable[..., Any] = func
 
         @functools.wraps(func)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            shortcut = found[0] if found else _shortcut(resolved, found)
-            if not kwargs and shortcut is not None:
-                # The common call: a few arrays and plain values, positional.
-                # Every check of the planned path runs (convert_all's); what
-                # it leaves out is resolved once per decorated function (the
-                # shortcut and the way back).
-                converted = shortcut.convert_all(args)
-                if converted is not None:
-                    source = shortcut.source
-                    first = args[0] if args and type(args[0]) is source else _first_of(args, source)
-                    if first is None:  # no array argument
-                        return call(*args)  # type: ignore[no-any-return]
-                    back = home[0] if home else _home(first, grad, home)
-                    result = call(*converted)
-                    to_caller = back[1]  # a tuple of arrays: _returned's first case, inline
-                    if to_caller is not None and type(result) is tuple:
-                        returned = to_caller.convert_all(result)
-                        if returned is not None:
-                            return returned  # type: ignore[return-value]
-                    return _returned(context, result, back)  # type: ignore[no-any-return]
-            arg_leaves, arg_def = flatten(args)
-            kw_leaves, kw_def = flatten(kwargs)
-            leaves = arg_leaves + kw_leaves
+            leaves, treedef = flatten((args, kwargs))
             caller = _first_array(leaves)
             if caller is None:
                 return func(*args, **kwargs)
 
-            # Resolved before anything is converted: a caller whose library
-            # cannot take the results back is refused before the call, its
-            # error located like a leaf's.
             def paths() -> list[str]:
-                return arg_def.paths("args") + kw_def.paths("kwargs")
+                arguments = treedef.paths("")
+                return [_argument_path(path) for path in arguments]
 
+            # The way back, resolved before anything is converted: a caller whose
+            # library cannot take the results back is refused before the call,
+            # its error located like a leaf's.
             try:
-                back = _back(caller, grad)
+                back = request_of(caller, None, None, None, grad, False)
             except ConversionError as e:
                 index = next(i for i, x in enumerate(leaves) if x is caller)
-                raise _located(_LeafFailed(index, e), paths, context) from e
-            planned = convert_leaves(leaves, resolved, paths, shortcut, context)
-            split = len(arg_leaves)
-            result = call(*arg_def.unflatten(planned[:split]), **kw_def.unflatten(planned[split:]))
-            return _returned(context, result, back)  # type: ignore[no-any-return]
+                raise located(LeafFailed(index, e), paths, context) from e
+            there = request_of(to, device, None, None, grad, False)
+            converted = convert_leaves(leaves, there, False, paths, context)
+            new_args, new_kwargs = treedef.unflatten(converted, keep_unchanged=True)
+            return _returned(context, func(*new_args, **new_kwargs), back)  # type: ignore[no-any-return]
 
         return run
 
     return decorate
 
 
-_BACK: dict[tuple[str, Any, str], tuple[Resolved, Shortcut | None]] = {}
-_BACK_BY_TYPE: dict[tuple[type, str], tuple[Resolved, Shortcut | None]] = {}
-# Both hold the Backend objects of their time: decided again when a backend
-# is registered or replaced.
-_registry.on_change(_BACK.clear)
-_registry.on_change(_BACK_BY_TYPE.clear)
+def _argument_path(path: str) -> str:
+    """``[0][2]['w']`` (a path in ``(args, kwargs)``) as ``args[2]['w']``."""
+    head, rest = path[:3], path[3:]
+    return ("args" if head == "[0]" else "kwargs") + rest
 
 
-def _shortcut(r: Resolved, found: list[Shortcut]) -> Shortcut | None:
-    """:func:`fast_path` of ``r``, kept in ``found`` once there is one."""
-    shortcut = fast_path(r)
-    if shortcut is not None:
-        found[:] = [shortcut]
-    return shortcut
-
-
-def _home(
-    first: Any, grad: str, home: list[tuple[Resolved, Shortcut | None]]
-) -> tuple[Resolved, Shortcut | None]:
-    """:func:`_back` of the common call's first array, kept in ``home`` once it has a shortcut."""
-    back = _back(first, grad)
-    if back[1] is not None:
-        home[:] = [back]
-    return back
-
-
-def _first_of(values: tuple[Any, ...], source: type) -> Any:
-    """The first of ``values`` of exactly the type ``source``, or None."""
-    for x in values:
-        if type(x) is source:
-            return x
-    return None
-
-
-def _first_array(leaves: Sequence[Any]) -> Any:
+def _first_array(leaves: list[Any]) -> Any:
     """The first leaf that is an array: the results go back to its library and device."""
+    kinds = _KINDS.data
     for x in leaves:
-        if (_KINDS.get(type(x)) or kind_of(x)) is ARRAY:
+        if (kinds.get(type(x)) or kind_of(x)) is ARRAY:
             return x
     return None
 
 
-def _back(caller: Any, grad: str) -> tuple[Resolved, Shortcut | None]:
-    """The request that hands results back to the caller's library and device (cached).
-
-    Cached by library and device for the named backends (a protocol's arrays
-    may belong to any library); by type alone where the library has a single
-    device (NumPy), to skip asking for it.
-    """
-    known = _BACK_BY_TYPE.get((type(caller), grad))
-    if known is not None:
-        return known
-    backend = backend_of(caller)
-    key = None
-    if backend.name not in PROTOCOLS:
-        key = (backend.name, backend.device_of(caller), grad)
-        known = _BACK.get(key)
-        if known is not None:
-            return known
-    r = resolve(caller, None, None, None, grad, False, False)
-    back = (r, fast_path(r))
-    if key is not None and len(_BACK) < 256 and back[1] is not None:  # None: maybe not yet
-        _BACK[key] = back
-        if backend.device_kinds == {"cpu"} and len(_BACK_BY_TYPE) < 256:
-            _BACK_BY_TYPE[type(caller), grad] = back
-    return back
-
-
-def _returned(context: str, result: Any, back: tuple[Resolved, Shortcut | None]) -> Any:
+def _returned(context: str, result: Any, back: Request) -> Any:
     """The function's result with every array converted back."""
-    r, shortcut = back
-    if shortcut is not None:
-        if type(result) is shortcut.source:
-            converted = shortcut.convert_all((result,))
-            if converted is not None:
-                return converted[0]
-        elif type(result) is tuple:
-            converted = shortcut.convert_all(result)
-            if converted is not None:
-                return converted
     leaves, treedef = flatten(result)
-    return treedef.unflatten(
-        convert_leaves(leaves, r, lambda: treedef.paths("result"), shortcut, context)
-    )
+    converted = convert_leaves(leaves, back, False, lambda: treedef.paths("result"), context)
+    return treedef.unflatten(converted, keep_unchanged=True)

@@ -1,6 +1,6 @@
-"""What the planner reads: a source's traits and the caller's request.
+"""What the planner reads about a source: its traits.
 
-Both are plain named tuples, so they hash in C and make cheap cache keys.
+A plain named tuple: it hashes in C and makes a cheap cache key.
 Traits hold only what decides a plan (flags, dtype, device), never shapes or
 addresses, so one cached plan serves every array of the same kind.
 """
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from .devices import CPU, Device
 
-__all__ = ["Request", "Traits"]
+__all__ = ["Traits"]
 
 
 class Traits(NamedTuple):
@@ -73,15 +73,3 @@ class Traits(NamedTuple):
     # Python sources: the signed bits their ints need, and whether one is negative.
     int_bits: int = 0
     negative_ints: bool = False
-
-
-class Request(NamedTuple):
-    """The caller's keywords, normalised."""
-
-    target: str
-    device: Device | None = None
-    dtype: str | None = None
-    copy: bool | None = None
-    grad: str = "detach"
-    requires_grad: bool = False
-    native_device: object = None  # the target library's own device object, when given one

@@ -2,21 +2,21 @@
 
 Pure: it reads traits, a request and the backends' fixed capabilities, and
 never touches data, so the whole behaviour contract can be checked without
-hardware.  Plans are cached by traits and request (:func:`cached_plan`).
+hardware.  What it decides is remembered by :mod:`.execute` (compiled plans,
+per request and traits key), not here.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from .._lib.devices import CPU, Device
 from .._lib.dtypes import DTYPES, SUB_BYTE, ml_dtypes_has
-from .._lib.traits import Request, Traits
-from ..backends import registry as _registry
+from .._lib.traits import Traits
+from ..backends import registry
 from ..backends._base import Backend, Step
 from ..errors import ConversionError, CopyError, DTypeError, GradError, UnsupportedInputError
+from .request import Request
 
-__all__ = ["BUFFER_STEPS", "Plan", "cached_plan", "make_plan"]
+__all__ = ["BUFFER_STEPS", "Plan", "make_plan"]
 
 # Steps that allocate a new buffer; every other step keeps the memory.
 BUFFER_STEPS = frozenset({"copy", "byteswap", "resolve_conj", "resolve_neg", "to_device", "cast"})
@@ -262,37 +262,13 @@ def _import_copy_reason(src: Backend, dst: Backend, dtype: str) -> str:
     return ""
 
 
-@lru_cache(maxsize=4096)
-def cached_plan(
-    t: Traits,
-    target: str,
-    device: Device | None,
-    dtype: str | None,
-    copy: bool | None,
-    grad: str,
-    requires_grad: bool,
-    native_device: object = None,
-    epoch: object = None,
-) -> Plan:
-    """:func:`make_plan`, cached by its arguments (errors are not cached).
-
-    ``epoch`` is the target's :meth:`~xpbridge.backends.Backend.plan_epoch`: a
-    run-time setting that changes what the target holds (JAX's x64 flag) is
-    part of the key, so a cached plan never outlives it.
-    """
-    return make_plan(t, Request(target, device, dtype, copy, grad, requires_grad, native_device))
-
-
-_registry.on_change(cached_plan.cache_clear)  # keyed by the target's name
-
-
 def make_plan(t: Traits, r: Request) -> Plan:
     """Plan the conversion of a source with traits ``t`` as ``r`` asks.
 
     Raises exactly the error that executing the conversion would raise.
     """
-    src = _registry.backend_named(t.library)
-    dst = _registry.backend_named(r.target)
+    src = registry.backend_named(t.library)
+    dst = r.target
     if t.unsupported and src is not dst:  # the library's own object is always its own
         raise UnsupportedInputError(f"cannot convert {t.unsupported}")
     if t.library == "python":
@@ -302,7 +278,9 @@ def make_plan(t: Traits, r: Request) -> Plan:
             f"cannot convert a {t.many_dims}-dimensional {t.library} array to {dst.name}: "
             f"{dst.name} arrays have at most {dst.max_dims} dimensions; reshape it first"
         )
-    exchange = _registry.exchange(src.name, dst.name) if src is not dst else None
+    exchange = None
+    if src is not dst:
+        exchange = src.exchange_for(dst.name, t) or registry.exchange(src.name, dst.name)
     if exchange is None and src is not dst and src.name == "numpy":
         # NumPy is where libraries without an exchange meet: a target that takes
         # nothing from NumPy cannot be reached (a registered backend that
@@ -400,7 +378,7 @@ def make_plan(t: Traits, r: Request) -> Plan:
             target.append("readonly")  # writes would bypass autograd's version counter
             writable = False
         elif t.readonly:
-            if src is not dst:
+            if src is not dst and (exchange is None or exchange[0] not in src.readonly_results):
                 target.append("readonly")  # an immutable source never aliases writable
             writable = False
 
@@ -428,6 +406,10 @@ def make_plan(t: Traits, r: Request) -> Plan:
     )
 
 
+def _numpy() -> Backend:
+    return registry.backend_named("numpy")
+
+
 def _cut_graph(target: str) -> GradError:
     return GradError(
         f"the source requires grad and {target} has no autograd, so converting it would "
@@ -439,10 +421,10 @@ def _through_numpy(t: Traits, r: Request) -> Plan:
     """Two libraries with no direct exchange meet in host memory, as NumPy arrays."""
     try:
         first = make_plan(
-            t, Request("numpy", None, None, False if r.copy is False else None, r.grad)
+            t, Request(_numpy(), copy=False if r.copy is False else None, grad=r.grad)
         )
     except GradError:
-        raise _cut_graph(r.target) from None  # the caller's target, not the NumPy hop
+        raise _cut_graph(r.target.name) from None  # the caller's target, not the NumPy hop
     middle = Traits(
         "numpy",
         first.dtype,
@@ -520,19 +502,17 @@ def _from_python(t: Traits, r: Request, dst: Backend) -> Plan:
             "copy=False, but a Python object has no buffer to share: its values are copied "
             "into a new array. Pass copy=None"
         )
-    exchange = _registry.exchange("python", dst.name)
+    exchange = registry.exchange("python", dst.name)
     if exchange is None:
         # A library without its own asarray for Python objects: NumPy makes the
         # array (its inference), which then crosses like any NumPy array.
-        first = _from_python(
-            t, Request("numpy", None, r.dtype, None, r.grad), _registry.backend_named("numpy")
-        )
+        first = _from_python(t, Request(_numpy(), dtype=r.dtype, grad=r.grad), _numpy())
         if first.dtype == "inferred":
             raise UnsupportedInputError(
                 f"{dst.name} cannot make arrays from Python sequences that hold other "
                 f"objects (arrays, strings): convert the sequence with numpy.asarray first"
             )
-        second = make_plan(Traits("numpy", first.dtype), r._replace(dtype=None))
+        second = make_plan(Traits("numpy", first.dtype), r.replace(dtype=None))
         return _chain(first, second, r)  # first never aliases: Python values are copied
     if r.dtype is not None and not dst.holds(r.dtype):
         raise DTypeError(f"{dst.name} has no dtype {r.dtype!r}: pass a dtype it has")

@@ -8,15 +8,18 @@ attributes, fixed for the process, so the planner that reads them stays pure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, ClassVar, NamedTuple
 
 from .._lib.devices import Device
 from .._lib.traits import Traits
 
-__all__ = ["Backend", "Extent", "Step"]
+__all__ = ["Backend", "Extent", "Primitive", "Step"]
 
 Step = Callable[[Any, Any], Any]  # (array, plan) -> array
+# A primitive: one call doing a step exactly for sources of the plan's traits,
+# and the exceptions it raises for any other source.
+Primitive = tuple[Callable[[Any], Any], tuple[type[BaseException], ...]]
 
 
 class Extent(NamedTuple):
@@ -141,6 +144,56 @@ class Backend:
     def traits(self, x: Any) -> Traits:
         """The plan-relevant description of ``x`` (as :meth:`prepare` returned it)."""
         raise NotImplementedError
+
+    # The cheap description: a key whose value decides a source's plan, so that
+    # a warm conversion reads a few attributes instead of describing it whole.
+
+    # Whether a key leaves some traits open, to be checked at run time by a
+    # primitive that refuses every source whose open traits would change its plan.
+    key_is_checked: ClassVar[bool] = False
+
+    def traits_key(self, cls: type) -> Callable[[Any], Hashable] | None:
+        """For sources of exactly ``cls``: a cheap function whose value decides their plans.
+
+        Sources with equal keys have equal :meth:`traits` (size-zero arrays
+        aside: they convert exactly as non-empty ones where those convert),
+        or, with :attr:`key_is_checked`, differ only in what a primitive
+        checks.  None (the default): the full traits are the key, described
+        for every conversion.  Asked once per type; its result is memoised.
+        """
+        return None
+
+    def traits_of_key(self, key: Any, request: Any) -> Traits | None:
+        """The traits every source with ``key`` has (or is assumed to have); None: undecided.
+
+        For an undecided key (a layout whose strides decide, say), sources
+        are described in full.  ``request`` is the request the plan is for,
+        for a key that leaves open what only some requests read.  The compiled
+        plan receives the source itself: a backend whose :meth:`prepare`
+        exports something offers keys only where its primitives take the
+        source as it is.
+        """
+        return None
+
+    # Exchange steps whose results are already read-only: the planner adds no
+    # "readonly" step after them.
+    readonly_results: ClassVar[frozenset[str]] = frozenset()
+
+    def exchange_for(self, target: str, traits: Traits) -> tuple[str, Step] | None:
+        """A source's own exchange to ``target`` for sources of ``traits`` (None: the declared one)."""
+        return None
+
+    def primitive(self, step: str, plan: Any, dtype: str) -> Primitive | None:
+        """A single call that carries out ``step`` of ``plan`` exactly, or None.
+
+        The call takes the step's input alone (of canonical dtype ``dtype``)
+        and does what ``step_<name>(x, plan)`` does for a source of the plan's
+        traits; for any other source it raises one of the returned exception
+        types (and then the source is described in full), or it does what the
+        plan for its own traits would do.  Only calls that make views may
+        raise them.
+        """
+        return None
 
     def holds(self, dtype: str) -> bool:
         """Whether the library has the canonical dtype."""

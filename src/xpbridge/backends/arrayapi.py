@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from .._lib.devices import CPU, Device
 from .._lib.dlpack import Exported, reported_device
 from .._lib.dtypes import DTYPES, name_in
+from .._lib.memo import Memo
 from .._lib.traits import Traits
 from ..errors import ConversionError, DeviceError, UnsupportedInputError
 from ._base import Backend, Extent
@@ -26,8 +27,7 @@ from .protocol import DLPackBackend, capsule_traits
 __all__ = ["ArrayAPIBackend", "is_namespace"]
 
 # ArrayAPIBackend.writable of array types whose answer depends on the type alone.
-_WRITABLE: dict[type, bool] = {}
-_MEMO_LIMIT = 256  # entries of each namespace's memos (dtypes, kinds of array)
+_WRITABLE: Memo[bool] = Memo("writability by array type", "the exact type", 256, by_type=True)
 _DLPACK = DLPackBackend()  # the capsule reader every namespace source shares
 _NUMPY = NumpyBackend()  # describes the host views of producers that will not export
 
@@ -106,11 +106,11 @@ class ArrayAPIBackend(Backend):
         self._probed: tuple[str, bool] | None = None
         # Per namespace, so replacing the backend starts them afresh: the
         # canonical name of each dtype object seen, and the traits of each kind
-        # of array (one object per kind, which the planner's identity memo
-        # finds).  Dict reads and writes are atomic and every thread computes
-        # the same value, so no lock; bounded by clearing when full.
-        self._dtype_names: dict[Any, str] = {}
-        self._traits: dict[tuple[Any, ...], Traits] = {}
+        # of array (one object per kind, which the pipeline's identity memo finds).
+        self._dtype_names: Memo[str] = Memo(f"{name} dtype names", "a dtype object", 256)
+        self._traits: Memo[Traits] = Memo(
+            f"{name} traits", "(dtype, device, own device, size zero, read-only)", 256
+        )
 
     # Capabilities probed once: (import_aliases, immutable results).
 
@@ -198,7 +198,7 @@ class ArrayAPIBackend(Backend):
     def writable(self, x: Any) -> bool:
         """Whether writes into ``x`` are allowed (array-api-compat knows immutable libraries)."""
         cls = type(x)
-        known = _WRITABLE.get(cls)
+        known = _WRITABLE.data.get(cls)
         if known is not None:
             return known
         from array_api_compat import is_writeable_array
@@ -212,8 +212,8 @@ class ArrayAPIBackend(Backend):
         by_type = hasattr(cls, "__array_namespace__") and not (
             numpy is not None and issubclass(cls, numpy.ndarray)
         )
-        if by_type and len(_WRITABLE) < 256:  # dict writes are atomic; types are few
-            _WRITABLE[cls] = answer
+        if by_type:
+            _WRITABLE.put(cls, answer)
         return answer
 
     def traits(self, x: Any) -> Traits:
@@ -225,14 +225,11 @@ class ArrayAPIBackend(Backend):
         size_zero = getattr(x, "size", None) == 0
         key = (x.dtype, self.device_of(x), x.device, size_zero, not self.writable(x))
         try:
-            traits = self._traits.get(key)
+            traits = self._traits.data.get(key)
         except TypeError:  # an unhashable dtype or device object: described afresh
             return self._array_traits(*key)
         if traits is None:
-            traits = self._array_traits(*key)
-            if len(self._traits) >= _MEMO_LIMIT:
-                self._traits.clear()  # a cleared entry is only made again
-            self._traits[key] = traits
+            traits = self._traits.put(key, self._array_traits(*key))
         return traits
 
     def _array_traits(
@@ -250,14 +247,11 @@ class ArrayAPIBackend(Backend):
     def dtype_name(self, dtype: Any) -> str:
         """The canonical name of one of this namespace's dtypes (else its own name)."""
         try:
-            known = self._dtype_names.get(dtype)
+            known = self._dtype_names.data.get(dtype)
         except TypeError:  # unhashable: looked up afresh
             return self._find_dtype_name(dtype)
         if known is None:
-            known = self._find_dtype_name(dtype)
-            if len(self._dtype_names) >= _MEMO_LIMIT:
-                self._dtype_names.clear()
-            self._dtype_names[dtype] = known
+            known = self._dtype_names.put(dtype, self._find_dtype_name(dtype))
         return known
 
     def _find_dtype_name(self, dtype: Any) -> str:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable, Hashable
 from functools import cache
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from .._lib.copy_engine import copy_ndarray
 from .._lib.devices import CPU, Device
 from .._lib.dtypes import DTYPES, ml_dtypes_has, numpy_dtype, numpy_name
+from .._lib.memo import Memo
 from .._lib.numpy_flags import ALIGNED, CONTIGUOUS, WRITEABLE
 from .._lib.traits import Traits
 from ..errors import DeviceError, UnsupportedInputError
@@ -19,10 +22,19 @@ __all__ = ["NumpyBackend"]
 
 
 _DECIDING = ALIGNED | WRITEABLE
-_TRAITS: dict[tuple[Any, ...], Traits] = {}
+_TRAITS: Memo[Traits] = Memo(
+    "NumPy traits by flags",
+    "(dtype, aligned and writable flags, stride signs, size zero, memmap, misaligned)",
+    4096,
+)
 # Aligned, writable, contiguous, non-empty arrays of a dtype whose alignment
 # NumPy and torch agree on: dtype -> traits.
-_PLAIN_TRAITS: dict[Any, Traits] = {}
+_PLAIN_TRAITS: Memo[Traits] = Memo("NumPy traits of plain arrays", "the dtype", 4096)
+# The traits key of an exact ndarray: its dtype and flags, read in C.
+_KEY = attrgetter("dtype", "flags.num")
+# Flags under which the dtype decides the traits: writable (read-only memory may be
+# a memory map, whose remedy differs) and C-contiguous (no stride to read).
+_KEY_DECIDES = WRITEABLE | CONTIGUOUS
 # What np.asarray makes of Python values (NumPy 2; NumPy 1.26 agrees for these).
 _PYTHON_DTYPES = {
     "bool": "bool",
@@ -99,7 +111,7 @@ class NumpyBackend(Backend):
         # so they are memoised by the dtype.
         plain = flags & _DECIDING == _DECIDING and flags & CONTIGUOUS and x.size
         if plain:
-            traits = _PLAIN_TRAITS.get(dtype)
+            traits = _PLAIN_TRAITS.data.get(dtype)
             if traits is not None:
                 return traits
         negative = odd = False
@@ -120,27 +132,43 @@ class NumpyBackend(Backend):
             and x.__array_interface__["data"][0] % dtype.itemsize != 0
         )
         key = (dtype, flags & _DECIDING, negative, odd, size_zero, memmap, misaligned)
-        traits = _TRAITS.get(key)
+        traits = _TRAITS.data.get(key)
         if traits is None:
-            if len(_TRAITS) > 4096:  # many distinct structured dtypes: start again
-                _TRAITS.clear()
-            traits = _TRAITS[key] = Traits(
-                "numpy",
-                numpy_name(dtype),
-                CPU,
-                size_zero=size_zero,
-                readonly=not flags & WRITEABLE,
-                memmap=memmap,
-                nonnative=not dtype.isnative,
-                unaligned=not flags & ALIGNED or misaligned,
-                negative_strides=negative,
-                odd_strides=odd,
+            traits = _TRAITS.put(
+                key,
+                Traits(
+                    "numpy",
+                    numpy_name(dtype),
+                    CPU,
+                    size_zero=size_zero,
+                    readonly=not flags & WRITEABLE,
+                    memmap=memmap,
+                    nonnative=not dtype.isnative,
+                    unaligned=not flags & ALIGNED or misaligned,
+                    negative_strides=negative,
+                    odd_strides=odd,
+                ),
             )
         if plain and not address_matters:  # complex: the address decides, never memoised here
-            if len(_PLAIN_TRAITS) > 4096:
-                _PLAIN_TRAITS.clear()
-            _PLAIN_TRAITS[dtype] = traits
+            _PLAIN_TRAITS.put(dtype, traits)
         return traits
+
+    def traits_key(self, cls: type) -> Callable[[Any], Hashable] | None:
+        return _KEY if cls is sys.modules["numpy"].ndarray else None
+
+    def traits_of_key(self, key: Any, request: Any) -> Traits | None:
+        dtype, flags = key
+        if flags & _KEY_DECIDES != _KEY_DECIDES:
+            return None  # strides, or whether it is a memory map, decide
+        if dtype.alignment < dtype.itemsize <= 16:
+            return None  # complex: NumPy aligns it to its parts, torch to the whole; the address decides
+        return Traits(
+            "numpy",
+            numpy_name(dtype),
+            CPU,
+            nonnative=not dtype.isnative,
+            unaligned=not flags & ALIGNED,
+        )
 
     def _other_traits(self, x: Any, np: Any) -> Traits:
         if not isinstance(x, np.ndarray):  # a NumPy scalar: immutable, no buffer to share

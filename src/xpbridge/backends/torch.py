@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager, nullcontext
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from .._lib.copy_engine import cast_tensor, copy_tensor
 from .._lib.devices import CPU, CURRENT, Device
 from .._lib.dtypes import DTYPES, NATIVE_IN_BOTH, numpy_dtype, numpy_name, torch_dtype, torch_name
+from .._lib.memo import Memo
 from .._lib.traits import Traits
 from .._lib.transfers import synchronise
 from .._lib.warnings import COMPLEX_HALF, ignoring
 from ..errors import DeviceError, UnsupportedInputError
-from ._base import Backend, Extent
+from ._base import Backend, Extent, Primitive
 
 __all__ = ["TorchBackend"]
 
@@ -91,8 +94,10 @@ def _without_data(x: Any, torch: Any) -> str:
 # TorchBackend.traits of plain tensors, by the cheap attributes that decide
 # them (NumpyBackend.traits caches by flags the same way).  Reads and writes of
 # a dict are atomic, and every thread computes the same value for a key.
-_TRAITS: dict[tuple[Any, ...], Traits] = {}
-_TRAITS_LIMIT = 1024
+_TRAITS: Memo[Traits] = Memo(
+    "torch traits by attributes",
+    "(type, dtype, device, layout, nested, grad, conj, neg, inference, size zero, dims)",
+)
 # torch.Tensor and torch.nn.Parameter, and functorch's wrapped-tensor test:
 # set on the first call of TorchBackend.traits (torch is imported by then).
 _PLAIN_TENSORS: tuple[type, ...] = ()
@@ -101,7 +106,11 @@ _STRIDED: Any = None  # torch.strided
 _TENSOR: Any = None  # torch.Tensor
 # Plain CPU tensors with every flag at its usual value: dtype -> traits (a
 # few dozen dtypes at most).
-_COMMON_TRAITS: dict[Any, Traits] = {}
+_COMMON_TRAITS: Memo[Traits] = Memo("torch traits of plain CPU tensors", "the dtype")
+# The traits key of a tensor: its dtype and whether it requires grad, read in C.
+# It leaves the rest open (device, lazy bits, layout): Tensor.numpy refuses
+# every tensor where they would change the plan (TorchBackend.primitive).
+_KEY = attrgetter("dtype", "requires_grad")
 _IS_WRAPPED: Any = None
 
 
@@ -205,9 +214,9 @@ class TorchBackend(Backend):
             ):
                 # The common tensor: every flag the key below reads is at its
                 # usual value, so the dtype decides (no key tuple to build).
-                traits = _COMMON_TRAITS.get(dtype)
+                traits = _COMMON_TRAITS.data.get(dtype)
                 if traits is None:
-                    traits = _COMMON_TRAITS[dtype] = self._traits(x, sys.modules["torch"])
+                    traits = _COMMON_TRAITS.put(dtype, self._traits(x, sys.modules["torch"]))
                 return traits
         if _TENSOR is None:
             _prime_plain_tensors()
@@ -231,18 +240,44 @@ class TorchBackend(Backend):
                 x.numel() == 0,
                 dims if dims > 32 else 0,
             )
-            traits = _TRAITS.get(key)
+            traits = _TRAITS.data.get(key)
             if traits is None:
                 import torch
 
-                traits = self._traits(x, torch)
-                if len(_TRAITS) >= _TRAITS_LIMIT:
-                    _TRAITS.clear()  # bounded; a cleared entry is only recomputed
-                _TRAITS[key] = traits
+                traits = _TRAITS.put(key, self._traits(x, torch))
             return traits
         import torch
 
         return self._traits(x, torch)
+
+    key_is_checked = True
+
+    def traits_key(self, cls: type) -> Callable[[Any], Hashable] | None:
+        torch = sys.modules["torch"]
+        return _KEY if cls is torch.Tensor or cls is torch.nn.Parameter else None
+
+    def traits_of_key(self, key: Any, request: Any) -> Traits | None:
+        dtype, requires_grad = key
+        return Traits("torch", torch_name(dtype), CPU, requires_grad=requires_grad)
+
+    def primitive(self, step: str, plan: Any, dtype: str) -> Primitive | None:
+        import torch  # the step itself would import it
+
+        cls = type(self)  # a subclass that carries out a step its own way keeps its step
+        if (
+            step == "from_numpy"
+            and dtype in DIRECT_DTYPE_NAMES
+            and cls.step_from_numpy is _FROM_NUMPY
+        ):
+            # Refuses a stride torch cannot take (a length-1 axis's odd one,
+            # which the full step resets).
+            return torch.from_numpy, (TypeError, ValueError)
+        if step == "numpy" and dtype in NATIVE_IN_BOTH and cls.step_numpy is _NUMPY:
+            # Refuses every tensor whose open traits would change the plan: on a
+            # device, with a lazy bit, sparse, nested, quantized or meta, over
+            # NumPy's dimension limit.
+            return torch.Tensor.numpy, (TypeError, RuntimeError, ValueError)
+        return None
 
     def _traits(self, x: Any, torch: Any) -> Traits:
         unsupported = _without_data(x, torch)
@@ -428,3 +463,7 @@ class TorchBackend(Backend):
             return t.numpy()
         carrier = getattr(sys.modules["torch"], _CARRIER[t.element_size()])
         return t.view(carrier).numpy().view(numpy_dtype(name))
+
+
+_FROM_NUMPY = TorchBackend.step_from_numpy  # the steps TorchBackend.primitive stands for
+_NUMPY = TorchBackend.step_numpy

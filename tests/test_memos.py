@@ -1,9 +1,11 @@
-"""The memos of the common call give what the uncached planning gives.
+"""The pipeline's memos: each gives what the work it skips gives, and forgets in time.
 
-``TorchBackend.traits`` caches plain tensors' traits by cheap attributes,
-``_request`` memoises the resolved request and the plan of the default call,
-and the tree fast paths share ``to_torch``'s guard.  Each memo must give the
-same answer as the work it skips, for every kind of tensor and request.
+One memo type (``xpbridge._lib.memo.Memo``), one bounding policy, one
+inventory: requests by spelling, compiled plans per request by traits key,
+the backends' traits by cheap attributes, tree kinds by type.  Each must give
+the same answer as the work it skips, for every kind of source and request;
+each forgets when a registration changes what the pipeline decides; none
+keeps a class alive.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import pytest
 import torch
 
 import xpbridge as xb
-from xpbridge._api import convert as _convert
+from xpbridge._lib import memo
 from xpbridge._pipeline import request as _request
+from xpbridge._pipeline.plan import make_plan
 from xpbridge.backends import Backend
 from xpbridge.backends import numpy as numpy_backend
 from xpbridge.backends import registry as _registry
 from xpbridge.backends.numpy import NumpyBackend
-from xpbridge.backends.torch import TorchBackend, from_numpy_is_exact
+from xpbridge.backends.torch import TorchBackend
 
 
 def _quantized() -> torch.Tensor:
@@ -98,7 +101,7 @@ def test_a_tensor_subclass_is_never_served_from_the_cache() -> None:
 def _torch_trait_keys() -> list[tuple[Any, ...]]:
     from xpbridge.backends import torch as torch_backend
 
-    return list(torch_backend._TRAITS)
+    return list(torch_backend._TRAITS.data)
 
 
 @_making_warns
@@ -106,9 +109,9 @@ def _torch_trait_keys() -> list[tuple[Any, ...]]:
 def test_default_plans_match_uncached_plans(name: str) -> None:
     x = TENSORS[name]()
     for to in ("numpy", "torch"):
-        r = _request.resolve_target(to, None, None, None, "detach", False)
+        r = _request.request_of(to, None, None, None, "detach", False)
         try:
-            expected = _request.plan_traits(TorchBackend()._traits(x, torch), r)
+            expected = make_plan(TorchBackend()._traits(x, torch), r)
         except xb.ConversionError as e:
             with pytest.raises(type(e), match=_escaped(str(e))):
                 xb.plan(x, to)
@@ -156,7 +159,7 @@ def test_a_memoised_request_follows_a_replaced_backend() -> None:
         for _ in range(2):  # the second from the memo
             with contextlib.suppress(xb.ConversionError):  # NumPy has no way to it
                 xb.plan(np.zeros(1), "memo_probe")
-            assert _request._DEFAULT_REQUESTS["memo_probe"].target is backend
+            assert _request.BY_TARGET.data["memo_probe"].target is backend
 
 
 def _arrays() -> dict[str, np.ndarray]:
@@ -187,35 +190,29 @@ def _arrays() -> dict[str, np.ndarray]:
     return arrays
 
 
-@pytest.mark.thread_unsafe(reason="replaces the module-wide fast path function")
 @pytest.mark.parametrize("name", sorted(_arrays()))
-def test_to_torch_and_trees_share_one_fast_path_rule(
-    name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # to_torch inlines from_numpy_is_exact; the trees call it.  An array goes
-    # to torch.from_numpy as it is exactly when the rule says so.
+def test_to_torch_and_trees_find_one_compiled_plan(name: str) -> None:
+    # A lone conversion and a tree's leaf of one kind go through one memo: the
+    # entry the first compiles is the one the second runs, and both convert
+    # exactly as the full path does.
     a = _arrays()[name]
-    xb.convert(torch.zeros(1), "numpy")  # primes the fast paths
-    tried: list[np.ndarray] = []
-
-    def spy(x: np.ndarray) -> torch.Tensor:
-        tried.append(x)
-        return torch.from_numpy(x)
-
-    monkeypatch.setattr(_convert, "_FROM_NUMPY", spy)
-    xb.to_torch(a)
-    assert any(x is a for x in tried) is from_numpy_is_exact(a)
+    lone = xb.to_torch(a)
+    leaf = xb.convert_tree({"leaf": a}, "torch")["leaf"]
+    assert xb.shares_memory(a, lone) is xb.shares_memory(a, leaf) is xb.plan(a, "torch").aliases
+    assert torch.equal(lone, leaf) or (lone.dtype.is_complex is False and lone.isnan().any())
 
 
-def test_reversed_and_bfloat16_leaves_stay_off_the_tree_fast_path() -> None:
+def test_keys_that_do_not_decide_send_leaves_down_the_full_path() -> None:
+    # Strides (reversed), a memory map's remedy (read-only) and a complex
+    # array's address decide these plans: their keys compile no plan.
     arrays = _arrays()
-    for name in ("reversed", "bfloat16", "misaligned complex", "read-only"):
-        if name in arrays:
-            assert not from_numpy_is_exact(arrays[name]), name
-            out = xb.convert_tree(
-                {"leaf": arrays[name]}, "torch"
-            )  # still converted, by the planner
-            assert isinstance(out["leaf"], torch.Tensor)
+    r = _request.request_of("torch", None, None, None, "detach", False)
+    for name in ("reversed", "misaligned complex", "read-only", "strided"):
+        a = arrays[name]
+        out = xb.convert_tree({"leaf": a}, "torch")  # still converted, by the full path
+        assert isinstance(out["leaf"], torch.Tensor)
+        key = numpy_backend._KEY(a)
+        assert r.table[key].plan is None, name
 
 
 @pytest.mark.parametrize("first", sorted(_arrays()))
@@ -275,13 +272,112 @@ def test_a_prepare_set_after_the_class_is_called() -> None:
     assert xb.plan(w, "torch").steps == xb.plan(w.a, "torch").steps
 
 
+@pytest.mark.rule("one-pipeline")
 @pytest.mark.thread_unsafe(reason="registers a backend in the global registry")
-def test_memos_keyed_by_a_library_name_forget_a_replaced_backend() -> None:
-    from xpbridge._pipeline import plan as _plan
-
-    xb.to_torch(np.arange(3, dtype=np.float32), dtype="float64")  # fills both memos
+def test_every_memo_forgets_when_a_backend_is_registered() -> None:
+    xb.to_torch(np.arange(3, dtype=np.float32), dtype="float64")  # fills the memos
     xb.plan(np.arange(3.0), "torch", copy=True)
-    assert _convert._PLANNED_CASTS and _plan.cached_plan.cache_info().currsize
+    xb.convert_tree({"a": [np.zeros(2)]}, "torch")
+    filled = [m.name for m in memo._REGISTERED if len(m)]
+    assert {"requests by spelling", "requests by target", "tree kinds by type"} <= set(filled)
     _registry.register_backend(_Named(), replace=True)
-    assert not _convert._PLANNED_CASTS
-    assert _plan.cached_plan.cache_info().currsize == 0
+    assert [m.name for m in memo._REGISTERED if len(m)] == []
+
+
+class _StepsLogged(TorchBackend):
+    """A torch backend that carries out its exchange to NumPy its own way."""
+
+    log: list[str] = []  # noqa: RUF012 - shared on purpose: the test reads it
+
+    def step_numpy(self, t: Any, plan: Any) -> Any:
+        self.log.append("numpy")
+        return super().step_numpy(t, plan)
+
+
+@pytest.mark.rule("one-pipeline")
+@pytest.mark.thread_unsafe(reason="replaces the torch backend in the global registry")
+def test_a_replaced_backend_s_steps_run_for_sources_seen_before() -> None:
+    w = torch.ones(3, requires_grad=True)
+    t = torch.ones(3)
+    for x in (w, t):
+        xb.to_numpy(x)
+        xb.to_numpy(x)  # warm: a compiled plan of the built-in backend
+    try:
+        _registry.register_backend(_StepsLogged(), replace=True)
+        for x in (w, t):
+            _StepsLogged.log.clear()
+            assert xb.to_numpy(x).tolist() == [1.0, 1.0, 1.0]
+            assert _StepsLogged.log == ["numpy"], "the new backend's step must run"
+    finally:
+        _registry.register_backend(TorchBackend(), replace=True)
+
+
+@pytest.mark.thread_unsafe(reason="registers a node type with torch's pytree")
+def test_a_pytree_registration_after_a_first_walk_is_honoured() -> None:
+    from torch.utils import _pytree as pytree
+
+    class Bag(list):  # type: ignore[type-arg]
+        pass
+
+    a = np.arange(2.0)
+    assert xb.convert_tree(Bag([a]), "torch")[0] is a  # a list subclass: a leaf, passed through
+    pytree.register_pytree_node(Bag, lambda b: (list(b), None), lambda c, _: Bag(c))
+    walked = xb.convert_tree(Bag([a]), "torch")
+    assert type(walked) is Bag and isinstance(walked[0], torch.Tensor)
+
+
+@pytest.mark.parametrize("make", ["namedtuple", "dataclass"])
+def test_walking_many_classes_keeps_none_of_them_alive(make: str) -> None:
+    import collections
+    import dataclasses
+    import gc
+    import weakref
+
+    refs = []
+    for i in range(3000):
+        if make == "namedtuple":
+            cls: Any = collections.namedtuple(f"Point{i}", ["x"])
+        else:
+            cls = dataclasses.make_dataclass(f"Point{i}", ["x"])
+        xb.convert_tree(cls(np.zeros(1)), "torch")
+        refs.append(weakref.ref(cls))
+        del cls
+    gc.collect()
+    assert sum(ref() is not None for ref in refs) == 0
+
+
+def test_a_tensor_over_numpy_s_dimension_limit_is_refused_the_same_everywhere() -> None:
+    t = torch.ones((1,) * 65)
+    with pytest.raises(xb.UnsupportedInputError, match="at most 64 dimensions") as lone:
+        xb.convert(t, "numpy")
+    with pytest.raises(xb.UnsupportedInputError, match=r"^tree\['t'\]: ") as leaf:
+        xb.convert_tree({"t": t}, "numpy")
+    with pytest.raises(xb.UnsupportedInputError, match=r"args\[0\]: ") as argument:
+        xb.compute_in("numpy")(lambda x: x)(t)
+    for error in (leaf, argument):
+        assert str(error.value).endswith(str(lone.value))
+
+
+def test_the_inventory_lists_every_memo_with_its_bound() -> None:
+    rows = memo.inventory()
+    names = [row.name for row in rows]
+    assert len(names) == len(set(names))
+    for expected in (
+        "requests by target",
+        "requests by spelling",
+        "requests by value",
+        "owners by type",
+        "traits key functions by source type",
+        "tree kinds by type",
+        "NumPy traits of plain arrays",
+        "torch traits of plain CPU tensors",
+    ):
+        assert expected in names
+    assert all(row.limit > 0 and row.invalidated_by for row in rows)
+
+
+def test_a_full_memo_starts_again_and_still_answers() -> None:
+    m: memo.Memo[int] = memo.Memo("probe", "an int", 4, register=False)
+    for i in range(10):
+        m.put(i, i * i)
+        assert len(m) <= 4 and m.get(i) == i * i
