@@ -14,6 +14,7 @@ device, resolved on each call and then found by that value.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from .._lib.devices import CPU, Device, parse_device
@@ -131,6 +132,10 @@ BY_TARGET: Memo[Request] = Memo("requests by target", "to (every other keyword a
 BY_SPELLING: Memo[Request] = Memo(
     "requests by spelling", "(to, device, dtype, copy, grad, requires_grad)"
 )
+# An array as `to` stands for its library and device: the array API's `x.device`.
+BY_ARRAY: Memo[Request] = Memo(
+    "requests by target array", "(type(to), to.device, device, dtype, copy, grad, requires_grad)"
+)
 # One object per distinct request, whatever its spelling: they share compiled plans.
 CANONICAL: Memo[Request] = Memo("requests by value", "the resolved request's fields")
 
@@ -142,22 +147,25 @@ def request_of(
 
     Raises what :func:`resolve` raises, for a spelling not seen before.
     """
-    if (
-        device is None
-        and dtype is None
-        and copy is None
-        and grad == "detach"
-        and requires_grad is False
-    ):
-        try:
-            found = BY_TARGET.data.get(to)
-        except Exception:  # noqa: BLE001 - an unhashable `to`, an ndarray: resolved below
-            found = None
-        if found is not None:
-            return found
+    found = None
     try:
-        found = BY_SPELLING.data.get((to, device, dtype, copy, grad, requires_grad))
-    except Exception:  # noqa: BLE001 - an unhashable or incomparable spelling: resolved below
+        if type(to).__hash__ is None:  # an ndarray as `to`: found by its type and device
+            pass
+        elif (
+            device is None
+            and dtype is None
+            and copy is None
+            and grad == "detach"
+            and requires_grad is False
+        ):
+            found = BY_TARGET.data.get(to)
+        else:
+            found = BY_SPELLING.data.get((to, device, dtype, copy, grad, requires_grad))
+        if found is None:  # an array as `to`: its type and device (the array API's x.device)
+            found = BY_ARRAY.data.get(
+                (type(to), to.device, device, dtype, copy, grad, requires_grad)
+            )
+    except Exception:  # noqa: BLE001 - no .device, an unhashable keyword: resolved below
         found = None
     # Equal is not valid: copy=1 == True, but only True, False and None are copy= values.
     if found is not None and found.copy is copy and found.requires_grad is requires_grad:
@@ -203,14 +211,17 @@ def resolve(to: Any, device: Any, dtype: Any, copy: Any, grad: Any, requires_gra
         request = CANONICAL.data.get(value) or CANONICAL.put(value, request)
     except TypeError:  # an unhashable device object: a request of its own, not memoised
         return request
-    if target_device is None:  # a spelling, not an array: remembered as it was written
-        defaults = device is None and dtype is None and copy is None and requires_grad is False
-        defaults = defaults and grad == "detach"
-        try:
-            if defaults:
-                BY_TARGET.put(to, request)
-            else:
-                BY_SPELLING.put((to, device, dtype, copy, grad, requires_grad), request)
-        except TypeError:  # an unhashable keyword value: resolved again next time
-            pass
+    if target_device is not None:  # an array: remembered by its type and device
+        with suppress(Exception):  # no standard .device, or an unhashable one: not remembered
+            BY_ARRAY.put((type(to), to.device, device, dtype, copy, grad, requires_grad), request)
+        return request
+    # A spelling, not an array: remembered as it was written.
+    defaults = device is None and dtype is None and copy is None and requires_grad is False
+    try:
+        if defaults and grad == "detach":
+            BY_TARGET.put(to, request)
+        else:
+            BY_SPELLING.put((to, device, dtype, copy, grad, requires_grad), request)
+    except TypeError:  # an unhashable keyword value: resolved again next time
+        pass
     return request
