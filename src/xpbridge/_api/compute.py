@@ -10,13 +10,13 @@ argument.  Arguments that hold no array are the caller's very objects.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from .._lib.typing import Grad
 from .._pipeline.leaves import LeafFailed, convert_leaves, located
 from .._pipeline.request import Request, request_of
-from .._trees.walk import _KINDS, ARRAY, flatten, kind_of
+from .._trees.walk import _KINDS, _LEAF_KINDS, ARRAY, flatten, kind_of
 from ..errors import ConversionError
 
 __all__ = ["compute_in"]
@@ -86,14 +86,19 @@ def compute_in(
 
         @functools.wraps(func)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            leaves, treedef = flatten((args, kwargs))
+            if not kwargs and _flat(args):  # positional leaves only: nothing to walk
+                leaves: Sequence[Any] = args
+                treedef = None
+            else:
+                leaves, treedef = flatten((args, kwargs))
             caller = _first_array(leaves)
             if caller is None:
                 return func(*args, **kwargs)
 
             def paths() -> list[str]:
-                arguments = treedef.paths("")
-                return [_argument_path(path) for path in arguments]
+                if treedef is None:
+                    return [f"args[{i}]" for i in range(len(leaves))]
+                return [_argument_path(path) for path in treedef.paths("")]
 
             # The way back, resolved before anything is converted: a caller whose
             # library cannot take the results back is refused before the call,
@@ -105,6 +110,8 @@ def compute_in(
                 raise located(LeafFailed(index, e), paths, context) from e
             there = request_of(to, device, None, None, grad, False)
             converted = convert_leaves(leaves, there, False, paths, context)
+            if treedef is None:
+                return _returned(context, func(*converted), back)  # type: ignore[no-any-return]
             new_args, new_kwargs = treedef.unflatten(converted, keep_unchanged=True)
             return _returned(context, func(*new_args, **new_kwargs), back)  # type: ignore[no-any-return]
 
@@ -113,13 +120,18 @@ def compute_in(
     return decorate
 
 
+def _flat(values: tuple[Any, ...]) -> bool:
+    """Whether every value is a leaf of a known kind (no container to walk)."""
+    return _LEAF_KINDS.issuperset(map(_KINDS.data.get, map(type, values)))
+
+
 def _argument_path(path: str) -> str:
     """``[0][2]['w']`` (a path in ``(args, kwargs)``) as ``args[2]['w']``."""
     head, rest = path[:3], path[3:]
     return ("args" if head == "[0]" else "kwargs") + rest
 
 
-def _first_array(leaves: list[Any]) -> Any:
+def _first_array(leaves: Sequence[Any]) -> Any:
     """The first leaf that is an array: the results go back to its library and device."""
     kinds = _KINDS.data
     for x in leaves:
@@ -130,6 +142,11 @@ def _first_array(leaves: list[Any]) -> Any:
 
 def _returned(context: str, result: Any, back: Request) -> Any:
     """The function's result with every array converted back."""
+    if type(result) is tuple and _flat(result):  # a tuple of arrays: nothing to walk
+        converted = convert_leaves(
+            result, back, False, lambda: [f"result[{i}]" for i in range(len(result))], context
+        )
+        return tuple(converted)
     leaves, treedef = flatten(result)
     converted = convert_leaves(leaves, back, False, lambda: treedef.paths("result"), context)
     return treedef.unflatten(converted, keep_unchanged=True)

@@ -437,6 +437,7 @@ class TreeDef:
 
 
 _MISSING = object()
+_LEAF_KINDS = frozenset({ARRAY, SCALAR, OTHER})
 
 
 def _unchanged(record: _Record, children: list[Any]) -> bool:
@@ -486,8 +487,7 @@ def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
         record.first = len(leaves)
         records.append(record)
         counts.append(len(children))
-        known = [kinds.get(cls) for cls in set(map(type, children))]  # a few types, in C
-        if None not in known and not any(type(k) is Node for k in known):
+        if _LEAF_KINDS.issuperset(map(kinds.get, set(map(type, children)))):  # a few types, in C
             leaves.extend(children)  # all leaves of known kinds: the common case, no loop
             return None
         open_ids.add(identity)
