@@ -41,7 +41,7 @@ RULES = load_spec("contract.toml")["rule"]
 MODES = {"none": None, "true": True, "false": False}
 
 # keyword remedies: "pass copy=None", "Pass grad='detach'", "pass device='cpu'", "dtype='int64'"
-_KEYWORD = re.compile(r"[Pp]ass (copy|grad|device|dtype)=('[^']*'|None|True|False)")
+_KEYWORD = re.compile(r"[Pp]ass (copy|grad|device|dtype|narrow)=('[^']*'|None|True|False)")
 _DTYPE_EXAMPLE = re.compile(r"e\.g\. dtype='([a-z0-9_]+)'")
 _METHOD = re.compile(r"call (\.[a-z_]+\([^)]*\))")
 _REMEDY_WORDS = re.compile(
@@ -147,9 +147,21 @@ def _execute(failure: Failure, message: str, tmp: Path) -> list[str]:
     """Run every remedy ``message`` names; return the ones executed."""
     done = []
     for keyword, value in _KEYWORD.findall(message):
-        changes = {keyword: None if value == "None" else value.strip("'")}
+        changes: dict[str, Any] = {keyword: None if value == "None" else value.strip("'")}
         if keyword == "dtype" and "requires_grad" in failure.kwargs:
             changes["requires_grad"] = True
+        if keyword == "narrow":
+            changes["narrow"] = True
+            if "where the values fit" in message:
+                # A remedy for the values that fit: the others get a DTypeError whose
+                # own remedy must work in turn.
+                try:
+                    failure.run(**changes)
+                except xb.DTypeError as e:
+                    assert "only where the values fit" in str(e)
+                    assert _execute(failure, str(e), tmp)
+                done.append("narrow=True")
+                continue
         failure.run(**changes)
         done.append(f"{keyword}={value}")
     example = _DTYPE_EXAMPLE.search(message)

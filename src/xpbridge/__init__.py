@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ._api.convert import convert, plan, shares_memory, to_numpy, to_torch
     from ._api.trees import TreePlan, convert_tree, plan_tree
     from ._pipeline.plan import Plan
+    from ._pipeline.request import set_narrowing
     from ._trees.walk import register_container
     from .backends.registry import list_backends, register_backend
 
@@ -54,6 +55,7 @@ __all__ = [
     "plan_tree",
     "register_backend",
     "register_container",
+    "set_narrowing",
     "shares_memory",
     "to_numpy",
     "to_torch",
@@ -74,6 +76,7 @@ _LAZY = {
     "plan_tree": "_api.trees",
     "TreePlan": "_api.trees",
     "register_container": "_trees.walk",
+    "set_narrowing": "_pipeline.request",
     "compute_in": "_api.compute",
     "convert_chunks": "_api.chunks",
 }

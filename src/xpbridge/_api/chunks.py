@@ -38,6 +38,7 @@ def convert_chunks(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> Any:
     """A Dask array whose chunks are ``to`` arrays, converted lazily on the workers.
 
@@ -53,7 +54,7 @@ def convert_chunks(
     to
         The target library: a name, a module or namespace, or an array (its
         library and device).  It reaches the workers as the library's name.
-    device, dtype, copy, grad, requires_grad
+    device, dtype, copy, grad, requires_grad, narrow
         As for :func:`xpbridge.convert`, applied to every chunk.
 
     Returns
@@ -92,7 +93,7 @@ def convert_chunks(
             f"convert_chunks needs a dask.array.Array, not {cls.__module__}.{cls.__qualname__}; "
             f"use xpbridge.convert for a single array"
         )
-    r = request_of(to, device, dtype, copy, grad, requires_grad)
+    r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
     options = {
         # The library by name: a module or an array does not pickle to a worker.
         "to": r.target.name,
@@ -101,6 +102,7 @@ def convert_chunks(
         "copy": copy,
         "grad": grad,
         "requires_grad": requires_grad,
+        "narrow": r.narrow,  # the caller's setting, not the workers'
     }
     meta = _convert_chunk(array._meta, options)
     return array.map_blocks(_convert_chunk, meta=meta, token="xpbridge-convert", options=options)

@@ -26,7 +26,7 @@ R = TypeVar("R")
 
 
 def compute_in(
-    to: Any, /, *, device: Any = None, grad: Grad = "raise"
+    to: Any, /, *, device: Any = None, grad: Grad = "raise", narrow: bool | None = None
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function in the library ``to``, results back in the caller's library.
 
@@ -50,6 +50,9 @@ def compute_in(
         ``"raise"`` (default): an argument or result that requires grad and
         would leave autograd raises :class:`GradError`, since library code
         must not cut its caller's graph silently.  ``"detach"`` detaches.
+    narrow
+        As for :func:`xpbridge.convert`, for the arguments (a float32-only
+        device computes in float32); results go back exactly.
 
     Returns
     -------
@@ -79,10 +82,11 @@ def compute_in(
     >>> normalise.__name__
     'normalise'
     """
-    request_of(to, device, None, None, grad, False)  # refused at decoration, not at a call
+    request_of(to, device, None, None, grad, False, narrow)  # refused at decoration
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         context = f"compute_in of {getattr(func, '__qualname__', func)!s}: "
+        call: Callable[..., Any] = func
 
         @functools.wraps(func)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -108,10 +112,10 @@ def compute_in(
             except ConversionError as e:
                 index = next(i for i, x in enumerate(leaves) if x is caller)
                 raise located(LeafFailed(index, e), paths, context) from e
-            there = request_of(to, device, None, None, grad, False)
+            there = request_of(to, device, None, None, grad, False, narrow)
             converted = convert_leaves(leaves, there, False, paths, context)
             if treedef is None:
-                return _returned(context, func(*converted), back)  # type: ignore[no-any-return]
+                return _returned(context, call(*converted), back)  # type: ignore[no-any-return]
             new_args, new_kwargs = treedef.unflatten(converted, keep_unchanged=True)
             return _returned(context, func(*new_args, **new_kwargs), back)  # type: ignore[no-any-return]
 

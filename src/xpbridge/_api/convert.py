@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from .._pipeline.describe import KEYS
 from .._pipeline.pipeline import convert_with, plan_with
 from .._pipeline.plan import Plan
-from .._pipeline.request import BY_SPELLING, BY_TARGET, request_of
+from .._pipeline.request import BY_SPELLING, BY_TARGET, request_of, same_spelling
 from .memory import shares_memory
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ def plan(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> Plan:
     """Say what :func:`convert` would do, without doing it.
 
@@ -76,6 +77,12 @@ def plan(
         raises :class:`GradError`.
     requires_grad : bool, optional
         Ask for a result that requires grad (targets with autograd only).
+    narrow : bool or None, optional
+        Where the target's device lacks float64 or complex128 (or int64 on
+        JAX without x64): ``True`` narrows to the 32-bit type (integers only
+        where the values fit) and the plan says so; ``False`` refuses with
+        :class:`DTypeError`; ``None`` (default) follows
+        :func:`set_narrowing` (which refuses unless set).
 
     Returns
     -------
@@ -110,7 +117,7 @@ def plan(
       steps:   from_numpy
       result:  shares the source's memory (zero-copy), writable
     """
-    return plan_with(x, request_of(to, device, dtype, copy, grad, requires_grad))
+    return plan_with(x, request_of(to, device, dtype, copy, grad, requires_grad, narrow))
 
 
 @overload
@@ -124,6 +131,7 @@ def convert(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> numpy.ndarray[Any, Any]: ...
 @overload
 def convert(
@@ -136,6 +144,7 @@ def convert(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> torch.Tensor: ...
 @overload
 def convert(
@@ -148,6 +157,7 @@ def convert(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> Any: ...
 def convert(
     x: Any,
@@ -159,6 +169,7 @@ def convert(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> Any:
     """Convert ``x`` to the library ``to``, sharing memory whenever the memory allows.
 
@@ -195,6 +206,12 @@ def convert(
         raises :class:`GradError`.
     requires_grad : bool, optional
         Ask for a result that requires grad (targets with autograd only).
+    narrow : bool or None, optional
+        Where the target's device lacks float64 or complex128 (or int64 on
+        JAX without x64): ``True`` narrows to the 32-bit type (integers only
+        where the values fit) and the plan says so; ``False`` refuses with
+        :class:`DTypeError`; ``None`` (default) follows
+        :func:`set_narrowing` (which refuses unless set).
 
     Returns
     -------
@@ -237,16 +254,17 @@ def convert(
             and copy is None
             and grad == "detach"
             and requires_grad is False
+            and narrow is None
         ):
             r = _BY_TARGET.get(to)
         else:
-            r = _BY_SPELLING.get((to, device, dtype, copy, grad, requires_grad))
-            if r is not None and (r.copy is not copy or r.requires_grad is not requires_grad):
+            r = _BY_SPELLING.get((to, device, dtype, copy, grad, requires_grad, narrow))
+            if r is not None and not same_spelling(r, copy, requires_grad, narrow):
                 r = None  # equal is not valid: copy=1 == True, but only True is a copy=
     except Exception:  # noqa: BLE001 - an unhashable or incomparable spelling: resolved below
         r = None
     if r is None:
-        r = request_of(to, device, dtype, copy, grad, requires_grad)
+        r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
     key = _KEYS.get(type(x))
     if key is not None:
         entry = r.table.get(key(x))
@@ -303,7 +321,7 @@ def to_numpy(
         r = _BY_TARGET.get("numpy")
     else:
         try:
-            r = _BY_SPELLING.get(("numpy", None, dtype, copy, grad, False))
+            r = _BY_SPELLING.get(("numpy", None, dtype, copy, grad, False, None))
         except Exception:  # noqa: BLE001 - an unhashable or incomparable spelling
             r = None
         if r is not None and r.copy is not copy:
@@ -329,6 +347,7 @@ def to_torch(
     dtype: Any = None,
     copy: bool | None = None,
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> torch.Tensor:
     """Convert ``x`` to a torch tensor; :func:`convert` with ``to="torch"``.
 
@@ -347,6 +366,8 @@ def to_torch(
     requires_grad : bool, optional
         Ask for a result that requires grad (a new leaf for sources from
         other libraries).
+    narrow : bool or None, optional
+        As :func:`convert` (Apple MPS devices have no float64).
 
     Returns
     -------
@@ -364,17 +385,24 @@ def to_torch(
     >>> xb.to_torch(np.arange(4)[::-1])       # negative strides: a safe copy
     tensor([3, 2, 1, 0])
     """
-    if device is None and dtype is None and copy is None and requires_grad is False:
+    if (
+        device is None
+        and dtype is None
+        and copy is None
+        and requires_grad is False
+        and narrow is None
+    ):
         r = _BY_TARGET.get("torch")
     else:
         try:
-            r = _BY_SPELLING.get(("torch", device, dtype, copy, "detach", requires_grad))
+            spelling = ("torch", device, dtype, copy, "detach", requires_grad, narrow)
+            r = _BY_SPELLING.get(spelling)
         except Exception:  # noqa: BLE001 - an unhashable or incomparable spelling
             r = None
-        if r is not None and (r.copy is not copy or r.requires_grad is not requires_grad):
+        if r is not None and not same_spelling(r, copy, requires_grad, narrow):
             r = None
     if r is None:
-        r = request_of("torch", device, dtype, copy, "detach", requires_grad)
+        r = request_of("torch", device, dtype, copy, "detach", requires_grad, narrow)
     key = _KEYS.get(type(x))
     if key is not None:
         entry = r.table.get(key(x))

@@ -198,6 +198,7 @@ def plan_tree(
     grad: Grad = "detach",
     requires_grad: bool = False,
     scalars: bool = False,
+    narrow: bool | None = None,
 ) -> TreePlan:
     """Say what :func:`convert_tree` would do, without converting anything.
 
@@ -211,7 +212,7 @@ def plan_tree(
     tree
         Nested dicts, lists, tuples, namedtuples, dataclass instances and
         registered containers, with arrays and other objects as leaves.
-    to, device, dtype, copy, grad, requires_grad, scalars
+    to, device, dtype, copy, grad, requires_grad, scalars, narrow
         As for :func:`convert_tree`.
 
     Returns
@@ -237,7 +238,7 @@ def plan_tree(
     >>> p.plans["tree['b']"].steps
     ('copy', 'from_numpy')
     """
-    r = request_of(to, device, dtype, copy, grad, requires_grad)
+    r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
     scalars = check_scalars(scalars)
     leaves, treedef = flatten(tree)
     try:
@@ -286,6 +287,7 @@ def convert_tree(
     grad: Grad = "detach",
     requires_grad: bool = False,
     scalars: bool = False,
+    narrow: bool | None = None,
 ) -> Any:
     """Convert every array in a tree of containers, returning the same structure.
 
@@ -306,7 +308,7 @@ def convert_tree(
     to
         The target library, as for :func:`xpbridge.convert`: a name, a module
         or namespace, or an array (its library and device).
-    device, dtype, copy, grad, requires_grad
+    device, dtype, copy, grad, requires_grad, narrow
         As for :func:`xpbridge.convert`, applied to every array leaf.
     scalars
         Also convert Python ``bool``, ``int``, ``float`` and ``complex`` leaves
@@ -341,7 +343,7 @@ def convert_tree(
     ...
     xpbridge.errors.GradError: tree['w']: the source requires grad and numpy has no autograd, ...
     """
-    r = request_of(to, device, dtype, copy, grad, requires_grad)
+    r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
     scalars = check_scalars(scalars)
     leaves, treedef = flatten(tree)
     return treedef.unflatten(convert_leaves(leaves, r, scalars, treedef.paths))

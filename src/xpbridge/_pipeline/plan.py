@@ -22,7 +22,21 @@ __all__ = ["BUFFER_STEPS", "Plan", "make_plan"]
 BUFFER_STEPS = frozenset({"copy", "byteswap", "resolve_conj", "resolve_neg", "to_device", "cast"})
 
 # The order steps run in on the source side, before the exchange.
-_SOURCE_ORDER = ("detach", "resolve_conj", "resolve_neg", "byteswap", "copy", "to_device", "cast")
+_SOURCE_ORDER = (
+    "detach",
+    "resolve_conj",
+    "resolve_neg",
+    "byteswap",
+    "copy",
+    "to_device",
+    "check_range",
+    "cast",
+)
+
+_NARROWING_ORDER = (*_SOURCE_ORDER[:5], "check_range", "cast", "to_device")
+
+# narrow=True: the type each wide type becomes where a target device lacks it.
+NARROWER = {"float64": "float32", "complex128": "complex64", "int64": "int32", "uint64": "uint32"}
 
 
 class Plan:
@@ -224,6 +238,34 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
     raise _no_crossing(t, src, dst)
 
 
+def _narrowed(t: Traits, r: Request, dst: Backend) -> tuple[Request, str]:
+    """Where the target's device lacks the result dtype: the narrowed request, and why.
+
+    Refusing stays the default: without ``narrow=True`` a dtype the device
+    lacks is a DTypeError that names ``narrow=True`` and ``dtype=``.  An
+    integer is narrowed only where its values fit (the ``check_range`` step).
+    """
+    wanted = r.dtype or t.dtype
+    narrower = NARROWER.get(wanted)
+    if narrower is None or dst.holds_on(wanted, r) or not dst.holds_on(narrower, r):
+        return r, ""
+    where = f"{dst.name} on {r.native_device or r.device or t.device}"
+    integer = DTYPES[wanted].kind in {"int", "uint"}
+    if not r.narrow:
+        where_fit = " where the values fit" if integer else ""
+        remedy = (
+            f"{dst.dtype_hint(wanted)}pass narrow=True to narrow it to {narrower}{where_fit}, "
+            f"or dtype= with a dtype the device has"
+        )
+        raise DTypeError(
+            f"cannot convert {_describe(t)} to {dst.name}: {where} has no {wanted}; it is "
+            f"never narrowed silently. {remedy[0].upper()}{remedy[1:]}"
+        )
+    fits = " (its values are checked to fit)" if integer else ""
+    why = f"narrow=True: {where} has no {wanted}, so {wanted} becomes {narrower}{fits}"
+    return r.replace(dtype=narrower), why
+
+
 def _layout_reasons(t: Traits, src: Backend, dst: Backend) -> list[str]:
     """Why the source's memory cannot be handed over as it is."""
     reasons = []
@@ -319,10 +361,16 @@ def make_plan(t: Traits, r: Request) -> Plan:
         source.append("to_device")  # one library's own devices (array-api-strict's device1)
         reasons.append(f"the data moves from {t.native_device} to {r.native_device}")
 
+    r, narrowing = _narrowed(t, r, dst)
     dtype, cast_side = _check_dtypes(t, r, src, dst)
+    if narrowing and cast_side == "target" and (src is dst or src.casts(t.dtype, dtype)):
+        cast_side = "source"  # the wide type cannot even reach the target's device
     if cast_side:
-        (source if cast_side == "source" else target).append("cast")
-        reasons.append(f"the dtype changes from {t.dtype} to {dtype}")
+        side = source if cast_side == "source" else target
+        if narrowing and DTYPES[dtype].kind in {"int", "uint"}:
+            side.append("check_range")  # only values the narrow type holds
+        side.append("cast")
+        reasons.append(narrowing or f"the dtype changes from {t.dtype} to {dtype}")
 
     if src is not dst:
         if t.conj and not dst.lazy_bits:
@@ -382,7 +430,8 @@ def make_plan(t: Traits, r: Request) -> Plan:
                 target.append("readonly")  # an immutable source never aliases writable
             writable = False
 
-    source.sort(key=_SOURCE_ORDER.index)
+    # Narrowing casts before a move: the target's device cannot hold the wide type.
+    source.sort(key=(_NARROWING_ORDER if narrowing else _SOURCE_ORDER).index)
     steps = source
     calls = [src.step(s) for s in source]
     if exchange is not None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._lib.devices import CPU, Device, parse_device
 from .._lib.dtypes import canonical_name
-from .._lib.memo import Memo
+from .._lib.memo import Memo, clear_all
 from ..backends import registry
 from ..errors import ArgumentError
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..backends._base import Backend
     from .execute import Compiled
 
-__all__ = ["Request", "check_keywords", "request_of", "resolve"]
+__all__ = ["Request", "check_keywords", "request_of", "resolve", "same_spelling", "set_narrowing"]
 
 
 class Request:
@@ -50,6 +50,10 @@ class Request:
         The canonical result dtype (None: keep the source's).
     copy, grad, requires_grad
         The keywords, checked.
+    narrow : bool
+        Narrow float64, complex128 (and int64, uint64 where the values fit) to
+        the 32-bit type where the target's device lacks the wide one
+        (``narrow=None`` resolves to :func:`xpbridge.set_narrowing`'s setting).
     spelled_device : object
         ``device=`` as the caller gave it (or the device of a ``to`` array):
         what travels to Dask workers.
@@ -64,6 +68,7 @@ class Request:
         "device",
         "dtype",
         "grad",
+        "narrow",
         "native_device",
         "requires_grad",
         "spelled_device",
@@ -78,6 +83,7 @@ class Request:
     copy: bool | None
     grad: str
     requires_grad: bool
+    narrow: bool
     spelled_device: object
     compiled: Memo[Compiled]
     table: dict[Any, Compiled]
@@ -92,9 +98,11 @@ class Request:
         requires_grad: bool = False,
         native_device: object = None,
         spelled_device: object = None,
+        narrow: bool = False,
     ) -> None:
         self.target, self.device, self.dtype = target, device, dtype
         self.copy, self.grad, self.requires_grad = copy, grad, requires_grad
+        self.narrow = narrow
         self.native_device, self.spelled_device = native_device, spelled_device
         self.compiled = Memo(
             "compiled plans of one request", "a source's traits key", 256, register=False
@@ -124,24 +132,35 @@ _FIELDS = (
     "requires_grad",
     "native_device",
     "spelled_device",
+    "narrow",
 )
 
 # The two spelling memos.  The common call (every keyword at its default) is
 # keyed by `to` alone, which hashes fastest; any other by the whole spelling.
 BY_TARGET: Memo[Request] = Memo("requests by target", "to (every other keyword at its default)")
 BY_SPELLING: Memo[Request] = Memo(
-    "requests by spelling", "(to, device, dtype, copy, grad, requires_grad)"
+    "requests by spelling", "(to, device, dtype, copy, grad, requires_grad, narrow)"
 )
+# The process-wide answer to narrow=None (xpbridge.set_narrowing): refusing by default.
+NARROWING = [False]
+
 # An array as `to` stands for its library and device: the array API's `x.device`.
 BY_ARRAY: Memo[Request] = Memo(
-    "requests by target array", "(type(to), to.device, device, dtype, copy, grad, requires_grad)"
+    "requests by target array",
+    "(type(to), to.device, device, dtype, copy, grad, requires_grad, narrow)",
 )
 # One object per distinct request, whatever its spelling: they share compiled plans.
 CANONICAL: Memo[Request] = Memo("requests by value", "the resolved request's fields")
 
 
 def request_of(
-    to: Any, device: Any, dtype: Any, copy: Any, grad: Any, requires_grad: Any
+    to: Any,
+    device: Any,
+    dtype: Any,
+    copy: Any,
+    grad: Any,
+    requires_grad: Any,
+    narrow: Any = None,
 ) -> Request:
     """The request of one call: a memo hit for any spelling seen before.
 
@@ -157,24 +176,39 @@ def request_of(
             and copy is None
             and grad == "detach"
             and requires_grad is False
+            and narrow is None
         ):
             found = BY_TARGET.data.get(to)
         else:
-            found = BY_SPELLING.data.get((to, device, dtype, copy, grad, requires_grad))
+            found = BY_SPELLING.data.get((to, device, dtype, copy, grad, requires_grad, narrow))
         if found is None:  # an array as `to`: its type and device (the array API's x.device)
             found = BY_ARRAY.data.get(
-                (type(to), to.device, device, dtype, copy, grad, requires_grad)
+                (type(to), to.device, device, dtype, copy, grad, requires_grad, narrow)
             )
     except Exception:  # noqa: BLE001 - no .device, an unhashable keyword: resolved below
         found = None
-    # Equal is not valid: copy=1 == True, but only True, False and None are copy= values.
-    if found is not None and found.copy is copy and found.requires_grad is requires_grad:
+    if found is not None and same_spelling(found, copy, requires_grad, narrow):
         return found
-    return resolve(to, device, dtype, copy, grad, requires_grad)
+    return resolve(to, device, dtype, copy, grad, requires_grad, narrow)
 
 
-def check_keywords(copy: Any, grad: Any, requires_grad: Any) -> None:
+def same_spelling(r: Request, copy: Any, requires_grad: Any, narrow: Any) -> bool:
+    """Whether keywords that found ``r`` by equality are its very values.
+
+    Equal is not valid: ``copy=1 == True`` hashes alike, but only True,
+    False and None are ``copy=`` values.
+    """
+    return (
+        r.copy is copy
+        and r.requires_grad is requires_grad
+        and (narrow is None or r.narrow is narrow)
+    )
+
+
+def check_keywords(copy: Any, grad: Any, requires_grad: Any, narrow: Any = None) -> None:
     """The keywords' own values; raised before the source is looked at."""
+    if narrow is not None and narrow is not True and narrow is not False:
+        raise ArgumentError(f"narrow must be None, True or False, not {narrow!r}")
     if copy is not None and copy is not True and copy is not False:
         raise ArgumentError(f"copy must be None, True or False, not {copy!r}")
     if grad not in ("detach", "raise"):
@@ -183,7 +217,15 @@ def check_keywords(copy: Any, grad: Any, requires_grad: Any) -> None:
         raise ArgumentError(f"requires_grad must be True or False, not {requires_grad!r}")
 
 
-def resolve(to: Any, device: Any, dtype: Any, copy: Any, grad: Any, requires_grad: Any) -> Request:
+def resolve(
+    to: Any,
+    device: Any,
+    dtype: Any,
+    copy: Any,
+    grad: Any,
+    requires_grad: Any,
+    narrow: Any = None,
+) -> Request:
     """Check and resolve a spelling into its (shared) :class:`Request`, and remember it.
 
     Raises
@@ -193,7 +235,7 @@ def resolve(to: Any, device: Any, dtype: Any, copy: Any, grad: Any, requires_gra
     DeviceError, DTypeError
         An unknown or unavailable device, an invalid dtype.
     """
-    check_keywords(copy, grad, requires_grad)
+    check_keywords(copy, grad, requires_grad, narrow)
     target, target_device = registry.target_of(to)
     registry.backend_named(target.name)  # an ArgumentError when the library is not installed
     if requires_grad and not target.autograd:
@@ -205,7 +247,10 @@ def resolve(to: Any, device: Any, dtype: Any, copy: Any, grad: Any, requires_gra
         native = target.native_device(spelled)
         plan_device = CPU if native is not None else target.resolve_device(parse_device(spelled))
     name = canonical_name(dtype) if dtype is not None else None
-    request = Request(target, plan_device, name, copy, grad, requires_grad, native, spelled)
+    narrowing = NARROWING[0] if narrow is None else narrow
+    request = Request(
+        target, plan_device, name, copy, grad, requires_grad, native, spelled, narrowing
+    )
     try:
         value = request.key()
         request = CANONICAL.data.get(value) or CANONICAL.put(value, request)
@@ -213,15 +258,55 @@ def resolve(to: Any, device: Any, dtype: Any, copy: Any, grad: Any, requires_gra
         return request
     if target_device is not None:  # an array: remembered by its type and device
         with suppress(Exception):  # no standard .device, or an unhashable one: not remembered
-            BY_ARRAY.put((type(to), to.device, device, dtype, copy, grad, requires_grad), request)
+            key = (type(to), to.device, device, dtype, copy, grad, requires_grad, narrow)
+            BY_ARRAY.put(key, request)
         return request
     # A spelling, not an array: remembered as it was written.
     defaults = device is None and dtype is None and copy is None and requires_grad is False
     try:
-        if defaults and grad == "detach":
+        if defaults and grad == "detach" and narrow is None:
             BY_TARGET.put(to, request)
         else:
-            BY_SPELLING.put((to, device, dtype, copy, grad, requires_grad), request)
+            BY_SPELLING.put((to, device, dtype, copy, grad, requires_grad, narrow), request)
     except TypeError:  # an unhashable keyword value: resolved again next time
         pass
     return request
+
+
+def set_narrowing(enabled: bool) -> bool:
+    """Set what ``narrow=None`` means for every later call; return the previous setting.
+
+    ``narrow=True`` narrows float64 to float32 and complex128 to complex64
+    (and int64, uint64 to int32, uint32 where the values fit) where the
+    target's device lacks the wide type: a float32-only device (Apple MPS,
+    array-api-strict's ``Device("no_float64")``), JAX without x64.  The plan
+    names the narrowing and why.  Refusing (a DTypeError) is the default.
+
+    Parameters
+    ----------
+    enabled : bool
+        The new process-wide setting.
+
+    Returns
+    -------
+    bool
+        The setting before this call.
+
+    Raises
+    ------
+    ArgumentError
+        ``enabled`` is not True or False.
+
+    Examples
+    --------
+    >>> import xpbridge as xb
+    >>> previous = xb.set_narrowing(True)
+    >>> xb.set_narrowing(previous)
+    True
+    """
+    if enabled is not True and enabled is not False:
+        raise ArgumentError(f"set_narrowing needs True or False, not {enabled!r}")
+    previous, NARROWING[0] = NARROWING[0], enabled
+    if previous is not enabled:
+        clear_all()  # requests resolved narrow=None under the old setting
+    return previous

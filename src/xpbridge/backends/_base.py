@@ -203,6 +203,10 @@ class Backend:
         """Whether the library's own ``astype`` casts between the two dtypes."""
         return self.holds(source) and self.holds(target)
 
+    def holds_on(self, dtype: str, request: Any) -> bool:
+        """Whether the device ``request`` asks for holds ``dtype`` (float32-only devices do not)."""
+        return self.holds(dtype)
+
     def resolve_device(self, device: Device) -> Device:
         """The concrete device, or :class:`DeviceError` when it is unavailable."""
         if device.kind != "cpu":

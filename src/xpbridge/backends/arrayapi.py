@@ -19,7 +19,7 @@ from .._lib.dlpack import Exported, reported_device
 from .._lib.dtypes import DTYPES, name_in
 from .._lib.memo import Memo
 from .._lib.traits import Traits
-from ..errors import ConversionError, DeviceError, UnsupportedInputError
+from ..errors import ConversionError, DeviceError, DTypeError, UnsupportedInputError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend
 from .protocol import DLPackBackend, capsule_traits
@@ -73,6 +73,24 @@ def _names(device: Any, name: str) -> bool:
         return False
 
 
+def check_fits(xp: Any, x: Any, dtype: str) -> None:
+    """Raise DTypeError unless every value of the integer array ``x`` fits ``dtype``.
+
+    With the namespace ``xp``'s own ``min``, ``max`` and ``iinfo``: what
+    ``narrow=True`` checks before it narrows an integer array.
+    """
+    if not x.size:
+        return
+    info = xp.iinfo(getattr(xp, dtype))
+    low, high = int(xp.min(x)), int(xp.max(x))
+    if low < info.min or high > info.max:
+        raise DTypeError(
+            f"narrow=True narrows integers only where the values fit, and these span "
+            f"{low}..{high}, beyond {dtype}: pass dtype='float32' (or another dtype the "
+            f"device has) to convert them"
+        )
+
+
 def is_namespace(module: Any) -> bool:
     """Whether ``module`` looks like an array-API namespace."""
     return all(
@@ -110,6 +128,9 @@ class ArrayAPIBackend(Backend):
         self._dtype_names: Memo[str] = Memo(f"{name} dtype names", "a dtype object", 256)
         self._traits: Memo[Traits] = Memo(
             f"{name} traits", "(dtype, device, own device, size zero, read-only)", 256
+        )
+        self._device_dtypes: Memo[frozenset[str]] = Memo(
+            f"{name} dtypes by device", "one of the namespace's device objects", 64
         )
 
     # Capabilities probed once: (import_aliases, immutable results).
@@ -260,6 +281,28 @@ class ArrayAPIBackend(Backend):
     def holds(self, dtype: str) -> bool:
         row = DTYPES.get(dtype)
         return row is not None and row.dlpack is not None and hasattr(self.namespace, dtype)
+
+    def holds_on(self, dtype: str, request: Any) -> bool:
+        # The namespace says what each of its devices holds (array-api-strict's
+        # Device("no_float64") has no float64); a device it does not list holds all.
+        if not self.holds(dtype):
+            return False
+        device = request.native_device
+        if device is None:
+            return True
+        held = self._device_dtypes.data.get(device)
+        if held is None:
+            info = getattr(self.namespace, "__array_namespace_info__", None)
+            try:
+                held = frozenset(info().dtypes(device=device)) if info is not None else None
+            except Exception:  # noqa: BLE001 - a namespace that cannot say: it holds all
+                held = None
+            held = self._device_dtypes.put(device, held or frozenset(DTYPES))
+        return dtype in held
+
+    def step_check_range(self, x: Any, plan: Any) -> Any:
+        check_fits(self.namespace, x, plan.dtype)
+        return x
 
     def imports_dtype(self, dtype: str) -> bool:
         # NumPy's __dlpack__ exports only NumPy's own types, not ml_dtypes' (bfloat16,

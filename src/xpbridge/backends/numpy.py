@@ -268,6 +268,12 @@ class NumpyBackend(Backend):
                 warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
                 return x.astype(target, order="K")
 
+    def step_check_range(self, x: Any, plan: Any) -> Any:
+        from .arrayapi import check_fits
+
+        check_fits(sys.modules["numpy"], x, plan.dtype)
+        return x
+
     def step_readonly(self, x: Any, plan: Any) -> Any:
         x.flags.writeable = False
         return x

@@ -25,6 +25,8 @@ __all__ = ["TorchBackend"]
 _CARRIER = {1: "uint8", 2: "int16", 4: "int32"}
 
 _UNSUPPORTED_LAYOUT = "a {} tensor: call .to_dense() first"
+# https://docs.pytorch.org/docs/stable/notes/mps.html: no float64 on MPS.
+_NOT_ON_MPS = frozenset({"float64", "complex128"})
 _COMPLEX_OF = {"float16": "complex32", "float32": "complex64", "float64": "complex128"}
 
 
@@ -321,6 +323,14 @@ class TorchBackend(Backend):
             return _COMPLEX_OF.get(default, "inferred") if kind == "complex" else default
         return {"bool": "bool", "int": "int64", "uint": "uint64"}.get(kind, "inferred")
 
+    def holds_on(self, dtype: str, request: Any) -> bool:
+        # Apple's MPS has no 64-bit floating point types (PyTorch's MPS backend
+        # refuses float64 tensors), so neither float64 nor complex128 lives there.
+        device = request.device
+        if device is not None and device.kind == "mps" and dtype in _NOT_ON_MPS:
+            return False
+        return self.holds(dtype)
+
     def resolve_device(self, device: Device) -> Device:
         import torch
 
@@ -408,6 +418,12 @@ class TorchBackend(Backend):
             with _quiet_if_complex_half(plan.dtype):
                 return cast(x, target)
         return cast(x, target)
+
+    def step_check_range(self, x: Any, plan: Any) -> Any:
+        from .arrayapi import check_fits
+
+        check_fits(sys.modules["torch"], x, plan.dtype)
+        return x
 
     def step_require_grad(self, x: Any, plan: Any) -> Any:
         # detach() so that an alias never changes the source's own flag.
