@@ -155,11 +155,14 @@ def _execute(failure: Failure, message: str, tmp: Path) -> list[str]:
             if "where the values fit" in message:
                 # A remedy for the values that fit: the others get a DTypeError whose
                 # own remedy must work in turn.
+                refused: str | None = None
                 try:
                     failure.run(**changes)
                 except xb.DTypeError as e:
-                    assert "only where the values fit" in str(e)
-                    assert _execute(failure, str(e), tmp)
+                    refused = str(e)
+                if refused is not None:
+                    assert "only where the values fit" in refused
+                    assert _execute(failure, refused, tmp)
                 done.append("narrow=True")
                 continue
         failure.run(**changes)
