@@ -1,7 +1,9 @@
 """Trees of containers: take them apart into leaves, name each leaf's path, rebuild them.
 
 Walked: ``dict`` (and ``OrderedDict``, ``defaultdict``), ``list``, ``tuple``,
-``collections.deque``, namedtuples and dataclass instances, exact types only
+``collections.deque``, namedtuples and dataclass instances, objects whose class
+names its array attributes (``__xpbridge_attributes__``) and scikit-learn
+estimators (when scikit-learn is already imported), exact types only
 (as optree, JAX and torch's pytree do: a subclass is a container only once it
 is registered); types registered with :func:`register_container`; and the
 nodes ``torch.utils._pytree`` knows and those in optree's global registry
@@ -261,6 +263,51 @@ def _shallow_copy(obj: Any) -> Any:
 _DATACLASS = Node(_dataclass_flatten, _dataclass_unflatten, _ATTR)
 
 
+# Whole objects.  A class says which attributes hold arrays with
+# ``__xpbridge_attributes__`` (a sequence of names, or a method returning one)
+# and may say how to rebuild itself with ``__xpbridge_rebuild__(attributes)``;
+# a scikit-learn estimator is walked through every attribute it holds
+# (``vars(est)``: its parameters, where a Pipeline keeps its fitted steps, and
+# its fitted ``*_`` attributes).  The result is a copy: the source is never
+# modified.
+
+
+def _attribute_names(obj: Any) -> list[str]:
+    declared = getattr(type(obj), "__xpbridge_attributes__", None)
+    if declared is None:
+        names = list(vars(obj))  # an estimator: all it holds
+    else:
+        names = list(declared(obj) if callable(declared) else declared)
+    return [name for name in names if hasattr(obj, name)]  # one never set is left out
+
+
+def _object_flatten(obj: Any) -> tuple[list[Any], Any, Sequence[Any]]:
+    names = _attribute_names(obj)
+    return [getattr(obj, name) for name in names], (obj, names), names
+
+
+def _object_unflatten(aux: Any, children: list[Any]) -> Any:
+    obj, names = aux
+    changed = dict(zip(names, children, strict=True))
+    rebuild = getattr(obj, "__xpbridge_rebuild__", None)
+    if rebuild is not None:
+        return rebuild(changed)
+    new = _shallow_copy(obj)
+    for name, value in changed.items():
+        object.__setattr__(new, name, value)
+    return new
+
+
+_OBJECT = Node(_object_flatten, _object_unflatten, _ATTR)
+
+
+def _is_estimator(cls: type) -> bool:
+    """Whether ``cls`` is a scikit-learn estimator (never imports scikit-learn)."""
+    base = sys.modules.get("sklearn.base")
+    estimator = getattr(base, "BaseEstimator", None)
+    return estimator is not None and issubclass(cls, estimator)
+
+
 def _optree_node(cls: type) -> Node | None:
     optree = sys.modules.get("optree")
     if optree is None:
@@ -302,6 +349,10 @@ def _classify(x: Any) -> tuple[Node | str, bool]:
         return OTHER, True
     if cls in _SCALARS:
         return SCALAR, True
+    if isinstance(x, type):
+        pass  # a class itself is a leaf, whatever protocol its instances speak
+    elif hasattr(cls, "__xpbridge_attributes__") or _is_estimator(cls):
+        return _OBJECT, True
     if issubclass(cls, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_make"):
         return _NAMEDTUPLE, True
     if hasattr(cls, "__dataclass_fields__") and not isinstance(x, type):
