@@ -222,6 +222,7 @@ def _has_unrecognised_remedy(message: str) -> bool:
         "convert a real tensor",
         "create it on a real device",
         "convert the concrete result outside the transformation",
+        "wrap the code that needs another library in xpbridge.compute_in",
         "known are",  # the list of target libraries
         "yourself",
         "install ml_dtypes",  # the package, where it is missing (pip install ml_dtypes)

@@ -10,6 +10,7 @@ argument.  Arguments that hold no array are the caller's very objects.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -17,7 +18,20 @@ from .._lib.typing import Grad
 from .._pipeline.leaves import LeafFailed, convert_leaves, located
 from .._pipeline.request import Request, request_of
 from .._trees.walk import _KINDS, _LEAF_KINDS, ARRAY, flatten, kind_of
-from ..errors import ConversionError
+from ..errors import ArgumentError, ConversionError, UnsupportedInputError
+from .routes import (
+    DASK_BLOCKS,
+    DASK_TASK,
+    EAGER,
+    ShapeDtype,
+    dask_blocks,
+    dask_task,
+    jax_callback,
+    opaque_to_torch_compile,
+    result_shapes,
+    route_of,
+)
+from .trees import TreePlan, tree_plan
 
 __all__ = ["compute_in"]
 
@@ -26,7 +40,14 @@ R = TypeVar("R")
 
 
 def compute_in(
-    to: Any, /, *, device: Any = None, grad: Grad = "raise", narrow: bool | None = None
+    to: Any,
+    /,
+    *,
+    device: Any = None,
+    grad: Grad = "raise",
+    narrow: bool | None = None,
+    blockwise: bool = False,
+    result_shapes: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function in the library ``to``, results back in the caller's library.
 
@@ -52,7 +73,17 @@ def compute_in(
         must not cut its caller's graph silently.  ``"detach"`` detaches.
     narrow
         As for :func:`xpbridge.convert`, for the arguments (a float32-only
-        device computes in float32); results go back exactly.
+        device computes in float32) and for results going back into JAX.
+    blockwise
+        For Dask arguments: the function acts block by block, so it runs on
+        each chunk (``map_blocks``; one array back).  Default: on the whole
+        arrays, as one deferred task.
+    result_shapes
+        For traced (``jax.jit``) and Dask arguments: ``result_shapes(*args)``,
+        given one ``(shape, dtype)`` per array argument, returns the result's
+        ``(shape, dtype)``, or a list of them for a tuple of results.  Default:
+        found by running the function once on zeros of those shapes and
+        dtypes (see :mod:`xpbridge._api.routes`).
 
     Returns
     -------
@@ -68,6 +99,9 @@ def compute_in(
         At a call: the error of the first argument (or result) that cannot be
         converted, its message naming it (``args[0]``, ``kwargs['w']``,
         ``result[1]``); nothing is converted and the function is not called.
+    GradError
+        While JAX traces a gradient of a traced call: gradients cannot pass
+        the host callback.
 
     Examples
     --------
@@ -83,6 +117,8 @@ def compute_in(
     'normalise'
     """
     request_of(to, device, None, None, grad, False, narrow)  # refused at decoration
+    if blockwise is not True and blockwise is not False:
+        raise ArgumentError(f"blockwise must be True or False, not {blockwise!r}")
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         context = f"compute_in of {getattr(func, '__qualname__', func)!s}: "
@@ -95,15 +131,26 @@ def compute_in(
                 treedef = None
             else:
                 leaves, treedef = flatten((args, kwargs))
-            caller = _first_array(leaves)
-            if caller is None:
-                return func(*args, **kwargs)
 
             def paths() -> list[str]:
                 if treedef is None:
                     return [f"args[{i}]" for i in range(len(leaves))]
                 return [_argument_path(path) for path in treedef.paths("")]
 
+            def rebuild(converted: Sequence[Any]) -> Any:
+                if treedef is None:
+                    return call(*converted)
+                new_args, new_kwargs = treedef.unflatten(converted, keep_unchanged=True)
+                return call(*new_args, **new_kwargs)
+
+            caller = _first_array(leaves)
+            if caller is None:
+                return func(*args, **kwargs)
+            there = request_of(to, device, None, None, grad, False, narrow)
+            route = route_of(leaves, there.target.name, blockwise)
+            if route != EAGER:
+                lazy = _Lazy(func, leaves, there, grad, narrow, context, paths, rebuild)
+                return lazy.run(route, result_shapes)  # type: ignore[no-any-return]
             # The way back, resolved before anything is converted: a caller whose
             # library cannot take the results back is refused before the call,
             # its error located like a leaf's.
@@ -112,16 +159,116 @@ def compute_in(
             except ConversionError as e:
                 index = next(i for i, x in enumerate(leaves) if x is caller)
                 raise located(LeafFailed(index, e), paths, context) from e
-            there = request_of(to, device, None, None, grad, False, narrow)
             converted = convert_leaves(leaves, there, False, paths, context)
-            if treedef is None:
-                return _returned(context, call(*converted), back)  # type: ignore[no-any-return]
-            new_args, new_kwargs = treedef.unflatten(converted, keep_unchanged=True)
-            return _returned(context, func(*new_args, **new_kwargs), back)  # type: ignore[no-any-return]
+            return _returned(context, rebuild(converted), back)  # type: ignore[no-any-return]
 
-        return run
+        def plan(*args: Any, **kwargs: Any) -> TreePlan:
+            """What a call with these arguments does: its route and each argument's plan.
+
+            For a traced or lazy call, the plans are for the NumPy arrays the
+            function receives on the host.
+            """
+            leaves, treedef = flatten((args, kwargs))
+            there = request_of(to, device, None, None, grad, False, narrow)
+            route = route_of(leaves, there.target.name, blockwise)
+            if route != EAGER:
+                leaves = [_on_the_host(x) for x in leaves]
+            paths = [_argument_path(path) for path in treedef.paths("")]
+            return tree_plan(leaves, lambda: paths, there, False, route)
+
+        wrapped = functools.wraps(func)(opaque_to_torch_compile(run))
+        wrapped.plan = plan  # type: ignore[attr-defined]
+        return wrapped
 
     return decorate
+
+
+class _Lazy:
+    """A traced or lazy call: the function runs on the host, on NumPy arrays."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        leaves: Sequence[Any],
+        there: Request,
+        grad: str,
+        narrow: bool | None,
+        context: str,
+        paths: Callable[[], list[str]],
+        rebuild: Callable[[Sequence[Any]], Any],
+    ) -> None:
+        kinds = _KINDS.data
+        self.func, self.leaves, self.there, self.context = func, leaves, there, context
+        self.paths, self.rebuild, self.grad, self.narrow = paths, rebuild, grad, narrow
+        self.positions = [
+            i for i, x in enumerate(leaves) if (kinds.get(type(x)) or kind_of(x)) is ARRAY
+        ]
+        self.host_back = request_of("numpy", None, None, None, grad, False)
+
+    def host(self, *arrays: Any) -> tuple[Any, list[Any]]:
+        """The call on NumPy arrays: (the result's tree and constant leaves, its arrays)."""
+        leaves = list(self.leaves)
+        for i, a in zip(self.positions, arrays, strict=True):
+            leaves[i] = a
+        converted = convert_leaves(leaves, self.there, False, self.paths, self.context)
+        result = self.rebuild(converted)
+        out, treedef = flatten(result)
+        out = convert_leaves(
+            out, self.host_back, True, lambda: treedef.paths("result"), self.context
+        )
+        kinds = _KINDS.data
+        where = [i for i, x in enumerate(out) if (kinds.get(type(x)) or kind_of(x)) is ARRAY]
+        constants = [None if i in where else x for i, x in enumerate(out)]
+        return (treedef, constants, where), [out[i] for i in where]
+
+    def run(self, route: str, declared: Callable[..., Any] | None) -> Any:
+        arrays = [self.leaves[i] for i in self.positions]
+        if route == DASK_BLOCKS:
+            meta_probe = self.host(*(a._meta for a in arrays))[1]
+            if len(meta_probe) != 1:
+                raise UnsupportedInputError(
+                    f"{self.context}blockwise=True needs a function that returns one array, "
+                    f"not {len(meta_probe)}: drop blockwise=True to run it as one task"
+                )
+            return dask_blocks(self.host, arrays, meta_probe[0].dtype)
+        tree, shapes = result_shapes(self.host, self.func, arrays, declared)
+        if route == DASK_TASK:
+            outs = dask_task(self.host, arrays, shapes)
+        else:
+            outs = jax_callback(self._to_jax, arrays, tree, self._jax_shapes(shapes))
+        if tree is tuple or tree is None:  # declared: the results themselves
+            return tuple(outs) if tree is tuple else outs[0]
+        treedef, constants, where = tree
+        leaves = list(constants)
+        for i, x in zip(where, outs, strict=True):
+            leaves[i] = x
+        return treedef.unflatten(leaves)
+
+    def _jax_shapes(self, shapes: list[ShapeDtype]) -> list[ShapeDtype]:
+        """The dtypes JAX holds the results in: what convert(result, "jax") gives."""
+        from .convert import plan
+
+        np = sys.modules["numpy"]
+        return [
+            ShapeDtype(
+                s.shape, np.dtype(plan(np.empty(0, s.dtype), "jax", narrow=self.narrow).dtype)
+            )
+            for s in shapes
+        ]
+
+    def _to_jax(self, *arrays: Any) -> tuple[Any, list[Any]]:
+        tree, out = self.host(*arrays)
+        np = sys.modules["numpy"]
+        shapes = self._jax_shapes([ShapeDtype(x.shape, x.dtype) for x in out])
+        return tree, [np.asarray(x, dtype=s.dtype) for x, s in zip(out, shapes, strict=True)]
+
+
+def _on_the_host(x: Any) -> Any:
+    """What a traced or lazy argument is on the host: a NumPy array of its dtype."""
+    if (_KINDS.data.get(type(x)) or kind_of(x)) is not ARRAY or not hasattr(x, "shape"):
+        return x
+    np = sys.modules["numpy"]
+    return np.zeros((1,) * len(x.shape), np.dtype(x.dtype))
 
 
 def _flat(values: tuple[Any, ...]) -> bool:

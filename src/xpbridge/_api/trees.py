@@ -19,7 +19,7 @@ from .._lib.dtypes import DTYPES
 from .._lib.typing import Grad
 from .._pipeline.leaves import LeafFailed, convert_leaves, located, plan_leaves
 from .._pipeline.plan import Plan
-from .._pipeline.request import request_of
+from .._pipeline.request import Request, request_of
 from .._trees.walk import flatten
 from ..errors import ArgumentError
 
@@ -60,6 +60,13 @@ class TreePlan:
         for the copying leaves whose size is known before converting (Python
         scalars, whose dtype the target infers, and arrays of unknown shape
         are not counted).
+    route : str
+        How a :func:`compute_in` call with these arguments runs: ``"eager"``
+        (always for :func:`plan_tree`), ``"jax-callback"`` (traced JAX
+        arguments: on the host through ``jax.pure_callback``; the plans are
+        for the NumPy arrays the host sees), ``"dask-task"`` or
+        ``"dask-blocks"`` (Dask arguments: one deferred task, or block by
+        block; likewise).
 
     Examples
     --------
@@ -81,6 +88,7 @@ class TreePlan:
         "copying",
         "passed_through",
         "plans",
+        "route",
         "same_as",
         "target",
     )
@@ -92,6 +100,7 @@ class TreePlan:
     aliasing: int
     copying: int
     bytes_copied: int
+    route: str
     _order: tuple[str, ...]  # every path, in tree order
     _passed_types: Mapping[str, str]  # the type name of each passed-through leaf, by path
 
@@ -105,8 +114,10 @@ class TreePlan:
         copying: int,
         bytes_copied: int,
         order: list[str],
+        route: str = "eager",
     ) -> None:
         values = {
+            "route": route,
             "target": target,
             "plans": MappingProxyType(plans),
             "passed_through": tuple(passed_through),
@@ -124,7 +135,13 @@ class TreePlan:
         raise AttributeError(f"TreePlan is immutable: cannot set {name!r}")
 
     def _key(self) -> tuple[object, ...]:
-        return (self.target, dict(self.plans), self.passed_through, dict(self.same_as))
+        return (
+            self.target,
+            dict(self.plans),
+            self.passed_through,
+            dict(self.same_as),
+            self.route,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TreePlan) and self._key() == other._key()
@@ -141,8 +158,9 @@ class TreePlan:
     def __str__(self) -> str:
         arrays = self.aliasing + self.copying
         passed = len(self.passed_through)
+        route = "" if self.route == "eager" else f" ({self.route}: {_ROUTES[self.route]})"
         head = (
-            f"tree -> {self.target}: {arrays} {'array' if arrays == 1 else 'arrays'} "
+            f"tree -> {self.target}{route}: {arrays} {'array' if arrays == 1 else 'arrays'} "
             f"({self.aliasing} zero-copy, {self.copying} copied: {self.bytes_copied} bytes), "
             f"{passed} {'leaf' if passed == 1 else 'leaves'} passed through"
         )
@@ -157,6 +175,13 @@ class TreePlan:
             else:
                 lines.append(f"{head}passed through ({self._passed_types[path]})")
         return "\n".join(lines)
+
+
+_ROUTES = {
+    "jax-callback": "run on the host through jax.pure_callback",
+    "dask-task": "one deferred task over the whole Dask arrays",
+    "dask-blocks": "map_blocks over the Dask chunks",
+}
 
 
 def _leaf_lines(head: str, p: Plan) -> list[str]:
@@ -241,11 +266,22 @@ def plan_tree(
     r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
     scalars = check_scalars(scalars)
     leaves, treedef = flatten(tree)
+    return tree_plan(leaves, treedef.paths, r, scalars)
+
+
+def tree_plan(
+    leaves: list[Any],
+    paths_of: Any,
+    r: Request,
+    scalars: bool,
+    route: str = "eager",
+) -> TreePlan:
+    """The TreePlan of a flattened tree's leaves (``paths_of()`` names them)."""
     try:
         _, pending, repeats = plan_leaves(leaves, r, scalars, exact=True)
     except LeafFailed as failed:
-        raise located(failed, treedef.paths, "") from None
-    paths = treedef.paths()
+        raise located(failed, paths_of, "") from None
+    paths = paths_of()
     plans: dict[str, Plan] = {}
     aliasing = copying = copied = 0
     for i, entry, prepared, _ in pending:
@@ -273,7 +309,7 @@ def plan_tree(
             for path, leaf in zip(paths, leaves, strict=True)
             if path not in plans and path not in same_as
         }
-    return TreePlan(r.target.name, plans, passed, same_as, aliasing, copying, copied, paths)
+    return TreePlan(r.target.name, plans, passed, same_as, aliasing, copying, copied, paths, route)
 
 
 def convert_tree(

@@ -146,7 +146,9 @@ class JaxBackend(ArrayAPIBackend):
                 self.name,
                 "",
                 unsupported="a traced JAX value (inside jit, grad or vmap): it has no data "
-                "yet; convert the concrete result outside the transformation",
+                "yet; convert the concrete result outside the transformation, or wrap the "
+                "code that needs another library in xpbridge.compute_in, which runs it on "
+                "the host through jax.pure_callback",
             )
         return super().traits(x)
 
