@@ -18,6 +18,7 @@ from .errors import (
     DeviceError,
     DTypeError,
     GradError,
+    MissingLibraryError,
     UnsupportedInputError,
 )
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ._api.compute import compute_in
     from ._api.convert import convert, plan, shares_memory, to_numpy, to_torch
     from ._api.trees import TreePlan, convert_tree, plan_tree
+    from ._pipeline.observe import CopyWarning, no_copies
     from ._pipeline.plan import Plan
     from ._pipeline.request import set_narrowing
     from ._trees.walk import register_container
@@ -38,9 +40,11 @@ __all__ = [
     "ArgumentError",
     "ConversionError",
     "CopyError",
+    "CopyWarning",
     "DTypeError",
     "DeviceError",
     "GradError",
+    "MissingLibraryError",
     "Plan",
     "TreePlan",
     "UnsupportedInputError",
@@ -51,6 +55,7 @@ __all__ = [
     "convert_tree",
     "dtypes",
     "list_backends",
+    "no_copies",
     "plan",
     "plan_tree",
     "register_backend",
@@ -77,6 +82,8 @@ _LAZY = {
     "TreePlan": "_api.trees",
     "register_container": "_trees.walk",
     "set_narrowing": "_pipeline.request",
+    "no_copies": "_pipeline.observe",
+    "CopyWarning": "_pipeline.observe",
     "compute_in": "_api.compute",
     "convert_chunks": "_api.chunks",
 }

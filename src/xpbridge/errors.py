@@ -21,6 +21,7 @@ __all__ = [
     "DTypeError",
     "DeviceError",
     "GradError",
+    "MissingLibraryError",
     "UnsupportedInputError",
 ]
 
@@ -130,3 +131,39 @@ class ArgumentError(ConversionError, ValueError):
     ...     print(e)
     grad must be 'detach' or 'raise', not 'keep'
     """
+
+
+class MissingLibraryError(ArgumentError, ImportError):
+    """The target (or a library a conversion needs) is not installed.
+
+    Also an ``ImportError``, which is what code that handles a missing
+    optional dependency catches, and an :class:`ArgumentError` (a
+    ``ValueError``) as before.  The message names the install line.
+
+    Examples
+    --------
+    >>> import xpbridge as xb
+    >>> issubclass(xb.MissingLibraryError, ImportError)
+    True
+    """
+
+
+# The install line of each library xpbridge converts to, by import name: the
+# package's extra where it has one, so that the versions are the tested ones.
+INSTALL = {
+    "torch": "pip install 'xpbridge[torch]'",
+    "ml_dtypes": "pip install 'xpbridge[ml-dtypes]'",
+    "jax": "pip install 'xpbridge[jax]'",
+    "dask": "pip install 'xpbridge[dask]'",
+}
+
+
+def install_line(library: str) -> str:
+    """How to install ``library`` (its xpbridge extra where there is one).
+
+    Examples
+    --------
+    >>> install_line("torch"), install_line("cupy")
+    ("pip install 'xpbridge[torch]'", 'pip install cupy')
+    """
+    return INSTALL.get(library, f"pip install {library.replace('_', '-')}")

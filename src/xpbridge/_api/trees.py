@@ -18,7 +18,7 @@ from .._lib.dlpack import Exported
 from .._lib.dtypes import DTYPES
 from .._lib.typing import Grad
 from .._pipeline.leaves import LeafFailed, convert_leaves, located, plan_leaves
-from .._pipeline.plan import Plan
+from .._pipeline.plan import Plan, html_table
 from .._pipeline.request import Request, request_of
 from .._trees.walk import flatten
 from ..errors import ArgumentError
@@ -155,16 +155,37 @@ class TreePlan:
             f"bytes_copied={self.bytes_copied}, passed_through={len(self.passed_through)})"
         )
 
-    def __str__(self) -> str:
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's display: the readable form (``repr`` stays unambiguous)."""
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: one row per leaf."""
+        rows = [(self._head(), "")]
+        for path in self._order:
+            if path in self.same_as:
+                rows.append((path, f"the same object as {self.same_as[path]}"))
+            elif path in self.plans:
+                p = self.plans[path]
+                why = "; ".join(p.reasons)
+                text = f"{p.source} -> {p.target} {p.dtype}: {', '.join(p.steps) or 'none'}"
+                rows.append((path, f"{text} ({_result(p)})" + (f", because {why}" if why else "")))
+            else:
+                rows.append((path, f"passed through ({self._passed_types[path]})"))
+        return html_table("TreePlan", rows)
+
+    def _head(self) -> str:
         arrays = self.aliasing + self.copying
         passed = len(self.passed_through)
         route = "" if self.route == "eager" else f" ({self.route}: {_ROUTES[self.route]})"
-        head = (
+        return (
             f"tree -> {self.target}{route}: {arrays} {'array' if arrays == 1 else 'arrays'} "
             f"({self.aliasing} zero-copy, {self.copying} copied: {self.bytes_copied} bytes), "
             f"{passed} {'leaf' if passed == 1 else 'leaves'} passed through"
         )
-        lines = [head]
+
+    def __str__(self) -> str:
+        lines = [self._head()]
         width = max(map(len, self._order), default=0)
         for path in self._order:
             head = f"  {path:<{width}}  "
@@ -184,12 +205,14 @@ _ROUTES = {
 }
 
 
-def _leaf_lines(head: str, p: Plan) -> list[str]:
+def _result(p: Plan) -> str:
     result = "zero-copy" if p.aliases else "new buffer"
-    if not p.writable:
-        result += ", read-only"
+    return result if p.writable else f"{result}, read-only"
+
+
+def _leaf_lines(head: str, p: Plan) -> list[str]:
     steps = ", ".join(p.steps) or "none: the source itself"
-    lines = [f"{head}{p.source} -> {p.target} {p.dtype} on {p.device}: {steps} ({result})"]
+    lines = [f"{head}{p.source} -> {p.target} {p.dtype} on {p.device}: {steps} ({_result(p)})"]
     indent = " " * len(head) + "  "
     lines += [f"{indent}because {reason}" for reason in p.reasons]
     return lines

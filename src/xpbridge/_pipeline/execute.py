@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._lib.traits import Traits
 from ..backends._base import Backend
+from .observe import copy_made
 from .plan import Plan
 
 if TYPE_CHECKING:
@@ -171,6 +172,9 @@ def compile_plan(
         runs.insert(0, _epoch_check(target, epoch))
         checked_through += 1
         refusals = (*refusals, StalePlan)
+    if plan.reasons:  # a new buffer: observed first (the copy log, no_copies())
+        runs.insert(0, _observed(plan))
+        checked_through += 1
     run = _chained(runs) or _identity
     if not refusals:
         return Compiled(plan, run, traits=traits, epoch=epoch)
@@ -178,6 +182,14 @@ def compile_plan(
     rest = _chained(runs[checked_through + 1 :])
     split = len(plan.steps) - (len(runs) - checked_through - 1)
     return Compiled(plan, run, refusals, check, rest, split, traits, epoch)
+
+
+def _observed(plan: Plan) -> Run:
+    def observe(x: Any) -> Any:
+        copy_made(plan)
+        return x
+
+    return observe
 
 
 class StalePlan(Exception):

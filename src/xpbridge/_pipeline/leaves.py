@@ -25,6 +25,7 @@ from .._trees.walk import _KINDS, ARRAY, SCALAR, kind_of
 from ..errors import ConversionError
 from .describe import KEYS
 from .execute import Compiled
+from .observe import blocked, copy_made
 from .pipeline import compiled_for, entry_for
 from .plan import Plan
 from .request import Request
@@ -197,6 +198,13 @@ def convert_leaves(
     except LeafFailed as failed:
         raise located(failed, paths, context) from None
     if pending:
+        if blocked():  # no_copies(): a leaf that copies is refused before any runs
+            for i, entry, _, _ in pending:
+                if entry.plan is not None and entry.plan.reasons:
+                    try:
+                        copy_made(entry.plan)
+                    except ConversionError as e:
+                        raise located(LeafFailed(i, e), paths, context) from None
         run_pending(results, pending)
     for i, first in repeats.items():
         results[i] = results[first]

@@ -8,6 +8,8 @@ per request and traits key), not here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._lib.devices import CPU, Device
 from .._lib.dtypes import DTYPES, SUB_BYTE, ml_dtypes_has
 from .._lib.traits import Traits
@@ -131,6 +133,25 @@ class Plan:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
         return f"Plan({fields})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's display: the readable form (``repr`` stays unambiguous)."""
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: the plan as a small table."""
+        rows = [
+            ("source", self.source),
+            ("target", f"{self.target} {self.dtype} on {self.device}"),
+            ("steps", ", ".join(self.steps) or "(none: the source itself)"),
+            ("result", self._result_text()),
+            *(("because", reason) for reason in self.reasons),
+        ]
+        return html_table("Plan", rows)
+
+    def _result_text(self) -> str:
+        shares = "shares the source's memory (zero-copy)" if self.aliases else "a new buffer"
+        return f"{shares}, {'writable' if self.writable else 'read-only'}"
+
     def __str__(self) -> str:
         result = "shares the source's memory (zero-copy)" if self.aliases else "a new buffer"
         lines = [
@@ -140,6 +161,18 @@ class Plan:
         ]
         lines += [f"  because: {reason}" for reason in self.reasons]
         return "\n".join(lines)
+
+
+def html_table(title: str, rows: list[tuple[str, str]]) -> str:
+    """A two-column HTML table (the notebook display of plans), escaped."""
+    from html import escape
+
+    cells = "".join(
+        f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>"
+        f"{escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table><caption>{escape(title)}</caption>{cells}</table>"
 
 
 def _describe(t: Traits) -> str:

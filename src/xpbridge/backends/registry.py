@@ -28,7 +28,7 @@ from typing import Any
 
 from .._lib.memo import Memo, clear_all
 from .._lib.namespaces import PROTOCOLS, library_of_name, name_of, namespace_module
-from ..errors import ArgumentError, UnsupportedInputError
+from ..errors import ArgumentError, MissingLibraryError, UnsupportedInputError, install_line
 from ._base import Backend, Step
 from .arrayapi import ArrayAPIBackend, is_namespace
 from .dask import DaskBackend
@@ -230,7 +230,7 @@ def backend_named(name: str) -> Backend:
         )
     if name not in _INSTALLED:
         if importlib.util.find_spec(name) is None:
-            raise ArgumentError(f"{name} is not installed: pip install {name}")
+            raise MissingLibraryError(f"{name} is not installed: {install_line(name)}")
         _INSTALLED.add(name)
     return backend
 
