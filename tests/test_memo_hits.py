@@ -248,3 +248,23 @@ def test_a_warm_call_is_a_memo_hit() -> None:
     assert entry.plan is not None and entry.plan.steps == ("from_numpy",)
     assert entry.run is torch.from_numpy  # the primitive itself: one call
     assert xb.plan(a, "torch") == entry.plan
+
+
+@pytest.mark.rule("one-pipeline")
+@pytest.mark.parametrize("request_name", sorted(REQUESTS))
+@pytest.mark.parametrize("shape", [(0,), (3,), (2, 0)])
+def test_jax_sources_are_what_their_plans_say(shape: tuple[int, ...], request_name: str) -> None:
+    jnp = pytest.importorskip("jax.numpy")
+    keywords = REQUESTS[request_name]
+    for _ in range(2):  # cold and warm
+        x = jnp.zeros(shape, dtype=jnp.float32)
+        try:
+            p = xb.plan(x, "numpy", **keywords)
+        except xb.ConversionError as e:
+            with pytest.raises(type(e)):
+                xb.convert(x, "numpy", **keywords)
+            continue
+        result = xb.convert(x, "numpy", **keywords)
+        assert result.flags.writeable is p.writable, (p.steps, p.writable)
+        assert result.dtype.name == p.dtype and result.shape == shape
+        assert xb.shares_memory(x, result) is p.aliases

@@ -462,6 +462,10 @@ def make_plan(t: Traits, r: Request) -> Plan:
             if src is not dst and (exchange is None or exchange[0] not in src.readonly_results):
                 target.append("readonly")  # an immutable source never aliases writable
             writable = False
+    if exchange is not None and exchange[0] in src.readonly_results:
+        # The exchange hands over a read-only view (of an empty array too), and
+        # nothing after it makes a new buffer: the result is read-only.
+        writable = writable and bool(BUFFER_STEPS.intersection(target))
 
     # Narrowing casts before a move: the target's device cannot hold the wide type.
     source.sort(key=(_NARROWING_ORDER if narrowing else _SOURCE_ORDER).index)
