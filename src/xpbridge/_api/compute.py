@@ -27,9 +27,10 @@ from .routes import (
     dask_blocks,
     dask_task,
     jax_callback,
-    opaque_to_torch_compile,
+    out_of_compile,
     result_shapes,
     route_of,
+    torch_compiling,
 )
 from .trees import TreePlan, tree_plan
 
@@ -126,6 +127,8 @@ def compute_in(
 
         @functools.wraps(func)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            if torch_compiling():  # Dynamo traces this call: it runs eagerly, untraced
+                return out_of_compile(run)(*args, **kwargs)  # type: ignore[no-any-return]
             if not kwargs and _flat(args):  # positional leaves only: nothing to walk
                 leaves: Sequence[Any] = args
                 treedef = None
@@ -176,9 +179,11 @@ def compute_in(
             paths = [_argument_path(path) for path in treedef.paths("")]
             return tree_plan(leaves, lambda: paths, there, False, route)
 
-        wrapped = functools.wraps(func)(opaque_to_torch_compile(run))
-        wrapped.plan = plan  # type: ignore[attr-defined]
-        return wrapped
+        # Dynamo breaks its graph at a call of this function (the attribute is
+        # what torch.compiler.disable sets), so it runs outside compiled graphs.
+        run._torchdynamo_disable = True  # type: ignore[attr-defined]
+        run.plan = plan  # type: ignore[attr-defined]
+        return run
 
     return decorate
 

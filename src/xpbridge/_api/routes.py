@@ -19,7 +19,7 @@
   block by block: ``map_blocks`` over the chunks, one array back.
 
 Under ``torch.compile`` the decorated function is opaque: the compiler breaks
-its graph around the call, which runs eagerly.
+its graph around the call, which runs eagerly (:func:`out_of_compile`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ __all__ = [
     "EAGER",
     "JAX_CALLBACK",
     "ShapeDtype",
-    "opaque_to_torch_compile",
+    "out_of_compile",
     "route_of",
+    "torch_compiling",
 ]
 
 EAGER, JAX_CALLBACK, DASK_TASK, DASK_BLOCKS = "eager", "jax-callback", "dask-task", "dask-blocks"
@@ -175,31 +176,29 @@ def dask_blocks(host: Callable[..., Any], arrays: Sequence[Any], dtype: Any) -> 
     return first.map_blocks(lambda *xs: host(*xs)[1][0], *arrays[1:], dtype=dtype, meta=meta)
 
 
-def _torch_compiling() -> bool:
+def torch_compiling() -> bool:
+    """Whether Dynamo is tracing this call (torch is never imported to ask)."""
     torch = sys.modules.get("torch")
     compiler = getattr(torch, "compiler", None)
     return compiler is not None and bool(compiler.is_compiling())
 
 
-def opaque_to_torch_compile(run: Callable[..., Any]) -> Callable[..., Any]:
-    """``run``, kept out of ``torch.compile``'s graphs: the compiler breaks around it.
+_DISABLED: Memo[Callable[..., Any]] = Memo(
+    "compute_in functions kept out of torch.compile", "the decorated function", 256
+)
 
-    With torch imported, ``torch.compiler.disable`` (the call runs eagerly,
-    nothing inside it is traced).  Without, torch is not imported for it: the
-    function is marked so that Dynamo breaks its graph at the call, and a call
-    made while Dynamo traces goes through ``torch.compiler.disable`` then.
+
+def out_of_compile(run: Callable[..., Any]) -> Callable[..., Any]:
+    """``torch.compiler.disable(run)``, made once: Dynamo breaks its graph and runs it eagerly.
+
+    A compute_in call asks :func:`torch_compiling` first; only a call made
+    while Dynamo traces goes through this wrapper (it costs half a
+    microsecond), so torch is not imported for it and eager calls skip it.
     """
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return torch.compiler.disable(run, reason="compute_in converts on the host")  # type: ignore[no-any-return]
-    disabled: list[Callable[..., Any]] = []
-
-    def opaque(*args: Any, **kwargs: Any) -> Any:
-        if _torch_compiling():
-            if not disabled:
-                disabled.append(sys.modules["torch"].compiler.disable(run))
-            return disabled[0](*args, **kwargs)
-        return run(*args, **kwargs)
-
-    opaque._torchdynamo_disable = True  # type: ignore[attr-defined]
-    return opaque
+    disabled = _DISABLED.get(run)
+    if disabled is None:
+        torch = sys.modules["torch"]
+        disabled = _DISABLED.put(
+            run, torch.compiler.disable(run, reason="compute_in converts on the host")
+        )
+    return disabled
