@@ -53,22 +53,18 @@ class ShapeDtype(NamedTuple):
     dtype: Any
 
 
-def _is_tracer(x: Any) -> bool:
-    core = sys.modules.get("jax.core")
-    return core is not None and isinstance(x, core.Tracer)
-
-
-def _is_dask(x: Any) -> bool:
-    da = sys.modules.get("dask.array")
-    return da is not None and isinstance(x, da.Array)
-
-
 def route_of(leaves: Sequence[Any], target: str, blockwise: bool) -> str:
     """The route of a call whose argument leaves are ``leaves``."""
-    if any(map(_is_tracer, leaves)):
-        return JAX_CALLBACK
-    if target != "dask" and any(map(_is_dask, leaves)):
-        return DASK_BLOCKS if blockwise else DASK_TASK
+    core = sys.modules.get("jax.core")
+    if core is not None:
+        tracer = core.Tracer
+        if any(isinstance(x, tracer) for x in leaves):
+            return JAX_CALLBACK
+    da = sys.modules.get("dask.array")
+    if da is not None and target != "dask":
+        lazy = da.Array
+        if any(isinstance(x, lazy) for x in leaves):
+            return DASK_BLOCKS if blockwise else DASK_TASK
     return EAGER
 
 
