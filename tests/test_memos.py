@@ -381,3 +381,40 @@ def test_a_full_memo_starts_again_and_still_answers() -> None:
     for i in range(10):
         m.put(i, i * i)
         assert len(m) <= 4 and m.get(i) == i * i
+
+
+@pytest.mark.thread_unsafe(reason="starts threads of its own and clears every memo")
+def test_memos_cleared_while_other_threads_convert_still_answer_exactly() -> None:
+    import threading
+
+    stop = threading.Event()
+    failures: list[str] = []
+    arrays = _arrays()
+
+    def convert_all(offset: int) -> None:
+        names = sorted(arrays)
+        i = offset
+        while not stop.is_set():
+            name = names[i % len(names)]
+            a = arrays[name]
+            for to in ("torch", "numpy"):
+                try:
+                    expected = xb.plan(a, to)
+                    result = xb.convert(a, to)
+                except xb.ConversionError as e:
+                    failures.append(f"{name} -> {to}: {e}")
+                    return
+                if xb.shares_memory(a, result) is not expected.aliases:
+                    failures.append(f"{name} -> {to}: aliasing differs from the plan")
+                    return
+            i += 1
+
+    threads = [threading.Thread(target=convert_all, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for _ in range(200):
+        memo.clear_all()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
