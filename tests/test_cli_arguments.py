@@ -70,6 +70,18 @@ def test_a_mistyped_name_gets_the_closest_known_one(args: list[str], hint: str) 
     assert hint in err
 
 
+def test_the_help_states_the_limits_the_readers_apply() -> None:
+    from xpbridge._cli import examples
+
+    status, out, _ = run("explain", "--help")
+    text = " ".join(out.split())
+    assert status == 0
+    assert f"at most {examples.MAX_LENGTH:,} characters" in text
+    assert f"at most {examples.MAX_ELEMENTS:,} elements ({examples.MAX_BYTES // 2**20} MiB)" in text
+    depth, leaves = examples.MAX_TREE_DEPTH, examples.MAX_TREE_LEAVES
+    assert f"at most {depth} levels deep, with {leaves:,} leaves" in text
+
+
 def test_no_suggestion_when_nothing_is_close() -> None:
     assert did_you_mean("nosuch", ["numpy", "torch", "dask"]) == ""
     status, _, err = run("explain", "float32", "--to", "nosuch")

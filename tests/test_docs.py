@@ -249,6 +249,7 @@ def _chromium() -> str | None:
 
 
 WIDTH = ["--width", "1280"]
+CHECK = [sys.executable, str(ROOT / "docs" / "_ext" / "browser_check.py")]
 
 
 def test_pages_fit_a_1280_px_screen(built: Path) -> None:
@@ -258,7 +259,7 @@ def test_pages_fit_a_1280_px_screen(built: Path) -> None:
             pytest.fail("XPBRIDGE_REQUIRE_BROWSER is set but Chromium is not installed")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     done = subprocess.run(
-        [sys.executable, str(ROOT / "docs" / "_ext" / "browser_check.py"), str(built), *WIDTH],
+        [*CHECK, str(built), *WIDTH],
         capture_output=True,
         text=True,
         timeout=900,
@@ -266,6 +267,18 @@ def test_pages_fit_a_1280_px_screen(built: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 overflow" in done.stdout
+    # screenshots into a relative folder (Path.as_uri() once refused a relative page)
+    shots = subprocess.run(
+        [*CHECK, built.name, *WIDTH, "--page", "quickstart", "--screenshots", "shots"],
+        cwd=built.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert shots.returncode == 0, shots.stdout + shots.stderr
+    png = (built.parent / "shots" / "quickstart-1280.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and int.from_bytes(png[20:24], "big") > 1000  # the page
 
 
 # ------------------------------------------------------- README and install story

@@ -47,6 +47,9 @@ flags:
 {flags}
   cuda, cuda:N, meta          (torch) the device the tensor lives on
 shorthands: {presets}
+limits: a description has at most 1,000 characters and describes at most
+16,777,216 elements (256 MiB): a plan depends on the dtype and the layout,
+not on the size. A --tree is at most 64 levels deep, with 1,000 leaves.
 
 examples:
   %(prog)s "float32[::-1]" --to torch --copy false
@@ -217,9 +220,9 @@ def info(args: argparse.Namespace) -> int:
         print(f"{'cuda':<17} {cuda} device(s)")
         print(f"{'dtypes':<17} {len(crossing)} cross NumPy <-> torch: {', '.join(crossing)}")
     missing = [module for module in OPTIONAL if module not in found]
-    if missing:
-        hints = "; ".join(f"{module}: {install_hint(module)}" for module in missing)
-        print(f"{'not installed':<17} {hints}")
+    for index, module in enumerate(missing):
+        heading = "not installed" if index == 0 else ""
+        print(f"{heading:<17} {module:<17} {install_hint(module)}")
     return 0
 
 
