@@ -61,6 +61,10 @@ def run(*args: str) -> tuple[int, str, str]:
         (["explain", "float32", "--copy", "flase"], "(did you mean 'false'?)"),  # codespell:ignore
         (["report", "--format", "markdwn"], "(did you mean 'markdown'?)"),
         (["report", "--dtype", "int33"], "unknown dtype 'int33' (did you mean"),
+        (
+            ["report", "--library", "Dsak"],
+            "'Dsak' is not in the report's matrix (did you mean 'dask'?)",
+        ),
         (["explian"], "unknown command 'explian' (did you mean 'explain'?)"),  # codespell:ignore
     ],
 )

@@ -126,6 +126,12 @@ def test_report_checks_what_is_installed(tmp_path: Path) -> None:
     assert data["summary"]["facts_differing_from_spec"] == 0
 
 
+def test_report_says_a_missing_library_is_missing() -> None:
+    done = numpy_only("report", "--library", "torch")
+    assert done.returncode == 2
+    assert TORCH_MISSING in done.stderr
+
+
 def test_report_refuses_a_dtype_outside_its_matrix() -> None:
     done = numpy_only("report", "--dtype", "bfloat16")
     assert done.returncode == 2

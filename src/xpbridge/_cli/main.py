@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from .libraries import did_you_mean, install_hint, library_problem
+from .libraries import did_you_mean, install_hint, library_problem, not_installed
 
 __all__ = ["build_parser", "main"]
 
@@ -162,6 +162,21 @@ def _read_report_dtype(text: str) -> str:
     return name
 
 
+def _read_report_library(text: str) -> str:
+    """One of the report's libraries, a choice read in any case."""
+    from .report import LIBRARIES, libraries
+
+    name = text.strip().casefold()
+    if name not in LIBRARIES:
+        raise argparse.ArgumentTypeError(
+            f"{_short(text)} is not in the report's matrix{did_you_mean(text, LIBRARIES)}: "
+            f"it covers {', '.join(LIBRARIES)} (those installed)"
+        )
+    if name not in libraries():
+        raise argparse.ArgumentTypeError(not_installed(name))
+    return name
+
+
 def _read_library(text: str) -> str:
     name = text.strip()
     problem = library_problem(name)
@@ -303,7 +318,7 @@ def report(args: argparse.Namespace) -> int:
     if fmt is None:
         suffix = os.path.splitext(args.output or "")[1].casefold()
         fmt = FORMAT_OF_EXTENSION.get(suffix, "text")
-    result = run_report(args.dtype, not args.no_facts, progress=sys.stderr)
+    result = run_report(args.dtype, not args.no_facts, progress=sys.stderr, only=args.library)
     text = render(result, fmt)
     if not args.output:
         print(text, end="")
@@ -343,7 +358,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser: one sub-command per job, help for every option."""
     from .examples import FLAGS, PRESETS
-    from .report import FORMATS
+    from .report import FORMATS, LIBRARIES
 
     prog = prog or _prog()
     formatter = argparse.RawDescriptionHelpFormatter
@@ -449,6 +464,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         type=_reads(_read_report_dtype, "dtype"),
         metavar="NAME",
         help="check only this dtype (repeatable; default: every dtype that crosses)",
+    )
+    rep.add_argument(
+        "--library",
+        action="append",
+        type=_reads(_read_report_library, "library"),
+        metavar="NAME",
+        help="check only the pairs among these libraries (repeatable; default: every "
+        "installed one of " + ", ".join(LIBRARIES) + ")",
     )
     rep.add_argument("--no-facts", action="store_true", help="skip observing the upstream facts")
     parser.commands = list(commands.choices)  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TextIO
 
@@ -187,6 +188,22 @@ LIBRARIES = tuple(_SOURCES)
 
 
 def _check(source: Any, target: str, copy: bool | None) -> tuple[str, str]:
+    """The outcome of one conversion and its violation ("" when the contract holds).
+
+    A warning that escapes plan() or convert() (torch's "not writable", say) is
+    a violation too: the contract has xpbridge say what happens, not upstream.
+    """
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        outcome, violation = _outcome(source, target, copy)
+    if escaped:
+        first = escaped[0]
+        warned = f"a {first.category.__name__} escaped: {str(first.message).splitlines()[0]}"
+        violation = f"{violation}; {warned}" if violation else warned
+    return outcome, violation
+
+
+def _outcome(source: Any, target: str, copy: bool | None) -> tuple[str, str]:
     from .. import errors
     from .._api import convert as _convert
     from ..testing import assert_bitwise_equal, snapshot
@@ -264,11 +281,15 @@ def _observe(fact: dict[str, Any]) -> Fact:
 
 
 def run_report(
-    dtypes: list[str] | None = None, facts: bool = True, progress: TextIO | None = None
+    dtypes: list[str] | None = None,
+    facts: bool = True,
+    progress: TextIO | None = None,
+    only: list[str] | None = None,
 ) -> Report:
     """Run the conformance matrix (over ``dtypes``, default all that cross) and the facts.
 
     ``progress``: a stream to draw a progress bar on (only when it is a terminal).
+    ``only``: the libraries of the matrix (default: every one installed here).
     """
     from .. import __version__
     from .._lib import spec as _spec
@@ -277,7 +298,7 @@ def run_report(
 
     if dtypes is None:
         dtypes = report_dtypes()
-    present = libraries()
+    present = [library for library in libraries() if only is None or library in only]
     work = [
         (library, dtype, layout, x)
         for dtype in dtypes
