@@ -21,8 +21,10 @@ def _load(name: str) -> dict[str, Any]:
 
 
 def _cell(text: object) -> str:
-    # "__array__" would otherwise read as bold "array"
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("__", "\\_\\_")
+    # "__array__" would otherwise read as bold "array", and "<function>" outside
+    # code as an HTML tag (dropped from the page).
+    parts = str(text).replace("|", "\\|").replace("\n", " ").replace("__", "\\_\\_").split("`")
+    return "`".join(p if i % 2 else p.replace("<", "\\<") for i, p in enumerate(parts))
 
 
 def _table(header: list[str], rows: list[list[object]]) -> str:
@@ -127,28 +129,55 @@ def _links(text: str) -> str:
 
 
 def upstream() -> str:
-    """The facts: claim (and id), what holds here, and how it is observed (and the source)."""
+    """The facts: claim (and id) and what holds here; how each is observed, listed below.
+
+    Two columns, so that a claim quoting a long expression still fits a 1280 px
+    screen: the longest text (how it is observed, and the source) is a list.
+    """
     spec = _load("upstream")
     rows = [
         [
             f"{f['claim']} (`{f['id']}`)",
             ("holds" if f["holds"] else "**does not hold**")
             + (f" (when {f['when']})" if f.get("when") else ""),
-            ("needs CUDA; " if f.get("requires") == "cuda" else "")
-            + ("subprocess; " if f.get("subprocess") else "")
-            + f["how"]
-            + f". Source: {_links(f['source'])}",
         ]
         for f in spec["fact"]
     ]
-    return f"Observed with {spec['observed_with']}.\n\n" + _table(
-        ["claim (fact)", "here", "how it is observed"], rows
+    how = "".join(
+        f"- `{f['id']}`: "
+        + ("needs CUDA; " if f.get("requires") == "cuda" else "")
+        + ("subprocess; " if f.get("subprocess") else "")
+        + f"{f['how']}. Source: {_links(f['source'])}\n"
+        for f in spec["fact"]
     )
+    return (
+        f"Observed with {spec['observed_with']}.\n\n"
+        + _table(["claim (fact)", "here"], rows)
+        + "\nHow each is observed:\n\n"
+        + how
+    )
+
+
+def trees() -> str:
+    """The tree rules: situation (rule) and outcome; why each holds, and its tests, below."""
+    rules = _load("trees")["rule"]
+    out = _table(
+        ["situation (rule)", "outcome"],
+        [[f"{r['situation']} (`{r['id']}`)", r["outcome"]] for r in rules],
+    )
+    out += "\nWhy, and the tests that prove it:\n\n"
+    for r in rules:
+        refs = ", ".join(_links(ref) for ref in r.get("refs", []))
+        tests = ", ".join(f"`{t}`" for t in r["tests"])
+        out += f"- `{r['id']}`: {_cell(r['reason'])}" + (f" See {refs}." if refs else "")
+        out += f" Tests: {tests}.\n"
+    return out
 
 
 def write_all(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name, render in (("contract", contract), ("dtypes", dtypes), ("upstream", upstream)):
+    renders = (("contract", contract), ("dtypes", dtypes), ("upstream", upstream), ("trees", trees))
+    for name, render in renders:
         path = out / f"{name}.md"
         text = render()
         if not path.exists() or path.read_text() != text:
