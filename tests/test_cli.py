@@ -265,12 +265,6 @@ def test_report_output_format_follows_the_extension(
     assert "| source |" not in printed and "copy=None" not in printed  # a summary only
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="main's pipeline: a size-0 JAX array converts to a read-only NumPy array while "
-    "its plan says writable, and to torch through torch.from_numpy of that read-only "
-    "array, whose UserWarning escapes (xb.convert(jnp.zeros(0), 'numpy'))",
-)
 def test_report_holds_over_every_installed_pair(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--no-facts", "--dtype", "float32", "--dtype", "bool"]) == 0
     assert "VIOLATION" not in capsys.readouterr().out

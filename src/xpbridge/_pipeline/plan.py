@@ -15,7 +15,14 @@ from .._lib.dtypes import DTYPES, SUB_BYTE, ml_dtypes_has
 from .._lib.traits import Traits
 from ..backends import registry
 from ..backends._base import Backend, Step
-from ..errors import ConversionError, CopyError, DTypeError, GradError, UnsupportedInputError
+from ..errors import (
+    ConversionError,
+    CopyError,
+    DTypeError,
+    GradError,
+    UnsupportedInputError,
+    install_line,
+)
 from .request import Request
 
 __all__ = ["BUFFER_STEPS", "Plan", "make_plan"]
@@ -192,7 +199,7 @@ def _no_crossing(t: Traits, src: Backend, dst: Backend) -> DTypeError:
     ):
         return DTypeError(
             f"{t.library} {t.dtype} reaches NumPy only through ml_dtypes, which is not "
-            f"installed: install ml_dtypes (pip install ml_dtypes), or pass dtype= "
+            f"installed: install ml_dtypes ({install_line('ml_dtypes')}), or pass dtype= "
             f"(e.g. dtype='float32') for a converted copy"
         )
     if row is None:
@@ -250,7 +257,7 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
     if r.dtype is not None and not dst.holds(dtype):
         row = DTYPES[dtype]
         hint = (
-            "install ml_dtypes to give NumPy this type"
+            f"install ml_dtypes to give NumPy this type ({install_line('ml_dtypes')})"
             if row.host == "ml_dtypes" and dst.name == "numpy"
             else "pass a dtype it has"
         )
