@@ -114,7 +114,7 @@ def _rule(
         )
     if not categories and not args:
         raise ArgumentError(f"{where}: name a backend, or one of {', '.join(CATEGORIES)}=True")
-    if "exceptions" in kwargs and not categories:
+    if kwargs.get("exceptions") and not categories:  # exceptions=None is SciPy's "none"
         raise ArgumentError(f"{where}: exceptions= goes with {', '.join(CATEGORIES)}=True")
     exceptions: tuple[str, ...] = ()
     for value in kwargs.get("exceptions") or ():
