@@ -661,3 +661,28 @@ def test_importing_the_toolkit_still_imports_no_array_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_xp_markers_on_pytest_param_entries_apply_to_that_entry(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", [
+            1,
+            pytest.param(2, marks=pytest.mark.xp_skip("numpy-readonly", reason="two")),
+            pytest.param(3, marks=pytest.mark.xp_xfail("numpy", reason="three")),
+        ])
+        def test_entry(xp_backend, n):
+            assert n != 3
+        """
+    )
+    result = _run(pytester, "--xp-backends=numpy,numpy-readonly", "-v")
+    assert _verdicts(result) == {
+        "test_entry[numpy-1]": "PASSED",
+        "test_entry[numpy-2]": "PASSED",
+        "test_entry[numpy-3]": "XFAIL",
+        "test_entry[numpy-readonly-1]": "PASSED",
+        "test_entry[numpy-readonly-2]": "SKIPPED",
+        "test_entry[numpy-readonly-3]": "FAILED",
+    }
