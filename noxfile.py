@@ -10,6 +10,7 @@ are in the `test` dependency group: the plain test run covers them.
     nox                       # the default ones: tests, minimal, lint, typecheck
     nox -s matrix             # NumPy 1.26, 2.0, 2.1 and the newest, each with torch
     nox -s conformance        # writes conformance-report.md
+    nox -s downstream         # array-api-extra's and SciPy's suites on the pytest plugin
 """
 
 from __future__ import annotations
@@ -160,6 +161,30 @@ def conformance(session: nox.Session) -> None:
     session.run(
         "python", "-m", "xpbridge", "report", "--format", "markdown", "-o", "conformance-report.md"
     )
+
+
+# The array-api-extra release whose wheel (tests included) the downstream session runs.
+ARRAY_API_EXTRA = "array-api-extra==0.11.5"
+
+
+@nox.session(default=False)
+def downstream(session: nox.Session) -> None:
+    """Real suites on xpbridge's pytest plugin, with conftest changes only.
+
+    array-api-extra's tests/main (they ship in its wheel) and SciPy's
+    scipy/special/tests/test_logsumexp.py (from the installed SciPy) each run
+    on their own fixtures and on xpbridge's (examples/downstream/adopted/),
+    and the outcome tables print per backend.  The session fails when
+    array-api-extra passes a different number of tests on a backend both runs
+    have.
+    """
+    _install_test(session, ARRAY_API_EXTRA, "--only-binary=array-api-extra")
+    runner = "examples/downstream/adopted/run.py"
+    pytest_args = ["--", *session.posargs] if session.posargs else []  # e.g. -- -k dask
+    session.run("python", runner, "array-api-extra", "--check", *pytest_args)
+    session.run("python", runner, "scipy", *pytest_args)
+    # The suite's failures on device1 that are array-api-extra's own bugs, as scripts.
+    session.run("python", "examples/downstream/adopted/array_api_extra/device1_reproducers.py")
 
 
 if __name__ == "__main__":

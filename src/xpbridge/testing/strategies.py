@@ -10,8 +10,9 @@ comes from raw bits, so floats carry every bit pattern: NaN payloads,
 infinities, subnormals and negative zero.
 
 :func:`arrays` does the same for any installed library: NumPy, torch,
-array-api-strict, JAX, CuPy, or any array-API namespace (arrays of those are
-drawn by ``hypothesis.extra.array_api``, on each of the library's devices).
+array-api-strict, JAX, Dask, CuPy, or any array-API namespace (arrays of those
+are drawn by ``hypothesis.extra.array_api``, on each of the library's devices;
+Dask arrays are NumPy arrays cut into chunks).
 
 Every strategy honours ``shape=`` in every layout, and checks its arguments
 when it is built, so a dtype the installed libraries lack is an error at
@@ -511,6 +512,18 @@ def _namespace_array(
     return xp.asarray(block, device=device)
 
 
+@st.composite
+def _dask_array(draw: st.DrawFn, numpy_arrays: st.SearchStrategy[Any]) -> Any:
+    """A Dask array over a drawn NumPy array, each axis cut into one or two chunks."""
+    import dask.array as da
+
+    a = draw(numpy_arrays)
+    chunks = tuple(
+        max(1, draw(st.integers(1, side))) if side > 1 else max(side, 1) for side in a.shape
+    )
+    return da.from_array(a, chunks=chunks)  # type: ignore[no-untyped-call]
+
+
 def _one_library(
     library: str | ModuleType | Any,
     dtypes: Sequence[str] | None,
@@ -528,6 +541,9 @@ def _one_library(
         chosen = _devices(name, xp, devices)
         return _torch_tensor(names, shape, layouts_for("torch", layouts), flags, chosen)
     layouts_for(name, layouts)  # only C: an array-API library does not show its layout
+    if name == "dask":
+        _devices(name, xp, devices)
+        return _dask_array(_numpy_array(_numpy_dtypes(dtypes), shape, ("C",), False))
     names = _namespace_dtypes(xp, name, dtypes)
     xps = hxp.make_strategies_namespace(xp, api_version=_api_version(xp))
     return _namespace_array(xp, xps, names, shape, _devices(name, xp, devices))
