@@ -111,6 +111,11 @@ LAYOUTS = {
     "length_1_odd_stride": lambda: np.lib.stride_tricks.as_strided(np.arange(4.0), (1, 4), (3, 8)),
     "read_only": _ro,
     "empty": lambda: np.ones(0, np.float32),
+    # Called C-contiguous by NumPy (empty), with a negative stride torch refuses:
+    # the key's plan for a plain array must not run on it as it is.
+    "empty_negative_strides": lambda: np.lib.stride_tricks.as_strided(
+        np.zeros(4), (0, 2), (16, -8)
+    ),
     "empty_2d": lambda: np.ones((0, 3), np.float32),
 }
 
@@ -268,3 +273,15 @@ def test_jax_sources_are_what_their_plans_say(shape: tuple[int, ...], request_na
         assert result.flags.writeable is p.writable, (p.steps, p.writable)
         assert result.dtype.name == p.dtype and result.shape == shape
         assert xb.shares_memory(x, result) is p.aliases
+
+
+@pytest.mark.rule("one-pipeline")
+@pytest.mark.parametrize("dtype", ["bfloat16", "float8_e4m3fn", "float32", "complex64"])
+def test_an_empty_array_with_a_negative_stride_converts_in_every_dtype(dtype: str) -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    numpy_dtype = np.dtype(getattr(ml_dtypes, dtype, None) or dtype)
+    base = np.zeros(4, numpy_dtype)
+    empty = np.lib.stride_tricks.as_strided(base, (0, 2), (2 * base.itemsize, -base.itemsize))
+    assert empty.flags.c_contiguous  # NumPy calls every empty array contiguous
+    _agree(lambda: empty, "torch", {})
+    _agree(lambda: empty, "torch", {"copy": False})

@@ -279,6 +279,11 @@ class TorchBackend(Backend):
             # device, with a lazy bit, sparse, nested, quantized or meta, over
             # NumPy's dimension limit.
             return torch.Tensor.numpy, (TypeError, RuntimeError, ValueError)
+        if dtype in _BIT_VIEWS:  # bfloat16, float8: the same views through a carrier
+            if step == "from_numpy" and cls.step_from_numpy is _FROM_NUMPY:
+                return _bit_view_from_numpy(torch, dtype), (TypeError, ValueError)
+            if step == "numpy" and cls.step_numpy is _NUMPY:
+                return _bit_view_numpy(torch, dtype), (TypeError, RuntimeError, ValueError)
         return None
 
     def _traits(self, x: Any, torch: Any) -> Traits:
@@ -479,6 +484,38 @@ class TorchBackend(Backend):
             return t.numpy()
         carrier = getattr(sys.modules["torch"], _CARRIER[t.element_size()])
         return t.view(carrier).numpy().view(numpy_dtype(name))
+
+
+# Types NumPy gets from ml_dtypes and torch has: they cross as bit views of a
+# same-width integer (complex32 aside: torch warns whenever it makes one).
+_BIT_VIEWS = frozenset(
+    name
+    for name, row in DTYPES.items()
+    if row.numpy is None
+    and row.torch is not None
+    and row.ml_dtypes is not None
+    and row.bits >= 8
+    and row.kind != "complex"
+)
+
+
+def _bit_view_from_numpy(torch: Any, dtype: str) -> Any:
+    carrier, target = numpy_dtype(_CARRIER[DTYPES[dtype].bits // 8]), torch_dtype(dtype)
+
+    def from_numpy(a: Any) -> Any:
+        return torch.from_numpy(a.view(carrier)).view(target)
+
+    return from_numpy
+
+
+def _bit_view_numpy(torch: Any, dtype: str) -> Any:
+    carrier = getattr(torch, _CARRIER[DTYPES[dtype].bits // 8])
+    target = numpy_dtype(dtype)
+
+    def to_numpy(t: Any) -> Any:
+        return t.view(carrier).numpy().view(target)
+
+    return to_numpy
 
 
 _FROM_NUMPY = TorchBackend.step_from_numpy  # the steps TorchBackend.primitive stands for
