@@ -18,7 +18,10 @@ from pathlib import Path
 # The public modules, in the order users meet them.
 MODULES = ["xpbridge", "xpbridge.errors", "xpbridge.backends", "xpbridge.testing"]
 # Modules documented whole on the page, after the names above.
-SUBMODULES = {"xpbridge.testing.strategies": "Hypothesis strategies"}
+SUBMODULES = {
+    "xpbridge.testing.strategies": "Hypothesis strategies",
+    "xpbridge.testing._hooks": "Pytest plugin hooks",
+}
 
 SECTIONS: dict[str, list[str]] = {
     "Converting": [
@@ -69,6 +72,11 @@ SECTIONS: dict[str, list[str]] = {
         "xpbridge.testing.host_bits",
         "xpbridge.testing.xp_backends",
         "xpbridge.testing.XPBackend",
+        "xpbridge.testing.backends_table",
+        "xpbridge.testing.XPSettings",
+        "xpbridge.testing.capabilities",
+        "xpbridge.testing.xp_functions",
+        "xpbridge.testing.capabilities_table",
     ],
 }
 
@@ -89,7 +97,7 @@ OPTIONS = {
         ":members: owns, prepare, traits, holds, casts, resolve_device, consumer_stream, "
         "native_device, device_of, extent, step"
     ),
-    "xpbridge.testing.XPBackend": ":members: id, readonly, namespace",
+    "xpbridge.testing.XPBackend": ":members: id, readonly, lazy, cpu, capabilities, namespace",
 }
 
 

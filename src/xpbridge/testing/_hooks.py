@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+__all__ = ["pytest_xp_settings", "pytest_xp_setup"]
+
 if TYPE_CHECKING:
     from ._backends import XPBackend
     from ._settings import XPSettings
