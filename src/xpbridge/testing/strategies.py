@@ -31,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import sys
@@ -47,6 +48,13 @@ except ImportError as missing:  # pragma: no cover - exercised in a subprocess
         "xpbridge.testing.strategies needs hypothesis: pip install 'xpbridge[testing]'",
         name="hypothesis",
     ) from missing
+
+# hypothesis imports the module behind .flatmap() on first use, inside the call
+# (hypothesis.extra.numpy.arrays flatmaps): threads that draw at once under
+# pytest-run-parallel could see it half imported (ImportError FlatMapStrategy).
+# It is imported here, once, before any thread draws.
+with contextlib.suppress(ImportError):  # a hypothesis that moved it needs nothing here
+    importlib.import_module("hypothesis.strategies._internal.flatmapped")
 
 from .._lib.dtypes import DTYPES, SUB_BYTE, crossing_dtypes, ml_dtypes_has, numpy_dtype
 from ..backends.registry import backend_named
