@@ -363,13 +363,16 @@ def make_plan(t: Traits, r: Request) -> Plan:
         reasons.append("copy=True asks for a new buffer")
         new_buffer = True
 
-    if r.requires_grad and not (t.requires_grad and src is dst):
+    if r.requires_grad:
+        # Checked for every source, a torch tensor that requires grad included:
+        # its cast to an integer dtype has no grad, so the request could not hold.
         if not DTYPES[dtype].differentiable:
             raise DTypeError(
                 f"requires_grad=True needs a floating-point or complex dtype, not {dtype}: "
                 f"pass dtype='float32' (or another float dtype) as well"
             )
-        target.append("require_grad")
+        if not (t.requires_grad and src is dst):  # else the result keeps the source's graph
+            target.append("require_grad")
 
     aliases = not (new_buffer or t.scalar or t.size_zero)
     writable = not dst.immutable_arrays

@@ -252,6 +252,17 @@ class Backend:
         """Where ``x``'s elements lie, or None when it has no shareable memory."""
         raise NotImplementedError
 
+    def extents(self, x: Any) -> tuple[Extent, ...]:
+        """Every block of memory ``x``'s values are read from (empty: none to share).
+
+        One strided block, :meth:`extent`, for most arrays; a library whose
+        arrays read several (a sparse tensor's indices and values) names each.
+        Raises :class:`~xpbridge.UnsupportedInputError` where the memory cannot
+        be seen (:func:`xpbridge.shares_memory` then cannot answer exactly).
+        """
+        extent = self.extent(x)
+        return () if extent is None else (extent,)
+
     def step(self, name: str) -> Step:
         """The function that carries out the named step on this library's arrays."""
         return getattr(self, "step_" + name)  # type: ignore[no-any-return]

@@ -72,6 +72,11 @@ def _without_data(x: Any, torch: Any) -> str:
     Checked before any other attribute: reading ``numel()`` of an uninitialised
     parameter raises, and a fake or functorch-wrapped tensor has no storage.
     """
+    return _no_memory(x, torch) or _opaque(x, torch)
+
+
+def _no_memory(x: Any, torch: Any) -> str:
+    """Why ``x`` has no memory at all ("" when it may have some): nothing can share it."""
     cls = type(x)
     if cls is not torch.Tensor and cls is not torch.nn.Parameter:
         parameter = sys.modules.get("torch.nn.parameter")
@@ -83,10 +88,62 @@ def _without_data(x: Any, torch: Any) -> str:
         fake = sys.modules.get("torch._subclasses.fake_tensor")
         if fake is not None and isinstance(x, fake.FakeTensor):
             return "a FakeTensor: it has metadata only, no data; convert a real tensor"
+    return ""
+
+
+def _opaque(x: Any, torch: Any) -> str:
+    """Why ``x``'s values are not its own memory ("" when they are).
+
+    A functorch-wrapped tensor's data is reachable only inside its transform;
+    a tensor subclass whose operations run in Python (``__torch_dispatch__``,
+    such as torch's ``TwoTensor``, a ``DTensor``) has no storage of its own,
+    and ``Tensor.numpy`` refuses it with a RuntimeError.  Nested tensors in
+    jagged layout are such subclasses too, and are named as nested tensors.
+    """
     if torch._C._functorch.is_functorch_wrapped_tensor(x):
         return (
             "a tensor wrapped by a functorch transform (vmap, grad): its data is not "
             "reachable inside the transform; convert the result outside it"
+        )
+    cls = type(x)
+    if (
+        cls is not torch.Tensor
+        and cls is not torch.nn.Parameter
+        and getattr(cls, "__torch_dispatch__", None) is not torch.Tensor.__torch_dispatch__
+        and not x.is_nested
+    ):
+        return (
+            f"a {cls.__qualname__}, a tensor subclass whose operations run in Python "
+            f"(__torch_dispatch__): its values are not one block of memory; "
+            f"{_inner_tensors(x, 'convert')}"
+        )
+    return ""
+
+
+def _inner_tensors(x: Any, verb: str) -> str:
+    """The remedy for a wrapper subclass: its inner tensors, where it names them."""
+    try:
+        names, _ = x.__tensor_flatten__()  # torch's protocol for traceable wrapper subclasses
+        inner = [f"x.{name}" for name in names if isinstance(name, str) and name.isidentifier()]
+    except Exception:  # noqa: BLE001 - not a traceable wrapper: no names to give
+        inner = []
+    if inner:
+        return f"{verb} its inner tensors instead: {', '.join(inner)}"
+    return f"{verb} the plain tensor it stands for instead"
+
+
+def _opaque_to_shares_memory(x: Any, torch: Any) -> str:
+    """Why ``shares_memory`` cannot answer for ``x`` ("" when it can)."""
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return (
+            "shares_memory cannot see the memory of a tensor wrapped by a functorch "
+            "transform (vmap, grad): ask outside the transform"
+        )
+    if _opaque(x, torch):
+        return (
+            f"shares_memory cannot see the memory of a {type(x).__qualname__}, a tensor "
+            f"subclass whose operations run in Python (__torch_dispatch__); "
+            f"{_inner_tensors(x, 'compare')}"
         )
     return ""
 
@@ -351,13 +408,12 @@ class TorchBackend(Backend):
         return CPU if device.type == "cpu" else Device(device.type, device.index or 0)
 
     def extent(self, x: Any) -> Extent | None:
-        if x.is_nested or x.is_quantized or x.device.type == "meta":
+        torch = sys.modules["torch"]
+        if _without_data(x, torch) or x.is_nested or x.device.type == "meta":
             return None
-        import torch
-
         if x.layout is not torch.strided:
             return None
-        itemsize = x.element_size()
+        itemsize = x.element_size()  # a quantized tensor: its integer values' size
         return Extent(
             self.device_of(x),
             x.data_ptr(),
@@ -365,6 +421,40 @@ class TorchBackend(Backend):
             tuple(s * itemsize for s in x.stride()),
             itemsize,
         )
+
+    def extents(self, x: Any) -> tuple[Extent, ...]:
+        """Every block of memory a tensor's values are read from.
+
+        A strided tensor (quantized ones too) is one block; a sparse tensor its
+        index and value tensors; a nested tensor its buffer (and a jagged one
+        its offsets).  A tensor without memory (meta, fake, an uninitialised
+        parameter) has none.  A functorch-wrapped tensor and a
+        ``__torch_dispatch__`` subclass have memory that is not their own:
+        :class:`UnsupportedInputError`, never a guess.
+        """
+        torch = sys.modules["torch"]
+        if _no_memory(x, torch):  # before any attribute: a FakeTensor's storage warns
+            return ()
+        opaque = _opaque_to_shares_memory(x, torch)
+        if opaque:
+            raise UnsupportedInputError(opaque)
+        if x.device.type == "meta":
+            return ()
+        layout = x.layout
+        if x.is_nested:
+            parts = [x.values()]
+            if layout is not torch.strided:  # jagged: the offsets (and lengths) are memory too
+                parts += [t for t in (x.offsets(), x.lengths()) if t is not None]
+        elif layout is torch.sparse_coo:
+            parts = [x._indices(), x._values()]
+        elif layout in (torch.sparse_csr, torch.sparse_bsr):
+            parts = [x.crow_indices(), x.col_indices(), x.values()]
+        elif layout in (torch.sparse_csc, torch.sparse_bsc):
+            parts = [x.ccol_indices(), x.row_indices(), x.values()]
+        else:
+            extent = self.extent(x)
+            return () if extent is None else (extent,)
+        return tuple(extent for part in parts for extent in self.extents(part))
 
     # Steps.  Each takes (array, plan) and returns an array.
 
