@@ -35,13 +35,19 @@ _KEY = attrgetter("dtype", "flags.num")
 # Flags under which the dtype decides the traits: writable (read-only memory may be
 # a memory map, whose remedy differs) and C-contiguous (no stride to read).
 _KEY_DECIDES = WRITEABLE | CONTIGUOUS
-# What np.asarray makes of Python values (NumPy 2; NumPy 1.26 agrees for these).
+# What np.asarray makes of Python values (NumPy 2; NumPy 1.26 agrees for these):
+# each int is discovered as int64, else uint64, else an object; int64 beside
+# uint64 promotes to float64; an object int makes an object array.
 _PYTHON_DTYPES = {
     "bool": "bool",
     "int": "int64",
     "uint": "uint64",
+    "int65": "float64",
+    "bigint": "refused",
     "float": "float64",
+    "float-bigint": "refused",
     "complex": "complex128",
+    "complex-bigint": "refused",
 }
 
 
@@ -205,6 +211,11 @@ class NumpyBackend(Backend):
 
     def python_dtype(self, kind: str) -> str:
         return _PYTHON_DTYPES.get(kind, "inferred")
+
+    @property
+    def python_max_dims(self) -> int:  # type: ignore[override]
+        """NumPy makes arrays of at most :attr:`max_dims` dimensions from sequences too."""
+        return self.max_dims
 
     def resolve_device(self, device: Device) -> Device:
         if device.kind != "cpu":

@@ -221,6 +221,34 @@ def from_numpy_is_exact(a: Any) -> bool:
     return bool(flags.carray or (flags.behaved and min(a.strides) >= 0))
 
 
+_SEQUENCE_DEPTH: list[int] = []
+# Whether torch.asarray makes a dtype from Python values of a kind, probed once.
+_MAKES: Memo[bool] = Memo("torch dtypes made from Python values", "(dtype, kind of values)", 256)
+
+
+def _python_max_dims() -> int:
+    """The deepest nested list torch.asarray accepts, found once by bisection (a dozen tries)."""
+    if not _SEQUENCE_DEPTH:
+        import torch
+
+        def takes(depth: int) -> bool:
+            nested: Any = 0
+            for _ in range(depth):
+                nested = [nested]
+            try:
+                torch.asarray(nested)
+            except (ValueError, RuntimeError, TypeError):
+                return False
+            return True
+
+        low, high = 1, 4096  # takes(low); the answer is below high
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if takes(middle) else (low, middle)
+        _SEQUENCE_DEPTH.append(low)
+    return _SEQUENCE_DEPTH[0]
+
+
 def _to(x: Any, dtype: Any) -> Any:
     return x.to(dtype)
 
@@ -372,11 +400,38 @@ class TorchBackend(Backend):
     def python_dtype(self, kind: str) -> str:
         import torch
 
+        kind = kind.removesuffix("-bigint")  # torch converts such ints to its float
         if kind in {"float", "complex"}:
             # torch.asarray follows the default dtype, a run-time setting.
             default = torch_name(torch.get_default_dtype())
             return _COMPLEX_OF.get(default, "inferred") if kind == "complex" else default
-        return {"bool": "bool", "int": "int64", "uint": "uint64"}.get(kind, "inferred")
+        if kind == "bool":
+            return "bool"
+        # Every int is an int64 to torch: one beyond it raises (the planner refuses it).
+        return "int64" if kind in {"int", "uint", "int65", "bigint"} else "inferred"
+
+    def python_makes(self, dtype: str, kind: str) -> bool:
+        """Probed once per pair: torch.asarray([1.0], dtype=torch.uint64) raises TypeError."""
+        key = (dtype, kind)
+        known = _MAKES.data.get(key)
+        if known is None:
+            import torch
+
+            value = {"bool": True, "int": 1, "float": 1.0, "complex": 1 + 0j}.get(kind)
+            try:
+                with _quiet_if_complex_half(dtype):
+                    torch.asarray([value], dtype=torch_dtype(dtype))
+            except (TypeError, ValueError, RuntimeError):
+                known = False
+            else:
+                known = True
+            _MAKES.put(key, known)
+        return known
+
+    @property
+    def python_max_dims(self) -> int:  # type: ignore[override]
+        """How deep torch.asarray takes nested sequences: probed once (128 in torch 2.x)."""
+        return _python_max_dims()
 
     def resolve_device(self, device: Device) -> Device:
         import torch
