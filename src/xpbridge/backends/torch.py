@@ -202,25 +202,6 @@ def direct_dtypes() -> frozenset[Any]:
     return _DIRECT_DTYPES
 
 
-def from_numpy_is_exact(a: Any) -> bool:
-    """Whether ``torch.from_numpy(a)`` does exactly what the plan would, or raises.
-
-    The one rule of the fast paths (``to_torch``, ``convert`` and the tree
-    walkers' common case inline it, and tests check that they agree with it;
-    trees call it for every other array): a dtype torch takes as it is,
-    aligned and writable (torch
-    would alias read-only memory as writable), and C-contiguous or at least
-    without a negative stride.  What it lets through either converts exactly
-    or raises cheaply (an odd stride); what it keeps out (reversed views,
-    bfloat16, byte-swapped, complex) would cost torch a C++ exception or give
-    a different result, and goes to the planner.
-    """
-    if a.dtype not in (_DIRECT_DTYPES or direct_dtypes()):
-        return False
-    flags = a.flags
-    return bool(flags.carray or (flags.behaved and min(a.strides) >= 0))
-
-
 _SEQUENCE_DEPTH: list[int] = []
 # Whether torch.asarray makes a dtype from Python values of a kind, probed once.
 _MAKES: Memo[bool] = Memo("torch dtypes made from Python values", "(dtype, kind of values)", 256)
