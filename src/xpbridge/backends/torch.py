@@ -13,7 +13,7 @@ from .._lib.devices import CPU, CURRENT, Device
 from .._lib.dtypes import DTYPES, NATIVE_IN_BOTH, numpy_dtype, numpy_name, torch_dtype, torch_name
 from .._lib.memo import Memo
 from .._lib.traits import Traits
-from .._lib.transfers import synchronise
+from .._lib.staging import StagingPool, default_pool
 from .._lib.warnings import COMPLEX_HALF, ignoring
 from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent, Primitive
@@ -48,22 +48,64 @@ def _normalise(a: Any, name: str) -> Any:
     return as_strided(a, a.shape, strides, writeable=a.flags.writeable)
 
 
-# Device -> host copies of at least this many bytes go through pinned memory:
-# a copy into pageable memory is staged by the driver anyway, at lower bandwidth.
+# Device -> host copies of at least this many bytes go through the pinned
+# staging pool (xpbridge._lib.staging): below it, a pageable copy's fixed costs
+# are most of the time anyway.
 PINNED_STAGING_BYTES = 1 << 20
 
 
-def _cuda_to_host(x: Any) -> Any:
-    import torch
+class _CudaTransfer:
+    """One device -> host copy, chunk by chunk, on the device's current stream.
 
+    The result is pageable host memory that xpbridge allocates (NumPy's
+    allocator where the dtype is NumPy's: huge pages for large blocks).
+    """
+
+    def __init__(self, x: Any, event: Callable[[], Any] | None = None) -> None:
+        import torch
+
+        self.source = x.contiguous().reshape(-1).view(torch.uint8)  # on the device
+        nbytes = self.source.numel()
+        np = sys.modules.get("numpy")
+        if np is not None:
+            self.out = torch.from_numpy(np.empty(nbytes, dtype=np.uint8))
+        else:
+            self.out = torch.empty(nbytes, dtype=torch.uint8)
+        self.result = self.out.view(x.dtype).reshape(x.shape)
+        self.stream = torch.cuda.current_stream(x.device) if x.is_cuda else None
+        self.event = event or torch.cuda.Event
+
+    def issue(self, buffer: Any, start: int, stop: int) -> Any:
+        # Ordered after the work already queued on the stream: the values are final.
+        buffer[: stop - start].copy_(self.source[start:stop], non_blocking=True)
+        done = self.event()
+        if self.stream is None:
+            done.record()
+        else:
+            done.record(self.stream)
+        return done
+
+    def wait(self, token: Any) -> None:
+        token.synchronize()
+
+    def drain(self, buffer: Any, start: int, stop: int) -> None:
+        self.out[start:stop].copy_(buffer[: stop - start])
+
+
+def _cuda_to_host(x: Any, pool: StagingPool | None = None, event: Any = None) -> Any:
+    """``x`` in pageable host memory; large copies through the bounded pinned pool.
+
+    ``pool`` and ``event`` are the pool and the event factory (tests inject
+    fakes; by default the process pool and ``torch.cuda.Event``).
+    """
     if x.numel() * x.element_size() < PINNED_STAGING_BYTES:
         return x.cpu()
-    staging = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
-    staging.copy_(x, non_blocking=True)  # ordered after the work on the current stream
-    # Complete before anyone reads it: at once, or once per stream for a whole tree.
-    stream = torch.cuda.current_stream(x.device)
-    synchronise(("cuda", x.device.index, stream.cuda_stream), stream.synchronize)
-    return staging
+    try:
+        transfer = _CudaTransfer(x, event)
+    except RuntimeError:  # a dtype with no byte view (a packed sub-byte type): torch's own copy
+        return x.cpu()
+    (pool or default_pool()).copy(transfer.source.numel(), transfer)
+    return transfer.result
 
 
 def _without_data(x: Any, torch: Any) -> str:
