@@ -27,7 +27,7 @@ from xpbridge._lib.dtypes import NATIVE_IN_BOTH, DTYPES, ml_dtypes_has, torch_dt
 from xpbridge.testing import assert_bitwise_equal
 from xpbridge.testing.strategies import numpy_arrays, torch_tensors
 
-pytestmark = pytest.mark.property
+pytestmark = [pytest.mark.property, pytest.mark.rule("copy-engines-exact")]
 
 ML_DTYPES = [n for n in ("bfloat16", "float8_e4m3fn", "complex32") if ml_dtypes_has(n)]
 SHAPES = st.sampled_from([(), (0,), (1,), (5,), (3, 4), (1, 7), (2, 1, 3)])

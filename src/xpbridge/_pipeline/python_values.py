@@ -214,7 +214,7 @@ def _cannot_hold(v: Values, dtype: str) -> str:
 def _shown(value: float) -> str:
     """A value for a message: a huge int by its size, not by its hundreds of digits."""
     if isinstance(value, int) and abs(value) >= 10**15:
-        return f"{'-' if value < 0 else ''}an int of {abs(value).bit_length()} bits"
+        return f"a{' negative' if value < 0 else 'n'} int of {abs(value).bit_length()} bits"
     return repr(value)
 
 

@@ -98,10 +98,11 @@ class _Seen:
     def kind(self, index: int) -> None:
         self.widest = max(self.widest, index)
 
-    def reals(self, values: list[Any]) -> None:
+    def reals(self, values: list[Any], finite: bool = False) -> None:
+        """Take in real values (``finite``: ints, which are, and may be beyond any float)."""
         if not values:
             return
-        if not all(map(isfinite, values)):
+        if not finite and not all(map(isfinite, values)):
             self.inf = self.inf or any(map(isinf, values))
             self.nan = self.nan or any(map(isnan, values))
             values = [v for v in values if isfinite(v)]
@@ -115,7 +116,7 @@ class _Seen:
         low, high = min(values), max(values)
         self.int_low = low if self.int_low is None else min(self.int_low, low)
         self.int_high = high if self.int_high is None else max(self.int_high, high)
-        self.reals([low, high])
+        self.reals([low, high], finite=True)
         self.kind(2)
 
     def leaves(self, items: list[Any], types: set[type]) -> None:
@@ -123,7 +124,7 @@ class _Seen:
         for cls in types:
             group = items if len(types) == 1 else [v for v in items if type(v) is cls]
             if cls is bool:
-                self.reals([int(min(group)), int(max(group))])  # 0 and 1 need holding too
+                self.reals([int(min(group)), int(max(group))], finite=True)  # 0 and 1 need holding
                 self.kind(1)
             elif cls is int or (issubclass(cls, int) and not issubclass(cls, bool)):
                 self.ints(group if cls is int else [int(v) for v in group])  # IntEnum: its value
