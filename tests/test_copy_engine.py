@@ -421,9 +421,10 @@ def test_a_lazy_bit_is_resolved_before_any_engine_copies() -> None:
     for lazy in (torch._neg_view(_tensor()), z.conj()):
         assert lazy.is_neg() or lazy.is_conj()
         expected = lazy.resolve_conj().resolve_neg().numpy()
-        assert "resolve_neg" in xb.plan(lazy, "numpy").steps or "resolve_conj" in xb.plan(
-            lazy, "numpy"
-        ).steps
+        assert (
+            "resolve_neg" in xb.plan(lazy, "numpy").steps
+            or "resolve_conj" in xb.plan(lazy, "numpy").steps
+        )
         for copy in (None, True):
             assert_bitwise_equal(xb.to_numpy(lazy, copy=copy), expected)
 

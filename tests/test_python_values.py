@@ -109,7 +109,9 @@ def test_no_values_make_the_targets_default_float(value: Any) -> None:
     ]
     for to, own in cases:
         assert own in ("float64", "float32")
-        assert xb.plan(value, to).dtype == own == str(xb.convert(value, to).dtype).rpartition(".")[2]
+        assert (
+            xb.plan(value, to).dtype == own == str(xb.convert(value, to).dtype).rpartition(".")[2]
+        )
     assert xb.to_numpy([]).dtype == np.float64 and xb.to_torch([]).dtype == torch.float32
 
 
@@ -178,9 +180,10 @@ def test_values_a_dtype_cannot_hold_are_dtype_errors_with_a_remedy_that_works(
         assert f"pass dtype='{remedy}'" in str(converted.value)
         result = xb.convert(values, to, dtype=remedy)
     assert str(result.dtype).rpartition(".")[2] == remedy
-    assert np.asarray(result).tolist() == np.asarray(values, dtype=remedy).tolist() or np.isnan(
-        np.asarray(result)
-    ).any()
+    assert (
+        np.asarray(result).tolist() == np.asarray(values, dtype=remedy).tolist()
+        or np.isnan(np.asarray(result)).any()
+    )
 
 
 @pytest.mark.rule("python-values-held")

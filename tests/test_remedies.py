@@ -282,5 +282,7 @@ def test_the_recognisers_find_the_remedies_they_claim() -> None:
     assert _KEYWORD.findall("pass grad='detach' for a detached result") == [("grad", "'detach'")]
     assert _METHOD.findall("a sparse_coo tensor: call .to_dense() first") == [".to_dense()"]
     assert _has_unrecognised_remedy("call xb.frobnicate(x) first")
-    inner = re.search(r"instead: (x\.\w+(?:, x\.\w+)*)", "convert its inner tensors instead: x.a, x.b")
+    inner = re.search(
+        r"instead: (x\.\w+(?:, x\.\w+)*)", "convert its inner tensors instead: x.a, x.b"
+    )
     assert inner is not None and re.findall(r"x\.(\w+)", inner.group(1)) == ["a", "b"]

@@ -55,7 +55,7 @@ DENSE: dict[str, Callable[[], Any]] = {
     "float8_e4m3fn": lambda: torch.arange(12.0).to(torch.float8_e4m3fn),
     "complex32": lambda: _quiet(lambda: torch.arange(12.0).to(torch.complex32)),
     "uint4 (sub-byte)": lambda: torch.empty(12, dtype=torch.uint4),
-    "inference": lambda: _inference(),
+    "inference": lambda: _inference(),  # noqa: PLW0108 - defined below
     "quantized": lambda: _quiet(
         lambda: torch.quantize_per_tensor(torch.arange(12.0), 0.1, 0, torch.quint8)
     ),
@@ -65,7 +65,7 @@ DENSE: dict[str, Callable[[], Any]] = {
 NO_MEMORY: dict[str, Callable[[], Any]] = {
     "meta": lambda: torch.ones(6, device="meta"),
     "FakeTensor": _fake,
-    "UninitializedParameter": lambda: torch.nn.UninitializedParameter(),
+    "UninitializedParameter": torch.nn.UninitializedParameter,
 }
 
 
@@ -111,10 +111,14 @@ def test_sparse_and_nested_tensors_are_answered_by_their_parts() -> None:
         assert xb.shares_memory(csr, csr.values()) and xb.shares_memory(csr, csr.col_indices())
         assert xb.shares_memory(csc, csc.row_indices()) and xb.shares_memory(bsr, bsr.values())
         assert xb.shares_memory(nested, nested.unbind()[1])
-        assert xb.shares_memory(jagged, jagged.values()) and xb.shares_memory(jagged, jagged.offsets())
+        assert xb.shares_memory(jagged, jagged.values()) and xb.shares_memory(
+            jagged, jagged.offsets()
+        )
         for x in (coo, csr, csc, bsr, nested):
             assert xb.shares_memory(x, x)
-            assert not xb.shares_memory(x, _quiet(x.clone)) and not xb.shares_memory(x, torch.eye(4))
+            assert not xb.shares_memory(x, _quiet(x.clone)) and not xb.shares_memory(
+                x, torch.eye(4)
+            )
         copied = jagged.clone()  # new values; torch keeps the very offsets tensor
         assert not xb.shares_memory(copied.values(), jagged.values())
         same_offsets = copied.offsets().data_ptr() == jagged.offsets().data_ptr()
@@ -153,7 +157,7 @@ def test_more_dimensions_than_numpy_has_are_answered_exactly() -> None:
 @pytest.mark.rule("shares-memory-every-kind")
 def test_memory_that_is_not_the_tensors_own_is_an_error_naming_what_to_compare() -> None:
     tt = TwoTensor(torch.ones(3), torch.zeros(3))
-    with pytest.raises(xb.UnsupportedInputError, match="x.a, x.b") as caught:
+    with pytest.raises(xb.UnsupportedInputError, match=r"x\.a, x\.b") as caught:
         xb.shares_memory(tt, tt.a)
     assert "compare its inner tensors" in str(caught.value)
     assert xb.shares_memory(tt.a, tt.a) and not xb.shares_memory(tt.a, tt.b)  # what it names

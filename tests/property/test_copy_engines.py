@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import xpbridge as xb
 from xpbridge._lib import copy_engine as _copy
-from xpbridge._lib.dtypes import NATIVE_IN_BOTH, DTYPES, ml_dtypes_has, torch_dtype
+from xpbridge._lib.dtypes import DTYPES, NATIVE_IN_BOTH, ml_dtypes_has, torch_dtype
 from xpbridge.testing import assert_bitwise_equal
 from xpbridge.testing.strategies import numpy_arrays, torch_tensors
 
@@ -65,7 +65,10 @@ def test_every_engine_copies_every_ndarray_exactly(a: Any, engine: str, numpy_me
 
 @given(
     numpy_arrays(
-        dtypes=list(NATIVE_IN_BOTH), shape=st.sampled_from([(6,), (3, 4)]), layouts=("C",), flags=False
+        dtypes=list(NATIVE_IN_BOTH),
+        shape=st.sampled_from([(6,), (3, 4)]),
+        layouts=("C",),
+        flags=False,
     ),
     st.sampled_from(["C", "negative"]),
 )
@@ -96,7 +99,7 @@ def test_every_engine_copies_every_tensor_exactly(t: Any, engine: str) -> None:
         assert not xb.shares_memory(result, t.resolve_conj().resolve_neg())
 
 
-CAST_DTYPES = [n for n in NATIVE_IN_BOTH] + ["bfloat16"]
+CAST_DTYPES = [*NATIVE_IN_BOTH, "bfloat16"]
 
 
 @given(
@@ -113,7 +116,11 @@ def test_every_cast_engine_is_tensor_to(t: Any, target: str, engine: str) -> Non
             result = _copy.cast_tensor(t, dtype, engine=engine)
         except KeyError:
             assert engine == "numpy-buffer"
-            assert DTYPES[target].numpy is None or DTYPES[n_of(t)].numpy is None or not t.is_contiguous()
+            assert (
+                DTYPES[target].numpy is None
+                or DTYPES[n_of(t)].numpy is None
+                or not t.is_contiguous()
+            )
             return
         expected = t.to(dtype)
     assert result.dtype == dtype and result.shape == t.shape

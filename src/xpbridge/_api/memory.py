@@ -23,13 +23,13 @@ def _reduced(e: Extent) -> Extent | None:
         return None
     pointer = e.pointer
     lengths: dict[int, int] = {}  # stride -> the combined length of the axes with it
-    for n, s in zip(e.shape, e.strides, strict=True):
-        if n == 1 or s == 0:
+    for n, stride in zip(e.shape, e.strides, strict=True):
+        if n == 1 or stride == 0:
             continue
-        if s < 0:
-            pointer += (n - 1) * s
-            s = -s
-        lengths[s] = lengths.get(s, 1) + n - 1
+        if stride < 0:
+            pointer += (n - 1) * stride
+        step = abs(stride)
+        lengths[step] = lengths.get(step, 1) + n - 1
     strides = sorted(lengths, reverse=True)
     shape = tuple(lengths[s] for s in strides)
     return Extent(e.device, pointer, shape, tuple(strides), e.itemsize)
@@ -37,7 +37,10 @@ def _reduced(e: Extent) -> Extent | None:
 
 def _bounds(e: Extent) -> tuple[int, int]:
     """The first address and one past the last (``e`` reduced: strides positive)."""
-    return e.pointer, e.pointer + sum((n - 1) * s for n, s in zip(e.shape, e.strides)) + e.itemsize
+    span = sum((n - 1) * s for n, s in zip(e.shape, e.strides, strict=True))
+    return e.pointer, e.pointer + span + e.itemsize
+
+
 class _Raw:
     # An opaque view of an extent that NumPy can reason about without reading it
     # (the pointer may be device memory).

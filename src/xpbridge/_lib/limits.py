@@ -142,7 +142,7 @@ def _from_numpy(name: str, specials: list[float]) -> tuple[Fraction, Fraction, l
     else:
         import ml_dtypes
 
-        info = ml_dtypes.finfo(dtype)
+        info = ml_dtypes.finfo(dtype)  # type: ignore[no-untyped-call]
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a cast of inf or NaN may warn; that is what is asked
         cast = np.array(specials, dtype=np.float64).astype(dtype).astype(np.float64).tolist()

@@ -80,25 +80,27 @@ def check_arrays(v: Values, r: Request) -> bool:
     from .plan import make_plan
     from .request import Request
 
-    numpy = registry.backend_named("numpy")
-    request = Request(numpy, grad=r.grad)
-    for traits in v.arrays:
-        try:
+    request = Request(registry.backend_named("numpy"), grad=r.grad)
+    try:
+        for traits in v.arrays:
             make_plan(traits, request)
-        except GradError:
-            raise GradError(
-                f"the Python sequence holds a {traits.library} array that requires grad; its "
-                f"values are copied into a new array, which cuts the graph, and grad='raise' "
-                f"forbids that. Pass grad='detach' for a detached result"
-            ) from None
-        except ConversionError as e:
-            raise type(e)(f"an array inside the Python sequence: {e}") from None
+    except GradError:
+        raise GradError(
+            "the Python sequence holds an array that requires grad; its values are copied "
+            "into a new array, which cuts the graph, and grad='raise' forbids that. Pass "
+            "grad='detach' for a detached result"
+        ) from None
+    except ConversionError as e:
+        raise type(e)(f"an array inside the Python sequence: {e}") from None
     return v.more_arrays or any(traits.library != "numpy" for traits in v.arrays)
 
 
 def _int_class(v: Values) -> str:
-    """What the ints need, as NumPy discovers each: "int" (all int64), "uint" (all only uint64),
-    "int65" (some of each: only a float holds them all), "bigint" (one beyond 64 bits)."""
+    """What the ints need, as NumPy discovers each one.
+
+    ``"int"`` (all int64), ``"uint"`` (each only uint64), ``"int65"`` (some
+    of each: only a float holds them all), ``"bigint"`` (one beyond 64 bits).
+    """
     low, high = v.int_low, v.int_high
     if low is None or high is None:
         return ""
@@ -147,7 +149,8 @@ def result_dtype(v: Values, r: Request, dst: Backend) -> str:
     else:
         dtype = dst.python_dtype(inference_kind(v))
         if dtype == "refused":
-            assert v.int_low is not None and v.int_high is not None
+            assert v.int_low is not None
+            assert v.int_high is not None
             beyond = v.int_high if v.int_high > _UINT64_HIGH else v.int_low
             raise DTypeError(
                 f"the Python values include {_shown(beyond)}, beyond 64 bits: {dst.name} "
@@ -190,7 +193,8 @@ def _cannot_hold(v: Values, dtype: str) -> str:
         if v.inf or v.nan:
             return "inf" if v.inf else "nan"
         if v.low is not None and v.high is not None:
-            assert lim.low is not None and lim.high is not None
+            assert lim.low is not None
+            assert lim.high is not None
             if v.low < lim.low:
                 return _shown(v.low)
             if v.high > lim.high:
@@ -224,9 +228,9 @@ def _fitting(v: Values, dst: Backend, family: str) -> str | None:
     candidates += [c for kind in ("float", "complex") for c in _WIDER[kind] if c not in candidates]
     kind = _number_kind(v)
     for name in candidates:
-        if dst.holds(name) and not _cannot_hold(v, name):
-            if not kind or dst.python_makes(name, kind):
-                return name
+        makes = not kind or dst.python_makes(name, kind)
+        if dst.holds(name) and not _cannot_hold(v, name) and makes:
+            return name
     return None
 
 

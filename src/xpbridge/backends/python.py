@@ -122,7 +122,7 @@ class _Seen:
     def leaves(self, items: list[Any], types: set[type]) -> None:
         """Take in one level's leaves (no sequence among them)."""
         for cls in types:
-            group = items if len(types) == 1 else [v for v in items if type(v) is cls]
+            group: list[Any] = items if len(types) == 1 else [v for v in items if type(v) is cls]
             if cls is bool:
                 self.reals([int(min(group)), int(max(group))], finite=True)  # 0 and 1 need holding
                 self.kind(1)

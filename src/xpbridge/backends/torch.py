@@ -12,8 +12,8 @@ from .._lib.copy_engine import cast_tensor, copy_tensor
 from .._lib.devices import CPU, CURRENT, Device
 from .._lib.dtypes import DTYPES, NATIVE_IN_BOTH, numpy_dtype, numpy_name, torch_dtype, torch_name
 from .._lib.memo import Memo
-from .._lib.traits import Traits
 from .._lib.staging import StagingPool, default_pool
+from .._lib.traits import Traits
 from .._lib.warnings import COMPLEX_HALF, ignoring
 from ..errors import DeviceError, UnsupportedInputError
 from ._base import Backend, Extent, Primitive
