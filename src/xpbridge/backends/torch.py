@@ -34,9 +34,11 @@ def _quiet_if_complex_half(dtype: str) -> AbstractContextManager[None]:
 
 
 def _normalise(a: Any, name: str) -> Any:
-    """A view of ``a`` that torch.from_numpy accepts, for the two cases it rejects wrongly.
+    """A view of ``a`` that torch.from_numpy accepts, for the cases it rejects wrongly.
 
-    torch checks the stride of a length-1 axis, which is never read, and knows
+    torch checks the stride of a length-1 axis, which is never read (and the
+    strides of an empty array, of which none is: NumPy calls an empty array
+    with a negative stride C-contiguous), and knows
     NumPy's integer types by type code, so ``np.ulonglong`` ('Q') is refused
     although it is the same 64-bit type as ``np.uint64`` ('L') on LP64.
     """
@@ -44,7 +46,12 @@ def _normalise(a: Any, name: str) -> Any:
 
     if DTYPES[name].numpy is not None:
         a = a.view(numpy_dtype(name))
-    strides = [a.itemsize if n == 1 else s for n, s in zip(a.shape, a.strides, strict=True)]
+    if a.size == 0:  # no element is read: any strides, C order's (NumPy allows negative ones)
+        strides = [a.itemsize] * a.ndim
+        for axis in range(a.ndim - 2, -1, -1):
+            strides[axis] = strides[axis + 1] * max(a.shape[axis + 1], 1)
+    else:
+        strides = [a.itemsize if n == 1 else s for n, s in zip(a.shape, a.strides, strict=True)]
     return as_strided(a, a.shape, strides, writeable=a.flags.writeable)
 
 
