@@ -45,11 +45,11 @@ class Limits(NamedTuple):
     kind : str
         The dtype's kind (``"bool"``, ``"int"``, ``"uint"``, ``"float"``,
         ``"complex"``; a complex type's limits are its parts').
-    low, high : int or Fraction or None
+    low, high : int or float or Fraction or None
         Integer types: the smallest and largest value, inclusive.  Floating
         types: ``-overflow`` and ``overflow``, exclusive (a magnitude of at
-        least ``overflow`` rounds beyond the largest finite value).  None for
-        bool, which holds every value as its truth.
+        least ``overflow`` rounds beyond the largest finite value), exact.
+        None for bool, which holds every value as its truth.
     inf, nan : bool
         Whether infinities and NaN are held as themselves.
     positive_only : bool
@@ -57,15 +57,15 @@ class Limits(NamedTuple):
 
     Examples
     --------
-    >>> limits("uint8").high, limits("float16").high
-    (255, Fraction(65520, 1))
+    >>> limits("uint8").high, limits("float16").high, limits("float6_e2m3fn").high
+    (255, 65520, 7.75)
     >>> limits("float8_e4m3fn").inf, limits("float8_e4m3fn").nan
     (False, True)
     """
 
     kind: str
-    low: int | Fraction | None
-    high: int | Fraction | None
+    low: int | float | Fraction | None
+    high: int | float | Fraction | None
     inf: bool = False
     nan: bool = False
     positive_only: bool = False
@@ -119,7 +119,8 @@ def _float_limits(name: str) -> Limits | None:
         largest, eps, cast = found
     else:
         return None
-    overflow = largest + eps * Fraction(2) ** (math.frexp(largest)[1] - 1) / 2
+    exact = largest + eps * Fraction(2) ** (math.frexp(largest)[1] - 1) / 2
+    overflow = _plain(exact)
     inf, nan, zero, minus_one = cast
     return Limits(
         "float",
@@ -129,6 +130,19 @@ def _float_limits(name: str) -> Limits | None:
         nan=math.isnan(nan),
         positive_only=zero != 0.0 or minus_one != -1.0,
     )
+
+
+def _plain(value: Fraction) -> int | float | Fraction:
+    """``value`` as the cheapest exact number: Python compares ints and floats exactly.
+
+    float16's threshold is 65520, float64's the int 2**1024 - 2**970 (beyond
+    every float), float6_e2m3fn's the float 7.75.
+    """
+    if value.denominator == 1:
+        return int(value)
+    if Fraction(float(value)) == value:
+        return float(value)
+    return value
 
 
 def _from_numpy(name: str, specials: list[float]) -> tuple[Fraction, Fraction, list[float]]:

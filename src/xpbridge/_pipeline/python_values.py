@@ -76,6 +76,8 @@ def check_arrays(v: Values, r: Request) -> bool:
     ``asarray``, so its error (``grad="raise"``, a dtype NumPy lacks) is
     raised here, by ``plan`` as by ``convert``.
     """
+    if not v.arrays:
+        return v.more_arrays
     from ..backends import registry
     from .plan import make_plan
     from .request import Request

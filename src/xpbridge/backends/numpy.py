@@ -80,6 +80,13 @@ def _casts_from_outside_the_table(source: str, target: str) -> bool:
     )
 
 
+@cache
+def _max_dims() -> int:
+    import numpy as np
+
+    return 64 if int(np.__version__.partition(".")[0]) >= 2 else 32
+
+
 def _is_memmap(x: Any) -> bool:
     import mmap
 
@@ -205,9 +212,7 @@ class NumpyBackend(Backend):
     @property
     def max_dims(self) -> int:  # type: ignore[override]
         """NumPy's NPY_MAXDIMS: 64 since NumPy 2.0, 32 before."""
-        import numpy as np
-
-        return 64 if int(np.__version__.partition(".")[0]) >= 2 else 32
+        return _max_dims()
 
     def python_dtype(self, kind: str) -> str:
         return _PYTHON_DTYPES.get(kind, "inferred")
