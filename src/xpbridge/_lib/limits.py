@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from fractions import Fraction
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .dtypes import DTYPES, ml_dtypes_has
 from .memo import Memo
+
+if TYPE_CHECKING:
+    from fractions import Fraction  # imported when a limit is first computed (1.5 ms)
 
 __all__ = ["Limits", "limits"]
 
@@ -106,6 +108,8 @@ def _compute(name: str) -> Limits | None:
 
 
 def _float_limits(name: str) -> Limits | None:
+    from fractions import Fraction
+
     row = DTYPES.get(name)
     if row is None or row.kind != "float":
         return None
@@ -140,12 +144,14 @@ def _plain(value: Fraction) -> int | float | Fraction:
     """
     if value.denominator == 1:
         return int(value)
-    if Fraction(float(value)) == value:
+    if float(value) == value:  # compared exactly
         return float(value)
     return value
 
 
 def _from_numpy(name: str, specials: list[float]) -> tuple[Fraction, Fraction, list[float]]:
+    from fractions import Fraction
+
     import numpy as np
 
     from .dtypes import numpy_dtype
@@ -164,6 +170,8 @@ def _from_numpy(name: str, specials: list[float]) -> tuple[Fraction, Fraction, l
 
 
 def _from_torch(name: str, specials: list[float]) -> tuple[Fraction, Fraction, list[float]] | None:
+    from fractions import Fraction
+
     import torch
 
     dtype = getattr(torch, DTYPES[name].torch or name, None)
