@@ -30,6 +30,8 @@ __all__ = ["SCAN_DEPTH", "PythonBackend", "Values", "scan"]
 _ORDER = ("empty", "bool", "int", "float", "complex")
 _SEQUENCES = (list, tuple)
 _SCALARS = (bool, int, float, complex)
+_EXACT_SEQUENCES = frozenset(_SEQUENCES)
+_EXACT_SCALARS = frozenset(_SCALARS)
 
 # Deeper than any library makes arrays from nested sequences (torch: 128,
 # NumPy: 64): the scan stops there, so a sequence that contains itself ends.
@@ -209,23 +211,26 @@ def scan(x: Any) -> Values:
         depth += 1
         if depth > SCAN_DEPTH:
             return seen.values(depth, ragged, _contains_itself(x))
-        if len(set(map(id, level))) < len(level):
-            # One object at many places (shared rows): described once, so that
-            # sharing never multiplies the work.
-            level = list({id(s): s for s in level}.values())
-        ragged = ragged or len(set(map(len, level))) > 1
-        items = list(chain.from_iterable(level))
+        if len(level) > 1:
+            if len(set(map(id, level))) < len(level):
+                # One object at many places (shared rows): described once, so that
+                # sharing never multiplies the work.
+                level = list({id(s): s for s in level}.values())
+            ragged = ragged or len(set(map(len, level))) > 1
+            items = list(chain.from_iterable(level))
+        else:
+            items = list(level[0])
         types = set(map(type, items))
-        if all(issubclass(cls, _SEQUENCES) for cls in types):
+        if types <= _EXACT_SCALARS or not any(issubclass(c, _SEQUENCES) for c in types):
+            level = []  # the common case of the innermost level: only values
+        elif types <= _EXACT_SEQUENCES or all(issubclass(c, _SEQUENCES) for c in types):
             level = items  # the common case of an inner level: only sequences
             continue
-        if any(issubclass(cls, _SEQUENCES) for cls in types):
+        else:
             ragged = True  # values beside sequences at one depth
             level = [v for v in items if isinstance(v, _SEQUENCES)]
             items = [v for v in items if not isinstance(v, _SEQUENCES)]
             types = set(map(type, items))
-        else:
-            level = []
         seen.leaves(items, types)
     return seen.values(depth, ragged)
 
