@@ -61,7 +61,9 @@ def convert_chunks(
     -------
     dask.array.Array
         The same shape and chunks; its ``meta`` (``._meta``) is an empty
-        array of the target library, of the result dtype.  Computing the
+        array of the target library, of the result dtype.  For ``to="dask"``
+        (the chunks stay NumPy arrays) it is :func:`xpbridge.convert` of the
+        array: the array itself, or lazily cast or copied.  Computing the
         whole array at once needs Dask to know how to concatenate the
         target's arrays (NumPy and CuPy: yes; torch: no); chunk by chunk
         (``.blocks``, ``.to_delayed()``, ``map_blocks``) always works.
@@ -94,6 +96,19 @@ def convert_chunks(
             f"use xpbridge.convert for a single array"
         )
     r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
+    if r.target.name == "dask":
+        # A Dask array's chunks are NumPy arrays already: wrapping each again
+        # would give chunks that are Dask arrays, under a meta that says ndarray.
+        return convert(
+            array,
+            to,
+            device=device,
+            dtype=dtype,
+            copy=copy,
+            grad=grad,
+            requires_grad=requires_grad,
+            narrow=narrow,
+        )
     options = {
         # The library by name: a module or an array does not pickle to a worker.
         "to": r.target.name,

@@ -7,7 +7,7 @@ addresses, so one cached plan serves every array of the same kind.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .devices import CPU, Device
 
@@ -70,6 +70,5 @@ class Traits(NamedTuple):
     # The number of dimensions when above 32 (NumPy 1.x's limit; NumPy 2's is 64), else 0.
     many_dims: int = 0
     native_device: object = None  # the library's own device object, where it has several
-    # Python sources: the signed bits their ints need, and whether one is negative.
-    int_bits: int = 0
-    negative_ints: bool = False
+    # Python sources: what the scan read of the values (xpbridge.backends.python.Values).
+    values: Any = None

@@ -23,6 +23,7 @@ from ..errors import (
     UnsupportedInputError,
     install_line,
 )
+from . import python_values
 from .request import Request
 
 __all__ = ["BUFFER_STEPS", "Plan", "make_plan"]
@@ -451,13 +452,16 @@ def make_plan(t: Traits, r: Request) -> Plan:
         reasons.append("copy=True asks for a new buffer")
         new_buffer = True
 
-    if r.requires_grad and not (t.requires_grad and src is dst):
+    if r.requires_grad:
+        # Checked for every source, a torch tensor that requires grad included:
+        # its cast to an integer dtype has no grad, so the request could not hold.
         if not DTYPES[dtype].differentiable:
             raise DTypeError(
                 f"requires_grad=True needs a floating-point or complex dtype, not {dtype}: "
                 f"pass dtype='float32' (or another float dtype) as well"
             )
-        target.append("require_grad")
+        if not (t.requires_grad and src is dst):  # else the result keeps the source's graph
+            target.append("require_grad")
 
     aliases = not (new_buffer or t.scalar or t.size_zero)
     writable = not dst.immutable_arrays
@@ -551,51 +555,20 @@ def _chain(first: Plan, second: Plan, r: Request) -> Plan:
     )
 
 
-def _python_dtype(t: Traits, r: Request, dst: Backend) -> str:
-    """The result dtype of a Python source: ``dtype=``, or the target's own inference."""
-    beyond_64_bits = t.int_bits > 65 or (t.int_bits == 65 and t.negative_ints)
-    if beyond_64_bits and (r.dtype is None or DTYPES[r.dtype].kind in {"bool", "int", "uint"}):
-        raise DTypeError(
-            f"a Python int needs {t.int_bits} bits with its sign: no integer dtype holds "
-            f"it; pass dtype='float64' for a floating-point array"
-        )
-    if r.dtype is not None:
-        row = DTYPES[r.dtype]
-        if t.dtype in {"bool", "int"} and row.kind in {"int", "uint"}:
-            width = row.bits if row.kind == "int" else row.bits + 1
-            if row.kind == "uint" and t.negative_ints:
-                raise DTypeError(
-                    f"the Python ints include negative values, which {r.dtype} cannot hold: "
-                    f"pass a signed dtype, e.g. dtype='int64'"
-                )
-            if t.int_bits > width:
-                raise DTypeError(
-                    f"the Python ints need {t.int_bits} bits (with the sign), more than "
-                    f"{r.dtype} holds: pass a wider dtype, e.g. dtype='int64'"
-                )
-        return r.dtype
-    if t.dtype == "int" and t.int_bits == 65:
-        return dst.python_dtype("uint")  # NumPy: non-negative ints up to 2**64 - 1 -> uint64
-    dtype = dst.python_dtype(t.dtype)
-    inferred = DTYPES.get(dtype)
-    if t.dtype == "int" and inferred and inferred.kind == "int" and t.int_bits > inferred.bits:
-        wide_float = "float64" if dst.holds("float64") else "float32"
-        raise DTypeError(  # JAX without x64 makes int32, which these ints overflow
-            f"the Python ints need {t.int_bits} bits (with the sign), more than the "
-            f"{dtype} {dst.name} makes of them: {dst.dtype_hint('int64')}pass "
-            f"dtype='{wide_float}'"
-        )
-    return dtype
-
-
 def _from_python(t: Traits, r: Request, dst: Backend) -> Plan:
-    """Python scalars and sequences: the target's own asarray, which infers the dtype."""
+    """Python scalars and sequences: the target's own asarray, which infers the dtype.
+
+    What the values need is decided in :mod:`.python_values` (shape, dtype,
+    what the dtype holds, the arrays among them).
+    """
+    values = t.values
+    exchange = registry.exchange("python", dst.name)
+    python_values.check_shape(values, dst if exchange is not None else _numpy())
     if r.copy is False:
         raise CopyError(
             "copy=False, but a Python object has no buffer to share: its values are copied "
             "into a new array. Pass copy=None"
         )
-    exchange = registry.exchange("python", dst.name)
     if exchange is None:
         # A library without its own asarray for Python objects: NumPy makes the
         # array (its inference), which then crosses like any NumPy array.
@@ -607,11 +580,12 @@ def _from_python(t: Traits, r: Request, dst: Backend) -> Plan:
             )
         second = make_plan(Traits("numpy", first.dtype), r.replace(dtype=None))
         return _chain(first, second, r)  # first never aliases: Python values are copied
-    if r.dtype is not None and not dst.holds(r.dtype):
-        raise DTypeError(f"{dst.name} has no dtype {r.dtype!r}: pass a dtype it has")
-    dtype = _python_dtype(t, r, dst)
+    dtype = python_values.result_dtype(values, r, dst)
     name, call = exchange
     steps, calls = [name], [call]
+    if python_values.check_arrays(values, r):  # arrays inside: each to NumPy first
+        steps.insert(0, "convert_arrays")
+        calls.insert(0, registry.backend_named("python").step("convert_arrays"))
     if r.requires_grad:
         if dtype != "inferred" and not DTYPES[dtype].differentiable:
             raise DTypeError(

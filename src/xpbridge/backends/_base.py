@@ -119,6 +119,8 @@ class Backend:
     import_copies_reason: ClassVar[str] = "{name}'s from_dlpack copies the data it imports"
     # The most dimensions an array may have (None: no limit xpbridge knows).
     max_dims: ClassVar[int | None] = None
+    # The deepest nested Python sequence its asarray takes (None: no limit known).
+    python_max_dims: ClassVar[int | None] = None
 
     def owns(self, cls: type) -> bool:
         """Whether objects of ``cls`` belong to this library (never imports it)."""
@@ -242,11 +244,25 @@ class Backend:
     def python_dtype(self, kind: str) -> str:
         """The dtype this library's ``asarray`` infers for Python values of ``kind``.
 
-        ``kind`` is ``"bool"``, ``"int"``, ``"uint"`` (ints only ``uint64`` holds),
-        ``"float"``, ``"complex"`` or ``"mixed"``; ``"inferred"`` means only the
-        conversion itself can tell.
+        ``kind`` is ``"bool"``; for ints alone ``"int"`` (int64 holds them),
+        ``"uint"`` (only uint64 holds each), ``"int65"`` (some only int64 holds,
+        some only uint64) or ``"bigint"`` (one beyond 64 bits); ``"float"`` and
+        ``"complex"`` (also for no values at all: ``[]``), and
+        ``"float-bigint"`` / ``"complex-bigint"`` when ints beyond 64 bits are
+        among them; or ``"mixed"`` (arrays, strings).  The answer is the dtype
+        the library infers, even one that cannot hold the values (the planner
+        checks them); ``"refused"`` where it makes no numeric array (NumPy's
+        object arrays); ``"inferred"`` where only the conversion can tell.
         """
         return "inferred"
+
+    def python_makes(self, dtype: str, kind: str) -> bool:
+        """Whether ``asarray(values, dtype=dtype)`` takes Python values of ``kind``.
+
+        ``kind`` is ``"bool"``, ``"int"``, ``"float"`` or ``"complex"``
+        (torch makes no uint64 array of Python floats, for one).
+        """
+        return True
 
     def plan_epoch(self) -> object:
         """A value that changes when a run-time setting changes what this library holds."""
@@ -255,6 +271,17 @@ class Backend:
     def extent(self, x: Any) -> Extent | None:
         """Where ``x``'s elements lie, or None when it has no shareable memory."""
         raise NotImplementedError
+
+    def extents(self, x: Any) -> tuple[Extent, ...]:
+        """Every block of memory ``x``'s values are read from (empty: none to share).
+
+        One strided block, :meth:`extent`, for most arrays; a library whose
+        arrays read several (a sparse tensor's indices and values) names each.
+        Raises :class:`~xpbridge.UnsupportedInputError` where the memory cannot
+        be seen (:func:`xpbridge.shares_memory` then cannot answer exactly).
+        """
+        extent = self.extent(x)
+        return () if extent is None else (extent,)
 
     def step(self, name: str) -> Step:
         """The function that carries out the named step on this library's arrays."""

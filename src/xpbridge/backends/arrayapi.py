@@ -304,6 +304,18 @@ class ArrayAPIBackend(Backend):
         check_fits(self.namespace, x, plan.dtype)
         return x
 
+    def casts(self, source: str, target: str) -> bool:
+        """The standard's ``astype``: every cast between dtypes it holds, but complex -> real.
+
+        The standard says a complex -> real (or bool) cast "should not be
+        permitted"; array-api-strict raises TypeError and JAX deprecates it.
+        Such a cast runs in the source library before the data crosses, or is
+        refused between two arrays of this namespace.
+        """
+        if not (self.holds(source) and self.holds(target)):
+            return False
+        return DTYPES[source].kind != "complex" or DTYPES[target].kind == "complex"
+
     def imports_dtype(self, dtype: str) -> bool:
         # NumPy's __dlpack__ exports only NumPy's own types, not ml_dtypes' (bfloat16,
         # float8): those reach the namespace through its asarray, as a copy.

@@ -26,6 +26,9 @@ from .._lib.traits import Traits
 from ..errors import UnsupportedInputError
 from ._base import Primitive, Step
 from .arrayapi import ArrayAPIBackend
+from .numpy import NumpyBackend
+
+_NUMPY = NumpyBackend()  # whose limits jnp.asarray inherits
 
 __all__ = ["JaxBackend"]
 
@@ -164,14 +167,22 @@ class JaxBackend(ArrayAPIBackend):
         return ""
 
     def python_dtype(self, kind: str) -> str:
+        # jnp.asarray: ints are its default int (one it cannot hold raises: the
+        # planner refuses it), floats and complex numbers its default types.
         wide = _x64_enabled()
+        kind = kind.removesuffix("-bigint")
+        if kind in {"int", "uint", "int65", "bigint"}:
+            return "int64" if wide else "int32"
         return {
             "bool": "bool",
-            "int": "int64" if wide else "int32",
-            "uint": "uint64" if wide else "inferred",
             "float": "float64" if wide else "float32",
             "complex": "complex128" if wide else "complex64",
         }.get(kind, "inferred")
+
+    @property
+    def python_max_dims(self) -> int:  # type: ignore[override]
+        """jnp.asarray makes its arrays of nested sequences through NumPy: NumPy's limit."""
+        return int(_NUMPY.max_dims)
 
     def plan_epoch(self) -> object:
         return _x64_enabled()

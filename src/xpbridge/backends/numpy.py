@@ -35,13 +35,19 @@ _KEY = attrgetter("dtype", "flags.num")
 # Flags under which the dtype decides the traits: writable (read-only memory may be
 # a memory map, whose remedy differs) and C-contiguous (no stride to read).
 _KEY_DECIDES = WRITEABLE | CONTIGUOUS
-# What np.asarray makes of Python values (NumPy 2; NumPy 1.26 agrees for these).
+# What np.asarray makes of Python values (NumPy 2; NumPy 1.26 agrees for these):
+# each int is discovered as int64, else uint64, else an object; int64 beside
+# uint64 promotes to float64; an object int makes an object array.
 _PYTHON_DTYPES = {
     "bool": "bool",
     "int": "int64",
     "uint": "uint64",
+    "int65": "float64",
+    "bigint": "refused",
     "float": "float64",
+    "float-bigint": "refused",
     "complex": "complex128",
+    "complex-bigint": "refused",
 }
 
 
@@ -72,6 +78,13 @@ def _casts_from_outside_the_table(source: str, target: str) -> bool:
     return dtype.kind in "biufcmM" and bool(
         np.can_cast(dtype, numpy_dtype(target), casting="unsafe")
     )
+
+
+@cache
+def _max_dims() -> int:
+    import numpy as np
+
+    return 64 if int(np.__version__.partition(".")[0]) >= 2 else 32
 
 
 def _is_memmap(x: Any) -> bool:
@@ -199,12 +212,15 @@ class NumpyBackend(Backend):
     @property
     def max_dims(self) -> int:  # type: ignore[override]
         """NumPy's NPY_MAXDIMS: 64 since NumPy 2.0, 32 before."""
-        import numpy as np
-
-        return 64 if int(np.__version__.partition(".")[0]) >= 2 else 32
+        return _max_dims()
 
     def python_dtype(self, kind: str) -> str:
         return _PYTHON_DTYPES.get(kind, "inferred")
+
+    @property
+    def python_max_dims(self) -> int:  # type: ignore[override]
+        """NumPy makes arrays of at most :attr:`max_dims` dimensions from sequences too."""
+        return self.max_dims
 
     def resolve_device(self, device: Device) -> Device:
         if device.kind != "cpu":
