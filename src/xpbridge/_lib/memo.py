@@ -34,7 +34,9 @@ __all__ = ["Memo", "MemoInfo", "clear_all", "importable", "inventory", "on_clear
 
 V = TypeVar("V")
 
-_REGISTERED: list[Memo[Any]] = []
+# Held weakly: a memo that belongs to a backend object (a namespace's dtype
+# names) leaves the list with it.
+_REGISTERED: weakref.WeakSet[Memo[Any]] = weakref.WeakSet()
 _ON_CLEAR: list[Callable[[], None]] = []
 
 
@@ -73,7 +75,7 @@ class Memo(Generic[V]):
     1
     """
 
-    __slots__ = ("by_type", "data", "key", "limit", "name")
+    __slots__ = ("__weakref__", "by_type", "data", "key", "limit", "name")
 
     def __init__(
         self,
@@ -89,7 +91,7 @@ class Memo(Generic[V]):
         # cleared in place, never replaced.
         self.data: dict[Any, V] = {}
         if register:
-            _REGISTERED.append(self)
+            _REGISTERED.add(self)
 
     def get(self, key: Any) -> V | None:
         """The value for ``key``, or None."""
@@ -152,7 +154,7 @@ def clear_all() -> None:
     Called when a registration changes what the pipeline decides (a backend
     registered or replaced, a container registered), and by tests.
     """
-    for memo in _REGISTERED:
+    for memo in list(_REGISTERED):
         memo.clear()
     for forget in _ON_CLEAR:
         forget()
@@ -173,4 +175,5 @@ def inventory() -> list[MemoInfo]:
     >>> "requests by spelling" in {m.name for m in inventory()}
     True
     """
-    return [MemoInfo(m.name, m.key, m.limit, INVALIDATED_BY) for m in _REGISTERED]
+    rows = {m.name: MemoInfo(m.name, m.key, m.limit, INVALIDATED_BY) for m in list(_REGISTERED)}
+    return sorted(rows.values())  # one row per name: backends of one namespace share theirs
