@@ -11,7 +11,9 @@ keeps a class alive.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -371,9 +373,34 @@ def test_the_inventory_lists_every_memo_with_its_bound() -> None:
         "tree kinds by type",
         "NumPy traits of plain arrays",
         "torch traits of plain CPU tensors",
+        "DLPack header meanings",
+        "capsule traits",
+        "library names",
     ):
         assert expected in names
     assert all(row.limit > 0 and row.invalidated_by for row in rows)
+
+
+def test_every_memo_is_a_memo() -> None:
+    """One caching idiom: no functools cache hides outside the inventory."""
+    package = Path(xb.__file__).parent
+    hidden = [
+        f"{path.relative_to(package)}:{n}"
+        for path in sorted(package.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\b(lru_cache|functools\.cache|cached_property)\b|^\s*@cache\b", line)
+    ]
+    assert hidden == []
+
+
+def test_memoised_functions_answer_again_after_clear_all() -> None:
+    from xpbridge._lib import spec
+
+    first = spec.load("contract")
+    assert "contract" in spec.load.memo  # type: ignore[attr-defined]
+    memo.clear_all()
+    assert "contract" not in spec.load.memo  # type: ignore[attr-defined]
+    assert spec.load("contract") == first
 
 
 def test_a_full_memo_starts_again_and_still_answers() -> None:

@@ -87,6 +87,9 @@ RECHECK = 256
 # so the source library's own copy is used without measuring.
 MEASURED_FROM_BYTES = 1 << 16
 
+# Decisions, not memos: what was measured on this machine, under a lock
+# (trials are shared counters), kept across clear_all (re-measuring decides
+# nothing new); xpbridge._lib.memo holds every memo of the pipeline.
 _lock = threading.Lock()
 _chosen: dict[tuple[Any, ...], _Decision] = {}
 _trials: dict[tuple[Any, ...], _Trials] = {}
@@ -244,21 +247,22 @@ def ready_torch() -> Any:
     return torch
 
 
-_SHARED: dict[str, Any] = {}  # "numpy": frozenset of NumPy dtypes; "torch": torch -> NumPy dtype
+# "numpy": the frozenset of NumPy dtypes both hold; "torch": torch -> NumPy dtype.
+_SHARED: Memo[Any] = Memo("dtypes both hold natively", "'numpy' or 'torch'", 2)
 
 
 def _shared_numpy_types(np: Any) -> Any:
-    cached = _SHARED.get("numpy")
+    cached = _SHARED.data.get("numpy")
     if cached is None:  # a race builds the same value twice
-        cached = _SHARED["numpy"] = frozenset(np.dtype(name) for name in NATIVE_IN_BOTH)
+        cached = _SHARED.put("numpy", frozenset(np.dtype(name) for name in NATIVE_IN_BOTH))
     return cached
 
 
 def torch_to_numpy_types(torch: Any, np: Any) -> Any:
     """The NumPy dtype of each torch dtype both hold natively (torch fully imported)."""
-    cached = _SHARED.get("torch")
+    cached = _SHARED.data.get("torch")
     if cached is None:
-        cached = _SHARED["torch"] = {getattr(torch, n): np.dtype(n) for n in NATIVE_IN_BOTH}
+        cached = _SHARED.put("torch", {getattr(torch, n): np.dtype(n) for n in NATIVE_IN_BOTH})
     return cached
 
 

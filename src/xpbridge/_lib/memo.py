@@ -25,14 +25,16 @@ dies with the class.
 
 from __future__ import annotations
 
+import functools
 import sys
 import weakref
 from collections.abc import Callable
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar
 
-__all__ = ["Memo", "MemoInfo", "clear_all", "importable", "inventory", "on_clear"]
+__all__ = ["Memo", "MemoInfo", "clear_all", "importable", "inventory", "memoised", "on_clear"]
 
 V = TypeVar("V")
+P = ParamSpec("P")
 
 # Held weakly: a memo that belongs to a backend object (a namespace's dtype
 # names) leaves the list with it.
@@ -122,6 +124,42 @@ class Memo(Generic[V]):
 
     def __repr__(self) -> str:
         return f"Memo({self.name!r}, {len(self.data)}/{self.limit})"
+
+
+def memoised(name: str, key: str, limit: int = 1024) -> Callable[[Callable[P, V]], Callable[P, V]]:
+    """Remember a pure function's results in a registered :class:`Memo`.
+
+    The function's arguments are the key (one positional argument: itself);
+    the memo is the wrapper's ``memo`` attribute.  For functions off the hot
+    path (a spec file, a probe, a cast NumPy allows): hot paths read a memo's
+    dict inline instead, where one call less is measurable.
+
+    Examples
+    --------
+    >>> @memoised("doubles", "an int")
+    ... def double(n: int) -> int:
+    ...     return 2 * n
+    >>> double(4), 4 in double.memo  # type: ignore[attr-defined]
+    (8, True)
+    """
+
+    def decorate(compute: Callable[P, V]) -> Callable[P, V]:
+        memo: Memo[V] = Memo(name, key, limit)
+
+        @functools.wraps(compute)
+        def remembered(*args: P.args, **kwargs: P.kwargs) -> V:
+            found_key: Any = args[0] if len(args) == 1 and not kwargs else args
+            if kwargs:
+                found_key = (args, tuple(sorted(kwargs.items())))
+            found = memo.data.get(found_key)
+            if found is None:
+                found = memo.put(found_key, compute(*args, **kwargs))
+            return found
+
+        remembered.memo = memo  # type: ignore[attr-defined]
+        return remembered
+
+    return decorate
 
 
 def importable(cls: type) -> bool:

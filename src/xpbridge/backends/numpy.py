@@ -5,14 +5,13 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Callable, Hashable
-from functools import cache
 from operator import attrgetter
 from typing import Any, ClassVar
 
 from .._lib.copy_engine import copy_ndarray
 from .._lib.devices import CPU, Device
 from .._lib.dtypes import DTYPES, ml_dtypes_has, numpy_dtype, numpy_name
-from .._lib.memo import Memo
+from .._lib.memo import Memo, memoised
 from .._lib.numpy_flags import ALIGNED, CONTIGUOUS, WRITEABLE
 from .._lib.traits import Traits
 from ..errors import DeviceError, UnsupportedInputError
@@ -51,7 +50,7 @@ _PYTHON_DTYPES = {
 }
 
 
-@cache
+@memoised("NumPy casts", "(source, target) dtype names", 1024)
 def _can_cast(source: str, target: str) -> bool:
     # ml_dtypes registers no casts between float8_e8m0fnu and the other float8
     # types; NumPy knows which casts exist.
@@ -60,7 +59,7 @@ def _can_cast(source: str, target: str) -> bool:
     return bool(np.can_cast(numpy_dtype(source), numpy_dtype(target), casting="unsafe"))
 
 
-@cache
+@memoised("NumPy casts from outside the table", "(source, target) dtype names", 1024)
 def _casts_from_outside_the_table(source: str, target: str) -> bool:
     """Whether NumPy's astype turns a dtype outside the table into ``target``.
 
@@ -80,7 +79,7 @@ def _casts_from_outside_the_table(source: str, target: str) -> bool:
     )
 
 
-@cache
+@memoised("NumPy dimension limit", "nothing (one entry)", 1)
 def _max_dims() -> int:
     import numpy as np
 
