@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["convert", "plan", "shares_memory", "to_numpy", "to_torch"]
 
-# The memos' dicts, read inline by the warm path.
+# The memos' dicts, read inline by the warm path (subscripts, not .get():
+# a miss is the rare case, and a KeyError caught costs nothing until raised).
 _BY_TARGET = BY_TARGET.data
 _BY_SPELLING = BY_SPELLING.data
 _KEYS = KEYS.data
@@ -265,15 +266,14 @@ def convert(
         r = None
     if r is None:
         r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
-    key = _KEYS.get(type(x))
-    if key is not None:
-        entry = r.table.get(key(x))
-        if entry is not None:
-            try:
-                return entry.run(x)
-            except entry.refusals:
-                pass  # the key did not decide this source: the full path says what to do
-    return convert_with(x, r)
+    try:
+        entry = r.table[_KEYS[type(x)](x)]
+    except KeyError:  # a type without a key function, or traits not planned yet
+        return convert_with(x, r)
+    try:
+        return entry.run(x)
+    except entry.refusals:  # the key did not decide this source: the full path says what to do
+        return convert_with(x, r)
 
 
 def to_numpy(
@@ -328,15 +328,14 @@ def to_numpy(
             r = None
     if r is None:
         r = request_of("numpy", None, dtype, copy, grad, False)
-    key = _KEYS.get(type(x))
-    if key is not None:
-        entry = r.table.get(key(x))
-        if entry is not None:
-            try:
-                return entry.run(x)  # type: ignore[no-any-return]
-            except entry.refusals:
-                pass
-    return convert_with(x, r)  # type: ignore[no-any-return]
+    try:
+        entry = r.table[_KEYS[type(x)](x)]
+    except KeyError:  # a type without a key function, or traits not planned yet
+        return convert_with(x, r)  # type: ignore[no-any-return]
+    try:
+        return entry.run(x)  # type: ignore[no-any-return]
+    except entry.refusals:  # the key did not decide this source: the full path says what to do
+        return convert_with(x, r)  # type: ignore[no-any-return]
 
 
 def to_torch(
@@ -403,12 +402,11 @@ def to_torch(
             r = None
     if r is None:
         r = request_of("torch", device, dtype, copy, "detach", requires_grad, narrow)
-    key = _KEYS.get(type(x))
-    if key is not None:
-        entry = r.table.get(key(x))
-        if entry is not None:
-            try:
-                return entry.run(x)  # type: ignore[no-any-return]
-            except entry.refusals:
-                pass
-    return convert_with(x, r)  # type: ignore[no-any-return]
+    try:
+        entry = r.table[_KEYS[type(x)](x)]
+    except KeyError:  # a type without a key function, or traits not planned yet
+        return convert_with(x, r)  # type: ignore[no-any-return]
+    try:
+        return entry.run(x)  # type: ignore[no-any-return]
+    except entry.refusals:  # the key did not decide this source: the full path says what to do
+        return convert_with(x, r)  # type: ignore[no-any-return]
