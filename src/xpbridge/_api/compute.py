@@ -14,8 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
+from .._lib.memo import Memo
 from .._lib.typing import Grad
-from .._pipeline.leaves import LeafFailed, convert_leaves, located
+from .._pipeline.leaves import LeafFailed, convert_leaves, located, views_of
 from .._pipeline.request import Request, request_of
 from .._trees.walk import _KINDS, _LEAF_KINDS, ARRAY, flatten, kind_of
 from ..errors import ArgumentError, ConversionError, UnsupportedInputError
@@ -121,6 +122,8 @@ def compute_in(
     if blockwise is not True and blockwise is not False:
         raise ArgumentError(f"blockwise must be True or False, not {blockwise!r}")
 
+    spelling = (to, device, grad, narrow)
+
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         context = f"compute_in of {getattr(func, '__qualname__', func)!s}: "
         call: Callable[..., Any] = func
@@ -129,6 +132,19 @@ def compute_in(
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             if torch_compiling():  # Dynamo traces this call: it runs eagerly, untraced
                 return out_of_compile(run)(*args, **kwargs)  # type: ignore[no-any-return]
+            if not kwargs:
+                # The common call (a few arrays, positional, each by views):
+                # the same compiled plans, without walking or planning a tree.
+                caller = _first_array(args)
+                ways = None if caller is None else _ways(spelling, caller)
+                views = None if ways is None else views_of(args, ways[0])
+                if views is not None:
+                    result = call(*views)
+                    back = ways[1]  # type: ignore[index]
+                    returned = views_of(result, back) if type(result) is tuple else None
+                    if returned is not None:
+                        return returned  # type: ignore[return-value]
+                    return _returned(context, result, back)  # type: ignore[no-any-return]
             if not kwargs and _flat(args):  # positional leaves only: nothing to walk
                 leaves: Sequence[Any] = args
                 treedef = None
@@ -266,6 +282,37 @@ class _Lazy:
         np = sys.modules["numpy"]
         shapes = self._jax_shapes([ShapeDtype(x.shape, x.dtype) for x in out])
         return tree, [np.asarray(x, dtype=s.dtype) for x, s in zip(out, shapes, strict=True)]
+
+
+# The requests of a call, there and back.
+WAYS: Memo[tuple[Request, Request]] = Memo(
+    "compute_in requests there and back",
+    "(the decoration's to, device, grad and narrow; the first array's type and device)",
+)
+
+
+def _ways(spelling: tuple[Any, ...], caller: Any) -> tuple[Request, Request] | None:
+    """The requests a call converts its arguments and results by (None: found the long way).
+
+    The way back is the request of ``caller`` as a target, which its type
+    and device decide (as :data:`~xpbridge._pipeline.request.BY_ARRAY` finds it).
+    """
+    try:
+        key = (spelling, type(caller), getattr(caller, "device", None))
+        found = WAYS.data.get(key)
+    except Exception:  # noqa: BLE001 - an unhashable device or spelling
+        return None
+    if found is None:
+        to, device, grad, narrow = spelling
+        there = request_of(to, device, None, None, grad, False, narrow)
+        if route_of((caller,), there.target.name, False) != EAGER:
+            return None  # a traced or lazy caller: the call takes its route
+        try:
+            back = request_of(caller, None, None, None, grad, False)
+        except ConversionError:  # refused by the long way, with the argument's path
+            return None
+        found = WAYS.put(key, (there, back))
+    return found
 
 
 def _on_the_host(x: Any) -> Any:

@@ -174,6 +174,8 @@ def dask_blocks(host: Callable[..., Any], arrays: Sequence[Any], dtype: Any) -> 
 
 def torch_compiling() -> bool:
     """Whether Dynamo is tracing this call (torch is never imported to ask)."""
+    if "torch._dynamo" not in sys.modules:  # nothing traces before Dynamo is imported
+        return False
     torch = sys.modules.get("torch")
     compiler = getattr(torch, "compiler", None)
     return compiler is not None and bool(compiler.is_compiling())

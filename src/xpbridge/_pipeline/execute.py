@@ -52,6 +52,9 @@ class Compiled:
         remaining steps (None when there are none).
     split : int
         How many of the plan's steps ``check`` does.
+    view : callable or None
+        ``check`` where it is every step and makes views only, nothing to
+        observe (a zero-copy primitive): what a call's few arrays run.
     traits : Traits or None
         The traits planned: held, so that a memo keyed by their identity
         never finds another object at the same address.
@@ -59,7 +62,7 @@ class Compiled:
         The target's plan epoch when planned (JAX's x64 flag).
     """
 
-    __slots__ = ("check", "epoch", "plan", "refusals", "rest", "run", "split", "traits")
+    __slots__ = ("check", "epoch", "plan", "refusals", "rest", "run", "split", "traits", "view")
 
     def __init__(
         self,
@@ -75,6 +78,8 @@ class Compiled:
         self.plan, self.run, self.refusals = plan, run, refusals
         self.check, self.rest = check, rest if check is not None or rest is not None else run
         self.split = split  # how many of the plan's steps ``check`` does
+        zero_copy = plan is not None and not plan.reasons
+        self.view = check if zero_copy and self.rest is None else None
         self.traits, self.epoch = traits, epoch
 
     def __repr__(self) -> str:

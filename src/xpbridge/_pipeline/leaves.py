@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._lib.transfers import deferred_synchronisation
-from .._trees.walk import _KINDS, ARRAY, SCALAR, kind_of
+from .._trees.walk import _KINDS, _LEAF_KINDS, ARRAY, SCALAR, kind_of
 from ..errors import ConversionError
 from .describe import KEYS
 from .execute import Compiled
@@ -30,7 +30,7 @@ from .pipeline import compiled_for, entry_for
 from .plan import Plan
 from .request import Request
 
-__all__ = ["LeafFailed", "convert_leaves", "located", "plan_leaves"]
+__all__ = ["LeafFailed", "convert_leaves", "located", "plan_leaves", "views_of"]
 
 # A planned leaf: its index, its compiled plan, what its remaining steps work
 # on, and how many of the plan's steps have run already (a check's views).
@@ -149,6 +149,44 @@ def _all_by_one_key(
         return True
     pending += [(i, entry, x, 0) for i, x in enumerate(leaves)]
     return True
+
+
+def views_of(values: tuple[Any, ...], r: Request) -> tuple[Any, ...] | None:
+    """A call's few values converted, where every array among them converts by views only.
+
+    The common :func:`xpbridge.compute_in` call (a few arrays and plain
+    values, positional; a tuple of arrays returned): each array takes the
+    compiled plan its traits key finds, as :func:`xpbridge.convert` finds it,
+    and values of other leaf kinds stay as they are.  Views only, so an array
+    that fails later loses nothing.  None where that does not hold (a
+    container, an array not planned yet, a copy, a refusal, one array at
+    two places): the caller walks and plans the values.
+    """
+    n = len(values)
+    if n > 1 and (values[0] is values[1] if n == 2 else len(set(map(id, values))) != n):
+        return None  # one object twice is converted once: planned leaf by leaf
+    kinds, keys, table = _KINDS.data, KEYS.data, r.table
+    out = []
+    for x in values:
+        cls = type(x)
+        kind = kinds.get(cls)
+        if kind is ARRAY:
+            try:
+                entry = table[keys[cls](x)]
+            except (KeyError, TypeError):  # no key function, not planned yet, an unhashable key
+                return None
+            view = entry.view
+            if view is None:  # more than views, or a copy to observe
+                return None
+            try:
+                out.append(view(x))
+            except entry.refusals:
+                return None
+        elif kind in _LEAF_KINDS:
+            out.append(x)
+        else:  # a container, or a type not met yet
+            return None
+    return tuple(out)
 
 
 def _transfer_end(steps: tuple[str, ...]) -> int:
