@@ -381,6 +381,20 @@ def test_the_inventory_lists_every_memo_with_its_bound() -> None:
     assert all(row.limit > 0 and row.invalidated_by for row in rows)
 
 
+def test_the_architecture_page_names_every_memo() -> None:
+    xb.compute_in("torch")(lambda x: x)(np.ones(2))  # modules that hold memos, loaded
+    xb.convert_tree({"a": np.ones(2)}, "torch")
+    page = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
+    table = {
+        name.strip()
+        for line in page.splitlines()
+        if line.startswith("| ") and not line.startswith("| memo ")
+        for name in line.split("|")[1].split("(")[0].split(",")
+    }
+    named = {row.name for row in memo.inventory()}
+    assert named - table == set()
+
+
 def test_every_memo_is_a_memo() -> None:
     """One caching idiom: no functools cache hides outside the inventory."""
     package = Path(xb.__file__).parent
