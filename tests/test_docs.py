@@ -304,18 +304,17 @@ def test_readme_reads_well_as_a_package_description() -> None:
 
 
 def _install_lines() -> list[tuple[str, str]]:
-    # The library's own messages (backends, testing) follow once it has one
-    # missing-library error; the command line already does.
-    # The command line's lines come from one helper: its answers are checked
-    # rather than its template.
-    from xpbridge._cli.libraries import install_hint
+    # Every install line in the README, the docs and the package's source; the
+    # lines made by the one helper (xpbridge.errors.install_line) are checked
+    # by its answers rather than its template.
     from xpbridge._lib.environment import OPTIONAL
+    from xpbridge.errors import EXTRAS, install_line
 
     sources = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
-    sources += (ROOT / "src" / "xpbridge" / "_cli").glob("*.py")
-    found = [("libraries.py", install_hint(module)) for module in OPTIONAL]
+    sources += (ROOT / "src" / "xpbridge").rglob("*.py")
+    found = [("errors.py", install_line(module)) for module in {*OPTIONAL, *EXTRAS}]
     for source in sources:
-        if source.name != "libraries.py":
+        if source.name != "errors.py":
             for line in re.findall(r"pip install [^\n`)]*", source.read_text(encoding="utf-8")):
                 found.append((source.name, line))
     return found

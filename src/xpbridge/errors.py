@@ -148,22 +148,30 @@ class MissingLibraryError(ArgumentError, ImportError):
     """
 
 
-# The install line of each library xpbridge converts to, by import name: the
-# package's extra where it has one, so that the versions are the tested ones.
-INSTALL = {
-    "torch": "pip install 'xpbridge[torch]'",
-    "ml_dtypes": "pip install 'xpbridge[ml-dtypes]'",
-    "jax": "pip install 'xpbridge[jax]'",
-    "dask": "pip install 'xpbridge[dask]'",
+# The import name of each library xpbridge has an extra for, and the extra
+# (pyproject.toml's [project.optional-dependencies]; a test keeps the two
+# equal): installing through the extra gets the tested versions.  The one
+# table of install lines (the library's errors, the testing toolkit, the CLI).
+EXTRAS = {
+    "torch": "torch",
+    "ml_dtypes": "ml-dtypes",
+    "jax": "jax",
+    "dask": "dask",
+    "distributed": "dask",
+    "hypothesis": "testing",
 }
 
 
 def install_line(library: str) -> str:
-    """How to install ``library`` (its xpbridge extra where there is one).
+    """How to install ``library`` (an import name; its xpbridge extra where there is one).
 
     Examples
     --------
-    >>> install_line("torch"), install_line("cupy")
-    ("pip install 'xpbridge[torch]'", 'pip install cupy')
+    >>> install_line("torch"), install_line("array_api_strict"), install_line("dask.array")
+    ("pip install 'xpbridge[torch]'", "pip install 'array-api-strict'", "pip install 'xpbridge[dask]'")
     """
-    return INSTALL.get(library, f"pip install {library.replace('_', '-')}")
+    root = library.partition(".")[0]
+    extra = EXTRAS.get(root)
+    return (
+        f"pip install 'xpbridge[{extra}]'" if extra else f"pip install '{root.replace('_', '-')}'"
+    )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from ..errors import EXTRAS, install_line
+
 __all__ = [
     "EXTRAS",
     "did_you_mean",
@@ -21,17 +23,6 @@ __all__ = [
     "target_libraries",
 ]
 
-# The import name of each library xpbridge has an extra for, and the extra
-# (pyproject.toml's [project.optional-dependencies]; a test keeps the two equal).
-EXTRAS = {
-    "torch": "torch",
-    "ml_dtypes": "ml-dtypes",
-    "jax": "jax",
-    "dask": "dask",
-    "distributed": "dask",
-    "hypothesis": "testing",
-}
-
 # Libraries a conversion can target besides the registered backends, by import
 # name, when they are installed (the array-API namespaces the README names).
 ARRAY_LIBRARIES = ("numpy", "torch", "array_api_strict", "jax", "dask", "cupy")
@@ -39,12 +30,7 @@ ARRAY_LIBRARIES = ("numpy", "torch", "array_api_strict", "jax", "dask", "cupy")
 
 def install_hint(library: str) -> str:
     """The command that installs ``library``: through xpbridge's extra when it has one."""
-    from .._lib.environment import OPTIONAL
-
-    root = library.partition(".")[0]
-    if root in EXTRAS:
-        return f"pip install 'xpbridge[{EXTRAS[root]}]'"
-    return f"pip install '{OPTIONAL.get(root, root.replace('_', '-'))}'"
+    return install_line(library)
 
 
 def not_installed(library: str) -> str:

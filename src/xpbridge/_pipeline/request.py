@@ -22,6 +22,7 @@ from .._lib.dtypes import canonical_name
 from .._lib.memo import Memo, clear_all
 from ..backends import registry
 from ..errors import ArgumentError
+from .describe import KEYS
 
 if TYPE_CHECKING:
     from ..backends._base import Backend
@@ -168,8 +169,8 @@ def request_of(
     """
     found = None
     try:
-        if type(to).__hash__ is None:  # an ndarray as `to`: found by its type and device
-            pass
+        if type(to).__hash__ is None or type(to) in KEYS.data:
+            pass  # an array as `to` (an ndarray is unhashable): found by its type and device
         elif (
             device is None
             and dtype is None

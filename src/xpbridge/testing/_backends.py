@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, install_line
 from ._catalogue import LIBRARIES, device_label
 from ._namespaces import BoundNamespace
 
@@ -320,7 +320,7 @@ def check_selection(selection: str | Sequence[str], source: str) -> None:
         if not library.is_installed():
             raise ArgumentError(
                 f"{source} asks for {token}, but {library.name} is not installed: "
-                f"pip install {library.pip}, or leave {token} out"
+                f"{install_line(library.module)}, or leave {token} out"
             )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, MissingLibraryError, install_line
 
 __all__ = [
     "LIBRARIES",
@@ -42,7 +42,6 @@ class Library:
     name: str
     module: str
     namespace: str
-    pip: str
     compat: str | None = None
 
     def is_installed(self) -> bool:
@@ -57,7 +56,7 @@ class Library:
         that are their own namespace (array-api-strict, JAX) ignore it.
         """
         if not self.is_installed():
-            raise ArgumentError(f"{self.name} is not installed: pip install {self.pip}")
+            raise MissingLibraryError(f"{self.name} is not installed: {install_line(self.module)}")
         if array_api_compat is None or self.compat is None:
             return importlib.import_module(self.namespace)
         try:
@@ -163,12 +162,12 @@ _DEFAULT_DEVICE = {
 LIBRARIES: dict[str, Library] = {
     lib.name: lib
     for lib in (
-        Library("numpy", "numpy", "array_api_compat.numpy", "numpy", "numpy"),
-        Library("torch", "torch", "array_api_compat.torch", "torch", "torch"),
-        Library("array_api_strict", "array_api_strict", "array_api_strict", "array-api-strict"),
-        Library("jax", "jax", "jax.numpy", "jax"),
-        Library("dask", "dask", "array_api_compat.dask.array", "'dask[array]'", "dask.array"),
-        Library("cupy", "cupy", "array_api_compat.cupy", "cupy", "cupy"),
+        Library("numpy", "numpy", "array_api_compat.numpy", "numpy"),
+        Library("torch", "torch", "array_api_compat.torch", "torch"),
+        Library("array_api_strict", "array_api_strict", "array_api_strict"),
+        Library("jax", "jax", "jax.numpy"),
+        Library("dask", "dask", "array_api_compat.dask.array", "dask.array"),
+        Library("cupy", "cupy", "array_api_compat.cupy", "cupy"),
     )
 }
 

@@ -58,7 +58,7 @@ with contextlib.suppress(ImportError):  # a hypothesis that moved it needs nothi
 
 from .._lib.dtypes import DTYPES, SUB_BYTE, crossing_dtypes, ml_dtypes_has, numpy_dtype
 from ..backends.registry import backend_named
-from ..errors import ArgumentError, DTypeError
+from ..errors import ArgumentError, DTypeError, MissingLibraryError, install_line
 from ._bits import quiet_complex_half
 from ._catalogue import LIBRARIES, device_label, namespace_of
 from ._layouts import (
@@ -185,13 +185,13 @@ def _numpy_dtypes(dtypes: Sequence[str] | None) -> list[str]:
         if row.numpy is None and not ml_dtypes_has(name):
             raise DTypeError(
                 f"NumPy arrays of {name} need ml_dtypes (it gives NumPy that type): "
-                f"pip install ml_dtypes"
+                f"{install_line('ml_dtypes')}"
             )
     return names
 
 
 def _torch_dtypes(dtypes: Sequence[str] | None) -> list[str]:
-    torch = _import("torch", "torch")
+    torch = _import("torch")
     if dtypes is None:
         return crossing_dtypes()
     names = [_known(n) for n in dtypes]
@@ -308,7 +308,7 @@ def numpy_arrays(
     DTypeError
         For an unknown dtype name, one NumPy lacks, a sub-byte dtype, or an
         ml_dtypes type when ml_dtypes is not installed (the message says
-        ``pip install ml_dtypes``).
+        ``pip install 'xpbridge[ml-dtypes]'``).
     ArgumentError
         For an unknown layout or a malformed ``shape``.
 
@@ -445,11 +445,11 @@ def torch_tensors(
 # --- any array-API library ----------------------------------------------------
 
 
-def _import(module: str, pip: str) -> Any:
+def _import(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ArgumentError(f"{module} is not installed: pip install {pip}") from None
+        raise MissingLibraryError(f"{module} is not installed: {install_line(module)}") from None
 
 
 def _resolve(library: str | ModuleType | Any) -> tuple[str, Any]:
