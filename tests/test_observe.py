@@ -101,6 +101,21 @@ def test_a_missing_library_is_an_import_error_with_its_install_line() -> None:
     assert "pip install 'xpbridge[torch]'" in done.stdout
 
 
+def test_every_missing_library_message_is_the_one_install_line() -> None:
+    from xpbridge._cli.libraries import not_installed
+    from xpbridge.errors import install_line
+    from xpbridge.testing._catalogue import LIBRARIES
+
+    if LIBRARIES["cupy"].is_installed():
+        pytest.skip("cupy is installed: nothing is missing")
+    with pytest.raises(xb.MissingLibraryError) as toolkit:
+        LIBRARIES["cupy"].load()
+    assert str(toolkit.value) == f"cupy is not installed: {install_line('cupy')}"
+    assert not_installed("cupy") == f"cupy is not installed here: {install_line('cupy')}"
+    assert install_line("cupy") == "pip install 'cupy'"
+    assert install_line("jax.numpy") == "pip install 'xpbridge[jax]'"
+
+
 def test_logging_costs_zero_copy_conversions_nothing() -> None:
     # A zero-copy plan is compiled without the observer: its warm call is the primitive.
     from xpbridge._pipeline.describe import KEYS
