@@ -118,7 +118,22 @@ def plan(
       steps:   from_numpy
       result:  shares the source's memory (zero-copy), writable
     """
-    return plan_with(x, request_of(to, device, dtype, copy, grad, requires_grad, narrow))
+    r = None
+    if (
+        device is None
+        and dtype is None
+        and copy is None
+        and grad == "detach"
+        and requires_grad is False
+        and narrow is None
+    ):
+        try:
+            r = _BY_TARGET.get(to)
+        except TypeError:  # an unhashable target: resolved below
+            pass
+    if r is None:
+        r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
+    return plan_with(x, r)
 
 
 @overload
