@@ -130,7 +130,7 @@ def plan(
         try:
             r = _BY_TARGET.get(to)
         except TypeError:  # an unhashable target: resolved below
-            pass
+            r = None
     if r is None:
         r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
     return plan_with(x, r)

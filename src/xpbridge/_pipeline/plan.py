@@ -228,15 +228,17 @@ class _NoCasts:
 
     def __init__(self, backend: Backend) -> None:
         self.name = backend.name
-        self.holds = backend.holds
+        self.holds, self.has = backend.holds, backend.has
 
     def casts(self, source: str, target: str) -> bool:
         return False
 
 
 def _crosses(src: Backend, dst: Backend, dtype: str) -> bool:
+    # The source side may have what it cannot make now (a JAX float64 array
+    # made while x64 was on); making it (a cast) is src.casts' question.
     # ml_dtypes' int4 (a byte per value) and torch's int4 (packed) share a name, not a layout.
-    return src.holds(dtype) and dst.holds(dtype) and dtype not in SUB_BYTE
+    return src.has(dtype) and dst.holds(dtype) and dtype not in SUB_BYTE
 
 
 def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[str, str]:
@@ -245,7 +247,7 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
         return t.dtype, ""  # the library's own array: every dtype it has, kept as it is
     if src is not dst and src.exports_capsules:
         src = _NoCasts(src)  # type: ignore[assignment]  # a capsule crosses: casts run after
-    if t.dtype not in DTYPES or not src.holds(t.dtype):
+    if t.dtype not in DTYPES or not src.has(t.dtype):
         if (
             r.dtype is not None
             and dst.holds(r.dtype)
@@ -402,7 +404,9 @@ def make_plan(t: Traits, r: Request) -> Plan:
         source.append("to_device")  # one library's own devices (array-api-strict's device1)
         reasons.append(f"the data moves from {t.native_device} to {r.native_device}")
 
-    r, narrowing = _narrowed(t, r, dst)
+    narrowing = ""
+    if src is not dst or r.dtype not in (None, t.dtype) or "to_device" in source:
+        r, narrowing = _narrowed(t, r, dst)  # (a library's own array, kept where it is: as it is)
     dtype, cast_side = _check_dtypes(t, r, src, dst)
     if narrowing and cast_side == "target" and (src is dst or src.casts(t.dtype, dtype)):
         cast_side = "source"  # the wide type cannot even reach the target's device

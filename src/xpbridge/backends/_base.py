@@ -201,9 +201,17 @@ class Backend:
         """Whether the library has the canonical dtype."""
         raise NotImplementedError
 
+    def has(self, dtype: str) -> bool:
+        """Whether an array of the library can have ``dtype``: what a source may hold.
+
+        :meth:`holds` without run-time settings: JAX makes no float64 array
+        without ``jax_enable_x64``, but one made while it was on is still there.
+        """
+        return self.holds(dtype)
+
     def casts(self, source: str, target: str) -> bool:
         """Whether the library's own ``astype`` casts between the two dtypes."""
-        return self.holds(source) and self.holds(target)
+        return self.has(source) and self.holds(target)
 
     def holds_on(self, dtype: str, request: Any) -> bool:
         """Whether the device ``request`` asks for holds ``dtype`` (float32-only devices do not)."""

@@ -312,7 +312,7 @@ class ArrayAPIBackend(Backend):
         Such a cast runs in the source library before the data crosses, or is
         refused between two arrays of this namespace.
         """
-        if not (self.holds(source) and self.holds(target)):
+        if not (self.has(source) and self.holds(target)):
             return False
         return DTYPES[source].kind != "complex" or DTYPES[target].kind == "complex"
 

@@ -158,6 +158,9 @@ class JaxBackend(ArrayAPIBackend):
     def holds(self, dtype: str) -> bool:
         return super().holds(dtype) and (dtype not in _X64 or _x64_enabled())
 
+    def has(self, dtype: str) -> bool:
+        return super().holds(dtype)  # an array made while x64 was on keeps its dtype
+
     def dtype_hint(self, dtype: str) -> str:
         if dtype in _X64 and not _x64_enabled():
             return (
