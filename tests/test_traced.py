@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import xpbridge as xb
+from xpbridge.backends.registry import backend_of
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
@@ -187,3 +188,53 @@ def test_the_plan_says_which_route_a_call_takes() -> None:
     jax.jit(inside)(jnp.ones(2))
     assert [p.route for p in plans] == ["jax-callback"]
     assert "through jax.pure_callback" in str(plans[0])
+
+
+def _strict(values: np.ndarray) -> Any:
+    import array_api_strict
+
+    return array_api_strict.asarray(values)
+
+
+_CALLERS = {
+    "numpy": lambda v: v,
+    "torch": torch.from_numpy,
+    "jax": jnp.asarray,
+    "array_api_strict": _strict,
+}
+
+
+@pytest.mark.parametrize("caller", sorted(_CALLERS))
+@pytest.mark.parametrize("to", ["numpy", "torch"])
+def test_every_caller_eager_gets_its_library_back_equal(caller: str, to: str) -> None:
+    values = np.array([3.0, 1.0, 2.0], np.float32)
+    x = _CALLERS[caller](values)
+
+    @xb.compute_in(to)
+    def sort_twice_in(y: Any) -> Any:
+        return (np.sort(y) if to == "numpy" else torch.sort(y).values) * 2
+
+    assert sort_twice_in.plan(x).route == "eager"  # type: ignore[attr-defined]
+    result = sort_twice_in(x)
+    assert backend_of(result).name == caller
+    np.testing.assert_array_equal(xb.to_numpy(result), np.sort(values) * 2)
+
+
+@_COMPILE_WARNS
+def test_under_torch_compile_a_numpy_caller_is_opaque_too() -> None:
+    # torch.compile traces NumPy code as well: the call still runs eagerly.
+    def caller(x: Any) -> Any:
+        return sort_twice(x) + 1
+
+    x = np.array([3.0, 1.0, 2.0])
+    np.testing.assert_array_equal(torch.compile(caller)(x), caller(x))
+
+
+@pytest.mark.parametrize("to", ["numpy", "torch"])
+def test_under_jit_any_target_runs_through_the_host_callback(to: str) -> None:
+    @xb.compute_in(to)
+    def doubled(y: Any) -> Any:
+        return y * 2
+
+    x = jnp.asarray([1.0, 2.0])
+    np.testing.assert_array_equal(np.asarray(jax.jit(doubled)(x)), np.asarray(doubled(x)))
