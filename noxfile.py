@@ -11,6 +11,7 @@ are in the `test` dependency group: the plain test run covers them.
     nox -s conformance        # every leg of the conformance matrix (LEGS below)
     nox -s python-3.13        # one leg: the one that matches your stack
     nox -s report             # writes conformance-report.md and .json
+    nox -s downstream         # array-api-extra's and SciPy's suites on the pytest plugin
 """
 
 from __future__ import annotations
@@ -281,22 +282,47 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors; doctest the pages; check the tables against spec/."""
     _install_test(session)
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run(
+        "sphinx-build", "-E", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html"
+    )
     # pytest doctests the Markdown pages (their examples run as written) and
-    # tests/test_docs.py compares the built tables with spec/.
+    # tests/test_docs.py compares the built tables with spec/ (and runs the
+    # browser check at 1280 px where Chromium is installed).
     session.run("pytest", "docs", "tests/test_docs.py", "-p", "no:cacheprovider")
+
+
+def _chromium(session: nox.Session) -> None:
+    """Chromium on PATH: Debian's package, installed here when this is Debian and root."""
+    names = ("chromium", "chromium-browser", "google-chrome", "chrome")
+    if any(shutil.which(name) for name in names):
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", external=True)
+        return
+    session.error(
+        "the browser check needs Chromium on PATH: apt-get install chromium (Debian), "
+        "or install Chromium or Chrome another way"
+    )
 
 
 @nox.session(default=False)
 def docs_browser(session: nox.Session) -> None:
-    """Render every page in headless Chromium at 1280 and 1920 px; fail when a table overflows.
+    """Render every page in headless Chromium at 1280 and 1920 px; fail when one overflows.
 
-    Needs Chromium on PATH (Debian: apt-get install chromium).  Screenshots of
-    every page at both widths land in docs/_build/screenshots.
+    A page fails when a table or a code block is wider than its box, or a table
+    fits only by breaking a word of code.  Installs Debian's Chromium when it
+    is missing and the session runs as root on Debian; elsewhere, install
+    Chromium first.  Screenshots of every page at both widths land in
+    docs/_build/screenshots.  The docs group alone must build the docs, as on
+    Read the Docs (.readthedocs.yaml).
     """
+    _chromium(session)
     session.install("-U", "pip")
-    session.install("-e", ".", "--group", "docs")  # the docs group alone must build the docs
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.install("-e", ".", "--group", "docs")
+    session.run(
+        "sphinx-build", "-E", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html"
+    )
     session.run(
         "python",
         "docs/_ext/browser_check.py",
@@ -323,6 +349,30 @@ def report(session: nox.Session) -> None:
     session.run(
         "python", "-m", "xpbridge", "report", "--format", "markdown", "-o", "conformance-report.md"
     )
+
+
+# The array-api-extra release whose wheel (tests included) the downstream session runs.
+ARRAY_API_EXTRA = "array-api-extra==0.11.5"
+
+
+@nox.session(default=False)
+def downstream(session: nox.Session) -> None:
+    """Real suites on xpbridge's pytest plugin, with conftest changes only.
+
+    array-api-extra's tests/main (they ship in its wheel) and SciPy's
+    scipy/special/tests/test_logsumexp.py (from the installed SciPy) each run
+    on their own fixtures and on xpbridge's (examples/downstream/adopted/),
+    and the outcome tables print per backend.  The session fails when
+    array-api-extra passes a different number of tests on a backend both runs
+    have.
+    """
+    _install_test(session, ARRAY_API_EXTRA, "--only-binary=array-api-extra")
+    runner = "examples/downstream/adopted/run.py"
+    pytest_args = ["--", *session.posargs] if session.posargs else []  # e.g. -- -k dask
+    session.run("python", runner, "array-api-extra", "--check", *pytest_args)
+    session.run("python", runner, "scipy", *pytest_args)
+    # The suite's failures on device1 that are array-api-extra's own bugs, as scripts.
+    session.run("python", "examples/downstream/adopted/array_api_extra/device1_reproducers.py")
 
 
 if __name__ == "__main__":

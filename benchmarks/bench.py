@@ -65,6 +65,10 @@ class Row:
     # (the issue's protocol targets are "within 2x of from_dlpack"); the ratio
     # against the fastest idiom is shown all the same.
     target_against: str | None = None
+    # A spelling row: the default spelling of the same conversion, timed in the
+    # same rounds (never a baseline), and the largest acceptable ratio to it.
+    default: str | None = None
+    default_target: float = 1.3
 
     def median(self, statement: str) -> float:
         return statistics.median(self.times[statement])
@@ -101,17 +105,36 @@ class Row:
         """The ratio the target is judged on."""
         return self.ratio if self.target_against is None else self.ratio_to(self.target_against)
 
+    @property
+    def default_ratio(self) -> float:
+        """The median over rounds of time(ours) / time(the default spelling)."""
+        assert self.default is not None
+        return statistics.median(
+            o / d for o, d in zip(self.times[self.ours], self.times[self.default], strict=True)
+        )
+
     def verdict(self) -> str:
         if self.target is None:
             return ""
+        misses = []
         ratio = self.target_ratio
-        if ratio <= self.target:
-            return "met"
-        return f"missed by {ratio / self.target - 1:.0%}"
+        if ratio > self.target:
+            misses.append(f"missed by {ratio / self.target - 1:.0%}")
+        if self.default is not None and self.default_ratio > self.default_target:
+            misses.append(
+                f"{self.default_ratio:.2f}x the default spelling: missed by "
+                f"{self.default_ratio / self.default_target - 1:.0%}"
+            )
+        return "; ".join(misses) or "met"
 
     def target_text(self) -> str:
         if self.target is None:
             return ""
+        if self.default is not None:
+            return (
+                f"<= {self.target:g}, and <= {self.default_target:g}x `{self.default}` "
+                f"({self.default_ratio:.2f}): {self.verdict()}"
+            )
         if self.target_against is None:
             return f"<= {self.target:g}: {self.verdict()}"
         return (
@@ -124,6 +147,14 @@ def _same_result(ours: Any, theirs: Any) -> str:
     """Why two results differ ("" when they are the same result)."""
     if type(ours) is not type(theirs):
         return f"type {type(theirs).__name__} != {type(ours).__name__}"
+    if isinstance(ours, (tuple, list)):
+        if len(ours) != len(theirs):
+            return f"{len(theirs)} items != {len(ours)}"
+        return next(filter(None, map(_same_result, ours, theirs)), "")
+    if isinstance(ours, dict):
+        if list(ours) != list(theirs):
+            return "different keys"
+        return next(filter(None, map(_same_result, ours.values(), theirs.values())), "")
     if isinstance(ours, torch.Tensor):
         ours, theirs = ours.detach().resolve_conj().numpy(), theirs.detach().numpy()
     if ours.dtype != theirs.dtype or ours.shape != theirs.shape:
@@ -142,6 +173,8 @@ def _time(timer: timeit.Timer, number: int) -> float:
 
 def measure(row: Row, env: dict[str, Any], rounds: int) -> Row:
     statements = [row.ours, *row.idioms.values()]
+    if row.default is not None and row.default not in statements:
+        statements.append(row.default)
     codes = {s: compile(s, "<bench>", "eval") for s in statements}
     timers = {s: timeit.Timer(s, globals=env) for s in statements}
     with warnings.catch_warnings():
@@ -272,7 +305,123 @@ def small_rows() -> tuple[list[Row], dict[str, Any]]:
         ]
     except ImportError:
         print("array_api_strict not installed: its rows are skipped", file=sys.stderr)
-    return rows + peer_rows(env), env
+    return rows + spelling_rows(env) + tree_rows(env) + peer_rows(env), env
+
+
+def spelling_rows(env: dict[str, Any]) -> list[Row]:
+    """Every way backend-agnostic code spells a zero-copy conversion, against the raw idiom.
+
+    Targets: within 2x of the fastest raw idiom for the same result, and
+    within 1.3x of the default spelling's own time (``to_torch(a)``,
+    ``to_numpy(t)``), timed in the same rounds.
+    """
+    import array_api_compat
+
+    env["xp"] = array_api_compat.array_namespace(env["t"])
+    env["xpn"] = array_api_compat.array_namespace(env["a"])
+    group = "spellings, 8 x float32"
+    to_torch = {
+        "to_torch(a, copy=False)": "to_torch(a, copy=False)",
+        "to_torch(a, dtype='float32')": "to_torch(a, dtype='float32')",
+        "to_torch(a, dtype=torch.float32)": "to_torch(a, dtype=torch.float32)",
+        "to_torch(a, device='cpu')": "to_torch(a, device='cpu')",
+        "convert(a, torch)": "convert(a, torch)",
+        "convert(a, t)": "convert(a, t)",
+        "convert(a, array_namespace(t))": "convert(a, xp)",
+        "convert(a, xp, device=t.device, copy=False)": "convert(a, xp, device=t.device, copy=False)",
+    }
+    to_numpy = {
+        "to_numpy(t, copy=False)": "to_numpy(t, copy=False)",
+        "to_numpy(t, grad='raise')": "to_numpy(t, grad='raise')",
+        "convert(t, np)": "convert(t, np)",
+        "convert(t, array_namespace(a))": "convert(t, xpn)",
+        "convert(t, a)": "convert(t, a)",
+        "convert(t, xpn, device='cpu', copy=False)": "convert(t, xpn, device='cpu', copy=False)",
+    }
+    rows = [
+        Row(group, name, ours, ZERO_COPY_TORCH, 2.0, default="to_torch(a)")
+        for name, ours in to_torch.items()
+    ]
+    rows += [
+        Row(group, name, ours, ZERO_COPY_NUMPY, 2.0, default="to_numpy(t)")
+        for name, ours in to_numpy.items()
+    ]
+    try:
+        import jax.numpy as jnp
+
+        env["j"] = jnp.arange(8, dtype=jnp.float32)
+        rows.append(
+            Row(
+                group, "to_numpy(jax_array)", "to_numpy(j)", {"np.asarray(j)": "np.asarray(j)"}, 2.0
+            )
+        )
+    except ImportError:
+        print("jax not installed: its row is skipped", file=sys.stderr)
+    return rows
+
+
+def tree_rows(env: dict[str, Any]) -> list[Row]:
+    """Trees and compute_in in every spelling, against the conversions written out."""
+    import array_api_compat
+
+    env["d"] = {f"w{i}": np.arange(8, dtype=np.float32) for i in range(1000)}
+    env["xp"] = array_api_compat.array_namespace(env["t"])
+    group = "trees, 1,000 x 8 float32"
+    by_hand = {
+        "{k: torch.from_numpy(v) for k, v in d.items()}": "{k: from_numpy(v) for k, v in d.items()}"
+    }
+    rows = [
+        Row(
+            group,
+            "convert_tree(d, 'torch')",
+            "xb.convert_tree(d, 'torch')",
+            by_hand,
+            1.3,
+            number=20,
+        ),
+    ]
+    rows += [
+        Row(group, name, ours, by_hand, 1.3, number=20, default="xb.convert_tree(d, 'torch')")
+        for name, ours in {
+            "convert_tree(d, 'torch', copy=False)": "xb.convert_tree(d, 'torch', copy=False)",
+            "convert_tree(d, array_namespace(t))": "xb.convert_tree(d, xp)",
+            "convert_tree(d, t, copy=False)": "xb.convert_tree(d, t, copy=False)",
+        }.items()
+    ]
+
+    def body(x: Any, y: Any, z: Any) -> Any:
+        return x, y, z
+
+    env["body"] = body
+    env["b"], env["c"] = np.arange(8, dtype=np.float32), np.arange(8, dtype=np.float32)
+    env["in_torch"] = xb.compute_in("torch")(body)
+    env["in_xp"] = xb.compute_in(env["xp"], device="cpu")(body)
+    env["in_numpy"] = xb.compute_in("numpy")(body)
+    env["u"], env["v"] = torch.arange(8.0), torch.arange(8.0)
+    group = "compute_in, 3 arrays in and out"
+    numpy_caller = {
+        "f(from_numpy(a), ...), then .numpy() of each result": (
+            "tuple(r.numpy() for r in body(from_numpy(a), from_numpy(b), from_numpy(c)))"
+        )
+    }
+    torch_caller = {
+        "f(t.numpy(), ...), then from_numpy() of each result": (
+            "tuple(map(from_numpy, body(t.numpy(), u.numpy(), v.numpy())))"
+        )
+    }
+    rows += [
+        Row(group, "compute_in('torch')(f)(a, b, c)", "in_torch(a, b, c)", numpy_caller, 2.0),
+        Row(
+            group,
+            "compute_in(array_namespace(t), device='cpu')(f)(a, b, c)",
+            "in_xp(a, b, c)",
+            numpy_caller,
+            2.0,
+            default="in_torch(a, b, c)",
+        ),
+        Row(group, "compute_in('numpy')(f)(t, u, v)", "in_numpy(t, u, v)", torch_caller, 2.0),
+    ]
+    return rows
 
 
 def peer_rows(env: dict[str, Any]) -> list[Row]:

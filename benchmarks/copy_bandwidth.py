@@ -1,7 +1,7 @@
 """Host copy bandwidth of each copy engine, next to np.copyto into an existing buffer.
 
 Every copy xpbridge makes on the host goes through one of three engines
-(``src/xpbridge/_copy.py``): NumPy allocates and copies (``numpy``), torch
+(``src/xpbridge/_lib/copy_engine.py``): NumPy allocates and copies (``numpy``), torch
 allocates and copies (``torch``), or NumPy allocates and torch's kernel
 copies into it (``numpy-buffer``).  This script times each engine forced,
 the raw idioms they stand for, xpbridge's own calls (which pick an engine
@@ -64,23 +64,19 @@ def paths(size: int) -> dict[str, tuple[str, Callable[[], Any]]]:
             "ndarray",
             lambda: _copy.copy_ndarray(ro, numpy_memory=False, engine="numpy-buffer"),
         ),
-        "engine torch (read-only ndarray to tensor)": (
+        "engine torch (read-only ndarray)": (
             "ndarray",
-            lambda: _copy.copy_ndarray_to_tensor(ro, engine="torch"),
-        ),
-        "engine numpy-buffer (read-only ndarray to tensor)": (
-            "ndarray",
-            lambda: _copy.copy_ndarray_to_tensor(ro, engine="numpy-buffer"),
+            lambda: _copy.copy_ndarray(ro, numpy_memory=False, engine="torch"),
         ),
         "xb.to_torch(read-only)": ("ndarray", lambda: xb.to_torch(ro)),
         "np.ascontiguousarray(a[::-1])": ("reversed", lambda: np.ascontiguousarray(a[::-1])),
-        "engine numpy (reversed ndarray to tensor)": (
+        "engine numpy (reversed ndarray)": (
             "reversed",
-            lambda: _copy.copy_ndarray_to_tensor(a[::-1], engine="numpy"),
+            lambda: _copy.copy_ndarray(a[::-1], numpy_memory=False, engine="numpy"),
         ),
-        "engine torch (reversed ndarray to tensor)": (
+        "engine torch (reversed ndarray)": (
             "reversed",
-            lambda: _copy.copy_ndarray_to_tensor(a[::-1], engine="torch"),
+            lambda: _copy.copy_ndarray(a[::-1], numpy_memory=False, engine="torch"),
         ),
         "xb.to_torch(a[::-1])": ("reversed", lambda: xb.to_torch(a[::-1])),
         "xb.to_numpy(a, copy=True)": ("ndarray", lambda: xb.to_numpy(a, copy=True)),
@@ -92,18 +88,7 @@ def paths(size: int) -> dict[str, tuple[str, Callable[[], Any]]]:
             lambda: _copy.copy_tensor(t, engine="numpy-buffer"),
         ),
         "engine torch (tensor)": ("tensor", lambda: _copy.copy_tensor(t, engine="torch")),
-        "engine numpy (tensor to ndarray)": (
-            "tensor",
-            lambda: _copy.copy_tensor_to_ndarray(t, t.numpy(), engine="numpy"),
-        ),
-        "engine numpy-buffer (tensor to ndarray)": (
-            "tensor",
-            lambda: _copy.copy_tensor_to_ndarray(t, t.numpy(), engine="numpy-buffer"),
-        ),
-        "engine torch (tensor to ndarray)": (
-            "tensor",
-            lambda: _copy.copy_tensor_to_ndarray(t, t.numpy(), engine="torch"),
-        ),
+        "xb.to_numpy(t, copy=True)": ("tensor", lambda: xb.to_numpy(t, copy=True)),
         "xb.to_numpy(g, copy=True)  [requires grad]": (
             "tensor",
             lambda: xb.to_numpy(g, copy=True),

@@ -6,7 +6,9 @@ Device -> NumPy: ``to_numpy(t)`` against ``t.cpu().numpy()`` and
 ``t.detach().cpu().numpy()``; NumPy -> device: ``to_torch(a, device="cuda")``
 against ``torch.from_numpy(a).cuda()`` and ``torch.tensor(a, device="cuda")``;
 at 1 MiB, 64 MiB and 1 GiB.  Each timing synchronises the device, rounds are
-interleaved, and the table gives medians.
+interleaved, and the table gives medians.  Device -> host copies of 1 MiB or
+more run through xpbridge's bounded pinned staging pool (xpbridge._lib.staging);
+the last line says how much pinned memory it holds.
 """
 
 from __future__ import annotations
@@ -75,6 +77,13 @@ def main() -> int:
             print(
                 f"| {direction} | {label} | {nbytes / o / 1e9:.1f} | `{name}` | {nbytes / b / 1e9:.1f} | {o / b:.2f} |"
             )
+    from xpbridge._lib.staging import default_pool
+
+    pool = default_pool()
+    print(
+        f"\npinned staging pool: {pool.allocated >> 20} MiB held (bound {pool.bound >> 20} MiB); "
+        f"results are pageable: {not torch.from_numpy(xb.to_numpy(t)).is_pinned()}"
+    )
     return 0
 
 

@@ -24,9 +24,17 @@ import xpbridge
 from xpbridge._api import convert as _convert
 from xpbridge._cli.examples import PRESETS, DescriptionError, example, example_tree
 from xpbridge._cli.main import build_parser, main
+from xpbridge._cli.report import libraries
 from xpbridge._cli.upstream import run_python
+from xpbridge._lib.environment import OPTIONAL, installed
 
 pytestmark = pytest.mark.subprocess
+
+INSTALLED = libraries()
+PAIRS = [(source, target) for source in INSTALLED for target in INSTALLED]
+# The report's tests of its output run over NumPy and torch only; the whole
+# matrix has a test of its own (test_report_holds_over_every_installed_pair).
+NUMPY_TORCH = ["--library", "numpy", "--library", "torch"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -69,6 +77,14 @@ def test_info_and_demo() -> None:
     done = cli("info")
     assert done.returncode == 0, done.stderr
     assert "backend           dlpack (protocol)" in done.stdout
+    # only what is usable: every library and backend listed is installed
+    listed = done.stdout.partition("not installed")[0]
+    for line in listed.splitlines():
+        name = line.split()[1] if line.startswith("backend ") else line.split()[0]
+        if name in OPTIONAL:
+            assert installed(name), line
+    assert "backend           array_api_strict (array API)" in done.stdout
+    assert f"not installed     {'cupy':<17} pip install 'cupy'" in done.stdout
     assert "cross NumPy <-> torch" in done.stdout and "bfloat16" in done.stdout
     done = cli("demo")
     assert done.returncode == 0, done.stderr
@@ -128,6 +144,12 @@ def test_explain_shows_a_tree_plan_leaf_by_leaf() -> None:
     assert refused.returncode == 1 and refused.stdout.startswith("GradError: tree['b'][0]:")
     both = cli("explain", "float32", "--tree", tree)
     assert both.returncode == 2 and "not both" in both.stderr
+    neither = cli("explain")
+    assert neither.returncode == 2 and neither.stdout == ""
+    assert neither.stderr.startswith("usage: ")
+    assert "nothing to explain: describe a source, or give a tree of them" in neither.stderr
+    assert 'explain "float32[::-1]" --to torch' in neither.stderr
+    assert "--help lists the description syntax" in neither.stderr
 
 
 @needs_torch
@@ -146,7 +168,7 @@ def test_explain_says_why_it_copies() -> None:
         (["report", "--no-facts", "--dtype", "bool", "-o", "/nonexistent/r.md"], "cannot write"),
         (["explain", "float32", "--copy", "maybe"], "invalid choice: 'maybe'"),
         (["explain", "float32", "--dtype", "float"], "unknown dtype 'float'"),
-        (["explain", "float32", "--to", "nosuch"], "unknown target library 'nosuch'"),
+        (["explain", "float32", "--to", "nosuch"], "unknown library 'nosuch'"),
         (["explain", "float32", "--to", "numpy", "--requires-grad"], "needs a target with"),
         (["explain", "nosuch"], "unknown dtype 'nosuch'"),
         (["explain", "float32[::-1"], "unbalanced brackets"),
@@ -156,9 +178,17 @@ def test_explain_says_why_it_copies() -> None:
         torch_param(["explain", "torch:float32[::-1]"], "torch cannot make"),
         torch_param(["explain", "torch:float32 cuda:3"], "torch cannot make a tensor on cuda:3"),
         torch_param(["explain", "torch:int32 requires-grad"], "torch cannot make"),
-        (["explain", "nosuchlib:float32"], "nosuchlib is not installed"),
+        (["explain", "nosuchlib:float32"], "unknown library 'nosuchlib'"),
         (["explain", ""], "an empty description"),
-        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        # issue 20: each of these once ended in a traceback
+        (["explain", "float32(100000000,100000000)"], "a description may have at most"),
+        (["explain", "float32[" + "-" * 900 + "1]"], "nested too deeply"),
+        (["explain", "float32[" + "-" * 100 + "1]"], "is not an index"),
+        (["explain", "--tree", "[" * 5000 + "]" * 5000], "a tree is at most 64 levels deep"),
+        (["explain", "--tree", "[" * 70 + '"float32"' + "]" * 70], "at most 64 levels"),
+        (["explain", "V100000000(4,)"], "a description may take at most"),
+        (["explain", "x" * 1001], "a description is at most 1,000 characters"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
@@ -171,10 +201,15 @@ def test_bad_input_is_a_usage_error_without_traceback(args: list[str], message: 
 
 def test_report_writes_markdown_and_json(tmp_path: Path) -> None:
     md = tmp_path / "report.md"
-    done = cli("report", "--format", "markdown", "-o", str(md), "--dtype", "float32")
+    done = cli("report", "-o", str(md), "--dtype", "float32", *NUMPY_TORCH)  # format from .md
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # not a terminal: no progress bar
     assert f"markdown report written to {md}" in done.stdout
+    # a summary on the terminal, the report in the file
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3, done.stdout
+    assert lines[0] == "4 library pairs over numpy, torch"
+    assert "0 contract violations" in lines[1]
     text = md.read_text()
     if HAS_TORCH:
         assert "| numpy | torch | reversed | C | C | CopyError |" in text
@@ -182,7 +217,7 @@ def test_report_writes_markdown_and_json(tmp_path: Path) -> None:
     assert "| fact | holds (spec/) | so here | observed here | verdict | motivates |" in text
     assert "| seed-default-integer-int32 | never | does not hold | " in text  # then observed
     js = tmp_path / "report.json"
-    done = cli("report", "--format", "json", "-o", str(js), "--dtype", "bfloat16")
+    done = cli("report", "-o", str(js), "--dtype", "bfloat16", *NUMPY_TORCH)
     assert done.returncode == 0, done.stderr
     data = json.loads(js.read_text())
     assert all(c["violation"] == "" for c in data["checks"])
@@ -207,6 +242,63 @@ def test_report_writes_markdown_and_json(tmp_path: Path) -> None:
         assert {c["outcome"] for c in data["checks"]} >= {"A", "C", "CopyError"}
 
 
+def test_report_covers_every_pair_of_installed_libraries(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    assert main(["report", "--no-facts", "--dtype", "float32", "-o", str(out)]) in {0, 1}
+    data = json.loads(out.read_text())
+    assert {(c["source"], c["target"]) for c in data["checks"]} == set(PAIRS)
+    assert len(PAIRS) == 25  # numpy, torch, array-api-strict, JAX and Dask are in the test group
+    by_pair = {(c["source"], c["target"], c["layout"], c["copy"]): c for c in data["checks"]}
+    # a view with a negative stride: NumPy takes it as it is, torch needs a copy
+    assert by_pair["array_api_strict", "numpy", "reversed-view", "False"]["outcome"] == "A"
+    assert by_pair["array_api_strict", "torch", "reversed-view", "False"]["outcome"] == "CopyError"
+    assert by_pair["dask", "torch", "contiguous", "None"]["outcome"] == "C"  # computed
+
+
+@pytest.mark.parametrize(
+    ("name", "format_args", "written"),
+    [
+        ("r.md", [], "markdown"),
+        ("r.markdown", [], "markdown"),
+        ("r.json", [], "json"),
+        ("r.txt", [], "text"),
+        ("r.log", [], "text"),
+        ("r.md", ["--format", "json"], "json"),  # an explicit --format wins
+        ("r.json", ["--format", "TEXT"], "text"),  # choices in any case
+    ],
+)
+def test_report_output_format_follows_the_extension(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    format_args: list[str],
+    written: str,
+) -> None:
+    out = tmp_path / name
+    command = ["report", "--no-facts", "--dtype", "int8", *NUMPY_TORCH, "-o", str(out)]
+    assert main([*command, *format_args]) == 0
+    text = out.read_text()
+    starts = {"markdown": "# xpbridge conformance report", "json": "{", "text": "xpbridge "}
+    assert text.startswith(starts[written])
+    printed = capsys.readouterr().out
+    assert printed.endswith(f"{written} report written to {out}\n")
+    assert "| source |" not in printed and "copy=None" not in printed  # a summary only
+
+
+def test_report_holds_over_every_installed_pair(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--no-facts", "--dtype", "float32", "--dtype", "bool"]) == 0
+    assert "VIOLATION" not in capsys.readouterr().out
+
+
+def test_report_checks_only_the_libraries_asked_for(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    assert (
+        main(["report", "--no-facts", "--dtype", "int8", "--library", "NUMPY", "-o", str(out)]) == 0
+    )
+    data = json.loads(out.read_text())
+    assert {(c["source"], c["target"]) for c in data["checks"]} == {("numpy", "numpy")}
+
+
 def test_report_fails_when_the_contract_breaks(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -219,6 +311,11 @@ def test_report_fails_when_the_contract_breaks(
     assert main(["report", "--dtype", "int16", "--no-facts"]) == 1
     out = capsys.readouterr().out
     assert "VIOLATION" in out and "plan.aliases=True but shares_memory=False" in out
+    # with -o, the summary names the violations too, and says how many it left out
+    assert main(["report", "--dtype", "int16", "--no-facts", "-o", os.devnull]) == 1
+    summary = capsys.readouterr().out.splitlines()
+    assert summary[1].startswith("VIOLATION Check(")
+    assert re.fullmatch(r"\.\.\. and \d+ more violations \(in the file\)", summary[21])
 
 
 def test_report_says_when_a_fact_differs_from_the_spec(
@@ -231,7 +328,7 @@ def test_report_says_when_a_fact_differs_from_the_spec(
     for fact in load_spec("upstream.toml")["fact"]:
         monkeypatch.setitem(_upstream.OBSERVE, fact["id"], lambda f=fact: _upstream.expected(f))
     monkeypatch.setitem(_upstream.OBSERVE, "seed-default-integer-int32", lambda: True)
-    assert main(["report", "--dtype", "int8", "--format", "markdown"]) == 0
+    assert main(["report", "--dtype", "int8", "--format", "markdown", *NUMPY_TORCH]) == 0
     out = capsys.readouterr().out
     row = "| seed-default-integer-int32 | never | does not hold | holds | DIFFERS from spec/ |"
     assert row in out
@@ -247,7 +344,8 @@ def test_report_needs_no_test_dependencies() -> None:
         import sys
         sys.modules["hypothesis"] = None
         from xpbridge._cli.main import main
-        raise SystemExit(main(["report", "--dtype", "complex64", "--no-facts"]))
+        raise SystemExit(main(["report", "--dtype", "complex64", "--no-facts",
+                               "--library", "numpy", "--library", "torch"]))
         """
     )
     assert done.returncode == 0, done.stderr
@@ -260,7 +358,7 @@ def test_progress_bar_on_a_terminal_ends_cleanly() -> None:
     leader, follower = pty.openpty()
     env = {**os.environ, "COLUMNS": "80"}
     child = subprocess.Popen(
-        [sys.executable, "-m", "xpbridge", "report", "--dtype", "int8"],
+        [sys.executable, "-m", "xpbridge", "report", "--dtype", "int8", *NUMPY_TORCH],
         stdout=subprocess.PIPE,
         stderr=follower,
         env=env,

@@ -8,6 +8,7 @@ process on loopback TCP) and close it, each within a timeout.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -255,3 +256,44 @@ def test_convert_chunks_errors_come_early_for_torch() -> None:
     lazy = xb.convert_chunks(readonly, "torch", copy=False)
     with pytest.raises(xb.CopyError):  # a chunk's memory decides: raised when computed
         lazy.blocks[0].compute(scheduler="sync")
+
+
+def test_a_cast_of_a_dask_array_is_lazy() -> None:
+    d = da.arange(6, chunks=3)
+    for dtype in ("float32", "int8", "complex64", "bool", "uint16"):  # every one failed before
+        with CountTasks() as counted:
+            p = xb.plan(d, "dask", dtype=dtype)
+            cast = xb.convert(d, "dask", dtype=dtype)
+        assert counted.count == 0  # nothing computed
+        assert p.steps == ("cast",) and not p.aliases
+        assert isinstance(cast, da.Array) and cast.dtype == np.dtype(dtype)
+        assert type(cast._meta) is np.ndarray and cast._meta.dtype == np.dtype(dtype)
+        assert_bitwise_equal(cast.compute(), np.arange(6).astype(dtype))
+    with pytest.raises(xb.CopyError):
+        xb.convert(d, "dask", dtype="float32", copy=False)  # a cast is a new buffer
+    complex_values = da.from_array(np.array([1 + 2j, 3e40 + 1j]), chunks=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's own casts, without their warnings
+        narrowed = xb.convert(complex_values, "dask", dtype="float32").compute()
+    assert narrowed.tolist() == [1.0, np.inf]
+
+
+def test_convert_chunks_to_dask_is_convert() -> None:
+    d = da.arange(6, chunks=3)
+    assert xb.convert_chunks(d, "dask") is d
+    computed = xb.convert_chunks(d, "dask").compute()
+    assert type(computed) is np.ndarray  # a Dask array whose blocks were Dask arrays before
+    cast = xb.convert_chunks(d, "dask", dtype="float32")
+    assert type(cast.blocks[0].compute()) is np.ndarray and cast.compute().dtype == np.float32
+
+
+def test_a_dask_array_of_torch_chunks_names_a_remedy_that_works() -> None:
+    t = xb.convert_chunks(da.arange(6, chunks=3), "torch")
+    with pytest.raises(xb.UnsupportedInputError, match=r"convert_chunks\(x, 'numpy'\)") as planned:
+        xb.plan(t, "numpy")
+    with pytest.raises(xb.UnsupportedInputError) as converted:
+        xb.to_numpy(t)
+    assert str(planned.value) == str(converted.value)
+    with pytest.raises(TypeError, match="as a data type"):  # what the old message advised
+        t.compute()
+    assert xb.to_numpy(xb.convert_chunks(t, "numpy")).tolist() == list(range(6))  # the remedy

@@ -419,3 +419,18 @@ def test_array_api_strict_round_trips_with_writes(copy: bool | None) -> None:
         t = xb.to_torch(y)
         t[2] = -1.0  # torch's result is always the caller's to write
         assert xb.to_numpy(xb.convert(t, xps))[2] == -1.0
+
+
+@needs_torch
+def test_an_empty_bit_view_with_a_negative_stride_reaches_torch() -> None:
+    # NumPy calls an empty array with a negative stride C-contiguous; torch.from_numpy
+    # still refuses the stride (no element is read): the exchange re-strides it.
+    from numpy.lib.stride_tricks import as_strided
+
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    base = np.zeros(4, ml_dtypes.bfloat16)
+    empty = as_strided(base[2:], (0, 2), (4, -2))
+    assert empty.flags.c_contiguous and empty.strides[1] < 0
+    for dtype in (None, "bool", "float32"):
+        result = xb.convert(empty, "torch", dtype=dtype)
+        assert tuple(result.shape) == (0, 2)

@@ -21,9 +21,16 @@ from capsules import CREATED, DELETED, Hostile, Producer, make_capsule
 from frameworks import CONSUMERS, needs_torch, torch, torch_param
 
 import xpbridge as xb
-from xpbridge._api.convert import _request
 from xpbridge._cli.upstream import run_python
+from xpbridge._pipeline.pipeline import compiled_for
+from xpbridge._pipeline.request import request_of
 from xpbridge.backends.torch import TorchBackend
+
+
+def _request(x: Any, to: str, device: Any, dtype: Any, copy: Any) -> tuple[Any, Any]:
+    """The plan convert follows for ``x``, and what its steps work on."""
+    entry, prepared = compiled_for(x, request_of(to, device, dtype, copy, "detach", False))
+    return entry.plan, prepared
 
 
 @contextlib.contextmanager
@@ -414,7 +421,7 @@ def test_planning_a_device_producer_asks_for_no_copy(copy: bool | None, target: 
         planned = xb.plan(p, target, device=device, copy=copy)
     assert _copy_requests(p) == [] and len(p.requests) == 1  # read in place, once
     assert "stream" not in p.requests[0]  # a host consumer passes no stream
-    converting, exported = _request(p, target, device, None, copy, "detach", False)
+    converting, exported = _request(p, target, device, None, copy)
     assert planned == converting  # the plan convert follows is the one plan() gave
     assert _copy_requests(p) == [{"max_version": (1, 1), "dl_device": (1, 0), "copy": True}]
     del exported
@@ -434,7 +441,7 @@ def test_planning_a_negative_stride_device_array_asks_for_no_copy(
     with released_at_once():
         planned = xb.plan(p, "torch")
     assert _copy_requests(p) == []
-    converting, _ = _request(p, "torch", None, None, None, "detach", False)
+    converting, _ = _request(p, "torch", None, None, None)
     assert _copy_requests(p) == [{"max_version": (1, 1), "copy": True}]
     assert planned == converting and not planned.aliases
 
@@ -449,7 +456,7 @@ def test_planning_a_host_producer_asks_for_an_export_in_place_only(
     with released_at_once():
         planned = xb.plan(p, target, copy=copy)
     assert _copy_requests(p) == []
-    assert planned == _request(p, target, None, None, copy, "detach", False)[0]
+    assert planned == _request(p, target, None, None, copy)[0]
 
 
 class _IgnoresCopy(Producer):

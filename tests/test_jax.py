@@ -148,6 +148,31 @@ def test_only_64_bit_types_need_x64() -> None:
                 xb.plan(np.zeros(2, dtype=dtype), "jax")
 
 
+@pytest.mark.rule("no-silent-narrowing")
+@pytest.mark.thread_unsafe(reason="toggles JAX's process-wide x64 flag")
+@pytest.mark.parametrize("dtype", ["float64", "int64", "complex128"])
+def test_a_64_bit_array_made_while_x64_was_on_converts_after(dtype: str) -> None:
+    # The flag says what JAX makes, not what an array already has: np.asarray
+    # reads it after the block, and so does every conversion that makes nothing
+    # 64-bit in JAX.
+    with _x64(True):
+        j = jnp.arange(3).astype(dtype)
+    with _x64(False):
+        host = xb.to_numpy(j)
+        assert str(host.dtype) == dtype and np.shares_memory(host, np.asarray(j))
+        assert xb.plan(j, "numpy").aliases and not host.flags.writeable
+        t = xb.to_torch(j)
+        assert str(t.dtype) == f"torch.{dtype}" and t.tolist() == np.asarray(j).tolist()
+        assert xb.convert(j, "jax") is j  # its own array, kept as it is
+        narrow = {"float64": "float32", "int64": "int32", "complex128": "complex64"}[dtype]
+        for to in ("jax", "numpy", "torch"):
+            p = xb.plan(j, to, dtype=narrow)
+            r = xb.convert(j, to, dtype=narrow)
+            assert p.dtype == narrow and str(r.dtype).removeprefix("torch.") == narrow
+        with pytest.raises(xb.DTypeError, match="jax_enable_x64"):  # making one still needs it
+            xb.convert(host, "jax")
+
+
 @pytest.mark.rule("python-values-planned-exactly")
 @pytest.mark.thread_unsafe(reason="toggles JAX's process-wide x64 flag")
 def test_python_values_go_to_jnp_asarray() -> None:

@@ -51,6 +51,7 @@ def test_tests_are_parametrised_per_backend_and_device_with_readable_ids(
         "torch": ["torch-cpu"],
         "array_api_strict": ["array_api_strict-CPU_DEVICE", "array_api_strict-device1"],
         "jax": ["jax-cpu"],
+        "dask": ["dask"],
     }
     for library, ids in expected.items():
         if library not in MISSING:
@@ -190,8 +191,8 @@ def test_a_marker_naming_no_backend_is_an_error(pytester: pytest.Pytester) -> No
         """
     )
     result = pytester.runpytest("--xp-backends", "numpy")
-    assert result.ret != pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*xp_skip: unknown xp backend 'tourch'*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_typo?numpy?: xp_skip: unknown xp backend 'tourch'*"])
 
 
 def test_summary_tables_and_json(pytester: pytest.Pytester) -> None:

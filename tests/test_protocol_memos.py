@@ -229,7 +229,7 @@ def test_namespace_memos_give_what_the_namespace_says() -> None:
     assert traits[4].native_device == device1 != traits[0].native_device
     assert len({id(t) for t in traits}) == 4
     # Another backend of the same namespace (a replaced one) keeps its own memos.
-    assert ArrayAPIBackend("array_api_strict", xps)._traits == {}
+    assert len(ArrayAPIBackend("array_api_strict", xps)._traits) == 0
 
 
 def test_library_names_are_memoised_but_protocols_still_refused() -> None:

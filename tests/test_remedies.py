@@ -45,7 +45,7 @@ ML_LACKS = sorted(name for name in SUB_BYTE if not ml_dtypes_has(name))
 MODES = {"none": None, "true": True, "false": False}
 
 # keyword remedies: "pass copy=None", "Pass grad='detach'", "pass device='cpu'", "dtype='int64'"
-_KEYWORD = re.compile(r"[Pp]ass (copy|grad|device|dtype)=('[^']*'|None|True|False)")
+_KEYWORD = re.compile(r"[Pp]ass (copy|grad|device|dtype|narrow)=('[^']*'|None|True|False)")
 _DTYPE_EXAMPLE = re.compile(r"e\.g\. dtype='([a-z0-9_]+)'")
 _METHOD = re.compile(r"call (\.[a-z_]+\([^)]*\))")
 _REMEDY_WORDS = re.compile(
@@ -113,8 +113,55 @@ def _more_failures() -> list[Failure]:
         Failure("bad-dtype-name", lambda: np.ones(2), "torch", dtype="float"),
         Failure("array-only-object", _ExportsOnlyArray, "torch"),
         Failure("cuda-interface-only", _CudaInterfaceOnly, "numpy"),
+        Failure("python-float-as-int32", lambda: [1e10], "numpy", dtype="int32"),
+        Failure("python-float-as-uint8", lambda: [300.0], "numpy", dtype="uint8"),
+        Failure("python-inf-as-int32", lambda: [float("inf")], "numpy", dtype="int32"),
+        Failure("python-overflow-float32", lambda: [1e300], "numpy", dtype="float32"),
+        Failure("python-overflow-inferred", lambda: [1e300], "torch"),
+        Failure("python-complex-as-real", lambda: [1 + 2j], "numpy", dtype="float64"),
+        Failure("python-float-as-torch-uint64", lambda: [1.0], "torch", dtype="uint64"),
+        Failure("python-beyond-64-bits", lambda: [1.5, 2**70], "numpy"),
+        Failure("python-cyclic", _cyclic, "numpy"),
+        Failure("python-too-deep", lambda: _deep(65), "numpy"),
+        Failure("python-ragged", lambda: [[1.0], [2.0, 3.0]], "torch"),
+        Failure("python-grad-inside", _grad_inside, "numpy", grad="raise"),
+        Failure("grad-int-result", _grad_tensor, "torch", dtype="int16", requires_grad=True),
+        Failure("dispatch-subclass", _two_tensor, "numpy"),
+        Failure("dask-torch-chunks", _dask_torch_chunks, "numpy"),
         *_optional_failures(),
     ]
+
+
+def _cyclic() -> list[Any]:
+    loop: list[Any] = [1.0]
+    loop.append(loop)
+    return loop
+
+
+def _deep(depth: int) -> Any:
+    nested: Any = 1.0
+    for _ in range(depth):
+        nested = [nested]
+    return nested
+
+
+def _grad_inside() -> list[Any]:
+    return [torch.tensor(1.0, requires_grad=True), torch.tensor(2.0)]
+
+
+def _grad_tensor() -> Any:
+    return torch.ones(2, requires_grad=True)
+
+
+def _two_tensor() -> Any:
+    from torch.testing._internal.two_tensor import TwoTensor
+
+    return TwoTensor(torch.ones(2), torch.zeros(2))
+
+
+def _dask_torch_chunks() -> Any:
+    da = pytest.importorskip("dask.array")
+    return xb.convert_chunks(da.arange(4, chunks=2), "torch")
 
 
 class _ExportsOnlyArray:
@@ -164,9 +211,24 @@ def _execute(failure: Failure, message: str, tmp: Path) -> list[str]:
     """Run every remedy ``message`` names; return the ones executed."""
     done = []
     for keyword, value in _KEYWORD.findall(message):
-        changes = {keyword: None if value == "None" else value.strip("'")}
+        changes: dict[str, Any] = {keyword: None if value == "None" else value.strip("'")}
         if keyword == "dtype" and "requires_grad" in failure.kwargs:
             changes["requires_grad"] = True
+        if keyword == "narrow":
+            changes["narrow"] = True
+            if "where the values fit" in message:
+                # A remedy for the values that fit: the others get a DTypeError whose
+                # own remedy must work in turn.
+                refused: str | None = None
+                try:
+                    failure.run(**changes)
+                except xb.DTypeError as e:
+                    refused = str(e)
+                if refused is not None:
+                    assert "only where the values fit" in refused
+                    assert _execute(failure, refused, tmp)
+                done.append("narrow=True")
+                continue
         failure.run(**changes)
         done.append(f"{keyword}={value}")
     example = _DTYPE_EXAMPLE.search(message)
@@ -184,6 +246,14 @@ def _execute(failure: Failure, message: str, tmp: Path) -> list[str]:
         x = failure.make()
         failure.run(eval(f"x{method}", {"x": x}))  # the message's own words, on the source
         done.append(method)
+    inner = re.search(r"instead: (x\.\w+(?:, x\.\w+)*)", message)
+    if inner:  # "convert its inner tensors instead: x.a, x.b"
+        for name in re.findall(r"x\.(\w+)", inner.group(1)):
+            failure.run(getattr(failure.make(), name))
+            done.append(f"x.{name}")
+    if "xpbridge.convert_chunks(x, 'numpy')" in message:
+        failure.run(xb.convert_chunks(failure.make(), "numpy"))
+        done.append("convert_chunks(x, 'numpy')")
     if "mode='c'" in message:
         path = tmp / "remedy.bin"
         np.arange(4.0).tofile(path)
@@ -225,6 +295,7 @@ def _has_unrecognised_remedy(message: str) -> bool:
         "convert a real tensor",
         "create it on a real device",
         "convert the concrete result outside the transformation",
+        "wrap the code that needs another library in xpbridge.compute_in",
         "known are",  # the list of target libraries
         "yourself",
         "install ml_dtypes",  # the package, where it is missing (pip install ml_dtypes)
@@ -245,6 +316,10 @@ def test_the_recognisers_find_the_remedies_they_claim() -> None:
     assert _KEYWORD.findall("pass grad='detach' for a detached result") == [("grad", "'detach'")]
     assert _METHOD.findall("a sparse_coo tensor: call .to_dense() first") == [".to_dense()"]
     assert _has_unrecognised_remedy("call xb.frobnicate(x) first")
+    inner = re.search(
+        r"instead: (x\.\w+(?:, x\.\w+)*)", "convert its inner tensors instead: x.a, x.b"
+    )
+    assert inner is not None and re.findall(r"x\.(\w+)", inner.group(1)) == ["a", "b"]
 
 
 @needs_torch

@@ -267,3 +267,81 @@ def test_the_padding_of_extended_precision_is_not_compared() -> None:
         assert_bitwise_equal(values, -values)
     with pytest.raises(AssertionError, match="bits differ"):
         assert_bitwise_equal(complex_values, -complex_values)
+
+
+# --- what real suites need (array-api-extra's check_scalar, SciPy's check_0d, xp=) ---
+
+
+def test_check_scalar_and_check_0d_ignore_scalar_versus_0d_but_keep_the_shape() -> None:
+    scalar = np.sum(np.arange(3.0))  # NumPy 2 returns a scalar from a reduction
+    assert isinstance(scalar, np.float64)
+    for switch in ("check_scalar", "check_0d"):
+        assert_equal(scalar, np.asarray(3.0), **{switch: False})
+        assert_close(np.asarray(3.0), scalar, **{switch: False})
+        # The shape is still compared: a 0-d value is not a 1-element array.
+        message = _failure(assert_equal, scalar, np.asarray([3.0]), **{switch: False})
+        assert "shapes differ: () != (1,)" in message
+    # check_shape=False would let that through: the scalar switch is the narrower one.
+    assert_equal(np.asarray([1, 1]), np.asarray(1), check_shape=False)
+    _failure(assert_equal, np.asarray([1, 1]), np.asarray(1), check_scalar=False)
+    # Both names at once must agree.
+    assert_equal(scalar, np.asarray(3.0), check_scalar=False, check_0d=False)
+    with pytest.raises(TypeError, match="one switch"):
+        assert_equal(scalar, np.asarray(3.0), check_scalar=False, check_0d=True)
+
+
+def test_xp_names_the_namespace_both_arrays_must_come_from() -> None:
+    import array_api_compat.numpy as np_compat
+    import array_api_compat.torch as torch_compat
+
+    assert_equal(np.ones(2), np.ones(2), xp=np_compat)
+    assert_close(np.ones(2), np.ones(2), xp=np)
+    message = _failure(assert_equal, np.ones(2), np.ones(2), xp=torch_compat)
+    assert "actual is a numpy object, xp is torch" in message
+    assert "desired is a numpy object, xp is torch" in message
+    # Only one of the two from the wrong library: still caught, where comparing
+    # the two with each other would not be enough.
+    t = torch.ones(2, dtype=torch.float64)
+    message = _failure(assert_equal, t, np.ones(2), xp=torch_compat)
+    assert "desired is a numpy object, xp is torch" in message
+    assert "actual is" not in message.splitlines()[0]
+    assert_equal(t, np.ones(2), xp=torch_compat, check_namespace=False)
+
+
+def test_xp_may_be_a_vendored_array_api_compat_or_a_tests_wrapped_namespace() -> None:
+    import scipy._lib.array_api_compat.numpy as scipy_np
+
+    from xpbridge.testing import xp_backends
+
+    assert_equal(np.ones(2), np.ones(2), xp=scipy_np)
+    readonly = xp_backends("numpy-readonly")[0].namespace()
+    assert_equal(readonly.ones(2), np.ones(2), xp=readonly)
+
+
+@pytest.mark.parametrize("unit", ["datetime64[D]", "datetime64[ns]", "timedelta64[s]"])
+def test_nat_equals_nat_as_numpys_own_assertion_says(unit: str) -> None:
+    values = ["NaT", 1, "NaT"] if unit.startswith("timedelta") else ["NaT", "2020-01-01", "NaT"]
+    a = np.asarray(values, dtype=unit)
+    np.testing.assert_array_equal(a, a.copy())
+    assert_equal(a, a.copy())
+    assert_close(a, a.copy())
+    b = a.copy()
+    b[0] = b[1]
+    message = _failure(assert_equal, a, b)
+    assert "Mismatched elements: 1 / 3" in message
+    assert "First mismatch at index (0,): actual NaT" in message
+
+
+def test_dask_arrays_of_unknown_shape_are_computed_for_their_shape() -> None:
+    import dask.array as da
+
+    x = da.arange(6, chunks=3)
+    y = x[x > 2]
+    assert np.isnan(y.shape[0])
+    assert_equal(y, da.asarray(np.asarray([3, 4, 5])))
+    assert np.isnan(y.shape[0])  # the caller's array is left as it was
+    message = _failure(assert_equal, y, da.asarray(np.asarray([3, 4])))
+    assert "shapes differ: (3,) != (2,)" in message
+    assert "dask.Array int64, shape (3,)" in message
+    message = _failure(assert_equal, y, da.asarray(np.asarray([3, 4, 6])))
+    assert "First mismatch at index (2,): actual 5, desired 6" in message

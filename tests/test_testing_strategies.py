@@ -238,7 +238,8 @@ def test_bfloat16_without_ml_dtypes_is_a_clear_error() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
-        "NumPy arrays of bfloat16 need ml_dtypes (it gives NumPy that type): pip install ml_dtypes"
+        "NumPy arrays of bfloat16 need ml_dtypes (it gives NumPy that type): "
+        "pip install 'xpbridge[ml-dtypes]'"
     )
 
 

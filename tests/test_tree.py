@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -466,7 +467,8 @@ class OnDevice:
 
 
 @pytest.fixture
-def fake_device(monkeypatch: pytest.MonkeyPatch) -> type[FakeDevice]:
+def fake_device(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeDevice]]:
+    from xpbridge._lib.memo import Memo, clear_all
     from xpbridge.backends import registry as _registry
 
     # A registry of our own for this test: the fake backend never leaks into other tests.
@@ -474,10 +476,11 @@ def fake_device(monkeypatch: pytest.MonkeyPatch) -> type[FakeDevice]:
         monkeypatch.setattr(
             _registry, name, type(getattr(_registry, name))(getattr(_registry, name))
         )
-    monkeypatch.setattr(_registry, "_BY_TYPE", {})
+    monkeypatch.setattr(_registry, "_BY_TYPE", Memo("owners", "type", by_type=True, register=False))
     xb.register_backend(FakeDevice())
     FakeDevice.log.clear()
-    return FakeDevice
+    yield FakeDevice
+    clear_all()  # the memos decided with the fake backend forget it
 
 
 def test_transfers_are_waited_for_once_before_data_is_read(fake_device: type[FakeDevice]) -> None:
@@ -684,13 +687,9 @@ class _VectorBackend(NumpyBackend):
 
 @pytest.mark.thread_unsafe(reason="registers a backend in the global registry")
 def test_a_type_claimed_by_a_new_backend_is_an_array_leaf_from_then_on() -> None:
-    from xpbridge._api import compute as _compute
     from xpbridge._trees import walk as _tree
 
     v = _Vector([1.0, 2.0])
     assert _tree.kind_of(v) is not _tree.ARRAY  # a list: a container
-    xb.compute_in("torch")(lambda a: a)(np.zeros(2))  # fills compute_in's way back
-    assert _compute._BACK_BY_TYPE
     _registry.register_backend(_VectorBackend(), replace=True)
     assert _tree.kind_of(v) is _tree.ARRAY  # the kind memo forgot the old answer
-    assert not _compute._BACK_BY_TYPE and not _compute._BACK  # so did compute_in's

@@ -79,19 +79,20 @@ def speed() -> str:
     for peer in [*RAW_CALLS, *TOOLS]:
         matched = [r for r in rows if _peer(r.get("name", "")) == peer]
         if not matched:
-            body.append([peer, "not measured in docs/performance/results.json", "-", "-"])
+            body.append([f"{peer}: not measured in docs/performance/results.json", "-", "-"])
         for r in matched:
             median = _median(r)
             spread = r.get("ratios") or []
             body.append(
                 [
-                    peer,
-                    f"{r.get('group', '')}: `{_cell(r['name'])}`",
+                    f"{peer}; {r.get('group', '')}: `{_cell(r['name'])}`",
                     "-" if median is None else f"{median:.2f}",
                     f"{min(spread):.2f}-{max(spread):.2f}" if spread else "-",
                 ]
             )
-    return _table(["compared with", "benchmark: left / right", "median ratio", "spread"], body)
+    # Three columns: a benchmark's name can be 65 characters of code with no
+    # space to break at, and it must fit a 1280 px screen next to its figures.
+    return _table(["compared with; benchmark: left / right", "median ratio", "spread"], body)
 
 
 def write(out: Path) -> None:

@@ -25,8 +25,10 @@ def _load(name: str) -> dict[str, Any]:
 
 
 def _cell(text: object) -> str:
-    # "__array__" would otherwise read as bold "array"
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("__", "\\_\\_")
+    # "__array__" would otherwise read as bold "array", and "<function>" outside
+    # code as an HTML tag (dropped from the page).
+    parts = str(text).replace("|", "\\|").replace("\n", " ").replace("__", "\\_\\_").split("`")
+    return "`".join(p if i % 2 else p.replace("<", "\\<") for i, p in enumerate(parts))
 
 
 def _table(header: list[str], rows: list[list[object]]) -> str:
@@ -138,28 +140,50 @@ def _holds(fact: dict) -> str:
 
 
 def upstream() -> str:
-    """The facts: claim (and id), where it holds, what it motivates, how it is observed."""
+    """The facts: claim (and id) and where it holds; how each is observed, and what it motivates, below.
+
+    Two columns, so that a claim quoting a long expression still fits a 1280 px
+    screen: the longest text (how it is observed, the rules, the source) is a list.
+    """
     spec = _load("upstream")
-    rows = [
-        [
-            f"{f['claim']} (`{f['id']}`)",
-            _holds(f),
-            ", ".join(f"`{rule}`" for rule in f["motivates"]),
-            ("needs " + ", ".join(f["requires"]) + "; " if f["requires"] else "")
-            + ("subprocess; " if f.get("subprocess") else "")
-            + f["how"]
-            + f". Source: {_links(f['source'])}",
-        ]
+    rows = [[f"{f['claim']} (`{f['id']}`)", _holds(f)] for f in spec["fact"]]
+    how = "".join(
+        f"- `{f['id']}`: "
+        + ("needs " + ", ".join(f["requires"]) + "; " if f["requires"] else "")
+        + ("subprocess; " if f.get("subprocess") else "")
+        + f"{f['how']}. Motivates: "
+        + ", ".join(f"`{rule}`" for rule in f["motivates"])
+        + f". Source: {_links(f['source'])}\n"
         for f in spec["fact"]
-    ]
-    return f"Observed with {spec['observed_with']}.\n\n" + _table(
-        ["claim (fact)", "holds", "motivates (rules)", "how it is observed"], rows
     )
+    return (
+        f"Observed with {spec['observed_with']}.\n\n"
+        + _table(["claim (fact)", "holds"], rows)
+        + "\nHow each is observed, and the rules it motivates:\n\n"
+        + how
+    )
+
+
+def trees() -> str:
+    """The tree rules: situation (rule) and outcome; why each holds, and its tests, below."""
+    rules = _load("trees")["rule"]
+    out = _table(
+        ["situation (rule)", "outcome"],
+        [[f"{r['situation']} (`{r['id']}`)", r["outcome"]] for r in rules],
+    )
+    out += "\nWhy, and the tests that prove it:\n\n"
+    for r in rules:
+        refs = ", ".join(_links(ref) for ref in r.get("refs", []))
+        tests = ", ".join(f"`{t}`" for t in r["tests"])
+        out += f"- `{r['id']}`: {_cell(r['reason'])}" + (f" See {refs}." if refs else "")
+        out += f" Tests: {tests}.\n"
+    return out
 
 
 def write_all(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name, render in (("contract", contract), ("dtypes", dtypes), ("upstream", upstream)):
+    renders = (("contract", contract), ("dtypes", dtypes), ("upstream", upstream), ("trees", trees))
+    for name, render in renders:
         path = out / f"{name}.md"
         text = render()
         if not path.exists() or path.read_text() != text:

@@ -18,6 +18,7 @@ from .errors import (
     DeviceError,
     DTypeError,
     GradError,
+    MissingLibraryError,
     UnsupportedInputError,
 )
 
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
     from ._api.compute import compute_in
     from ._api.convert import convert, plan, shares_memory, to_numpy, to_torch
     from ._api.trees import TreePlan, convert_tree, plan_tree
+    from ._pipeline.observe import CopyWarning, no_copies
     from ._pipeline.plan import Plan
+    from ._pipeline.request import set_narrowing
     from ._trees.walk import register_container
     from .backends.registry import list_backends, register_backend
 
@@ -37,9 +40,11 @@ __all__ = [
     "ArgumentError",
     "ConversionError",
     "CopyError",
+    "CopyWarning",
     "DTypeError",
     "DeviceError",
     "GradError",
+    "MissingLibraryError",
     "Plan",
     "TreePlan",
     "UnsupportedInputError",
@@ -50,10 +55,12 @@ __all__ = [
     "convert_tree",
     "dtypes",
     "list_backends",
+    "no_copies",
     "plan",
     "plan_tree",
     "register_backend",
     "register_container",
+    "set_narrowing",
     "shares_memory",
     "to_numpy",
     "to_torch",
@@ -74,6 +81,9 @@ _LAZY = {
     "plan_tree": "_api.trees",
     "TreePlan": "_api.trees",
     "register_container": "_trees.walk",
+    "set_narrowing": "_pipeline.request",
+    "no_copies": "_pipeline.observe",
+    "CopyWarning": "_pipeline.observe",
     "compute_in": "_api.compute",
     "convert_chunks": "_api.chunks",
 }

@@ -21,6 +21,7 @@ __all__ = [
     "DTypeError",
     "DeviceError",
     "GradError",
+    "MissingLibraryError",
     "UnsupportedInputError",
 ]
 
@@ -130,3 +131,47 @@ class ArgumentError(ConversionError, ValueError):
     ...     print(e)
     grad must be 'detach' or 'raise', not 'keep'
     """
+
+
+class MissingLibraryError(ArgumentError, ImportError):
+    """The target (or a library a conversion needs) is not installed.
+
+    Also an ``ImportError``, which is what code that handles a missing
+    optional dependency catches, and an :class:`ArgumentError` (a
+    ``ValueError``) as before.  The message names the install line.
+
+    Examples
+    --------
+    >>> import xpbridge as xb
+    >>> issubclass(xb.MissingLibraryError, ImportError)
+    True
+    """
+
+
+# The import name of each library xpbridge has an extra for, and the extra
+# (pyproject.toml's [project.optional-dependencies]; a test keeps the two
+# equal): installing through the extra gets the tested versions.  The one
+# table of install lines (the library's errors, the testing toolkit, the CLI).
+EXTRAS = {
+    "torch": "torch",
+    "ml_dtypes": "ml-dtypes",
+    "jax": "jax",
+    "dask": "dask",
+    "distributed": "dask",
+    "hypothesis": "testing",
+}
+
+
+def install_line(library: str) -> str:
+    """How to install ``library`` (an import name; its xpbridge extra where there is one).
+
+    Examples
+    --------
+    >>> install_line("torch"), install_line("array_api_strict"), install_line("dask.array")
+    ("pip install 'xpbridge[torch]'", "pip install 'array-api-strict'", "pip install 'xpbridge[dask]'")
+    """
+    root = library.partition(".")[0]
+    extra = EXTRAS.get(root)
+    return (
+        f"pip install 'xpbridge[{extra}]'" if extra else f"pip install '{root.replace('_', '-')}'"
+    )

@@ -55,3 +55,18 @@ def test_bfloat16_from_cuda_is_bit_exact() -> None:
     t = torch.randn(1 << 20, device="cuda").to(torch.bfloat16)
     a = xb.to_numpy(t)
     assert np.array_equal(a.view(np.uint16), t.cpu().view(torch.int16).numpy().view(np.uint16))
+
+
+@pytest.mark.rule("pinned-staging-bounded")
+def test_large_results_are_pageable_and_the_pinned_pool_is_bounded() -> None:
+    from xpbridge._lib import staging
+
+    tensors = [torch.randn((1 << 22) + i, device="cuda") for i in range(8)]  # 16 MiB each
+    for t in tensors:
+        a = xb.to_numpy(t)
+        assert not torch.from_numpy(a).is_pinned()  # the result is pageable memory
+        assert np.array_equal(a, t.cpu().numpy())
+        host = xb.to_torch(t, device="cpu")
+        assert not host.is_pinned() and torch.equal(host, t.cpu())
+    pool = staging.default_pool()
+    assert 0 < pool.allocated <= pool.bound == 16 << 20

@@ -25,7 +25,7 @@ def test_numpy_to_numpy_follows_the_contract() -> None:
 
 @pytest.mark.skipif(HAS_TORCH, reason="checks the message when torch is missing")
 def test_torch_missing_is_a_clear_error() -> None:
-    with pytest.raises(xb.ArgumentError, match="pip install torch"):
+    with pytest.raises(xb.MissingLibraryError, match=r"pip install 'xpbridge\[torch\]'"):
         xb.to_torch(np.arange(3.0))
 
 

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from .._lib.typing import Grad
-from .._pipeline.request import resolve
+from .._pipeline.request import request_of
 from ..errors import UnsupportedInputError
 from .convert import convert
 
@@ -38,6 +38,7 @@ def convert_chunks(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> Any:
     """A Dask array whose chunks are ``to`` arrays, converted lazily on the workers.
 
@@ -53,14 +54,16 @@ def convert_chunks(
     to
         The target library: a name, a module or namespace, or an array (its
         library and device).  It reaches the workers as the library's name.
-    device, dtype, copy, grad, requires_grad
+    device, dtype, copy, grad, requires_grad, narrow
         As for :func:`xpbridge.convert`, applied to every chunk.
 
     Returns
     -------
     dask.array.Array
         The same shape and chunks; its ``meta`` (``._meta``) is an empty
-        array of the target library, of the result dtype.  Computing the
+        array of the target library, of the result dtype.  For ``to="dask"``
+        (the chunks stay NumPy arrays) it is :func:`xpbridge.convert` of the
+        array: the array itself, or lazily cast or copied.  Computing the
         whole array at once needs Dask to know how to concatenate the
         target's arrays (NumPy and CuPy: yes; torch: no); chunk by chunk
         (``.blocks``, ``.to_delayed()``, ``map_blocks``) always works.
@@ -92,15 +95,29 @@ def convert_chunks(
             f"convert_chunks needs a dask.array.Array, not {cls.__module__}.{cls.__qualname__}; "
             f"use xpbridge.convert for a single array"
         )
-    r = resolve(to, device, dtype, copy, grad, requires_grad, False)
+    r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
+    if r.target.name == "dask":
+        # A Dask array's chunks are NumPy arrays already: wrapping each again
+        # would give chunks that are Dask arrays, under a meta that says ndarray.
+        return convert(
+            array,
+            to,
+            device=device,
+            dtype=dtype,
+            copy=copy,
+            grad=grad,
+            requires_grad=requires_grad,
+            narrow=narrow,
+        )
     options = {
         # The library by name: a module or an array does not pickle to a worker.
         "to": r.target.name,
-        "device": r.device,
+        "device": r.spelled_device,
         "dtype": dtype,
         "copy": copy,
         "grad": grad,
         "requires_grad": requires_grad,
+        "narrow": r.narrow,  # the caller's setting, not the workers'
     }
     meta = _convert_chunk(array._meta, options)
     return array.map_blocks(_convert_chunk, meta=meta, token="xpbridge-convert", options=options)

@@ -1,28 +1,20 @@
-"""The public conversion functions: describe -> plan -> execute."""
+"""The public conversion functions: request -> describe -> plan -> execute.
+
+Each reads the pipeline's memos inline (:mod:`xpbridge._pipeline`): the
+request of its spelling, then the plan compiled for the source's traits key,
+and runs it; a miss anywhere goes down the pipeline (which fills the memos).
+The memo hits are read here, not behind a function call, because a call
+costs a tenth of a warm conversion.
+"""
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from .._lib.copy_engine import (
-    cast_tensor,
-    copy_ndarray_to_tensor,
-    copy_tensor_to_ndarray,
-    ready_torch,
-    torch_to_numpy_types,
-)
-from .._lib.dtypes import torch_dtype
+from .._pipeline.describe import KEYS
+from .._pipeline.pipeline import convert_with, plan_with
 from .._pipeline.plan import Plan
-from .._pipeline.request import (
-    check_keywords,
-    default_request,
-    plan_traits,
-    resolve_target,
-)
-from ..backends import registry as _registry
-from ..backends.torch import direct_dtypes
-from ..errors import ConversionError
+from .._pipeline.request import BY_SPELLING, BY_TARGET, request_of, same_spelling
 from .memory import shares_memory
 
 if TYPE_CHECKING:
@@ -33,123 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = ["convert", "plan", "shares_memory", "to_numpy", "to_torch"]
 
-
-class _Never:
-    """A type no object has: the fast paths stay off until both libraries are loaded."""
-
-
-# The fast paths.  For a plain ndarray of a dtype torch takes as it is,
-# aligned, writable and with no negative stride, torch.from_numpy either does
-# exactly what the plan would (zero-copy, from_numpy) or raises (an odd
-# stride); the same holds for Tensor.numpy on a plain tensor without grad
-# (conj/neg bits, device, dtype, layout all raise).  So trying the primitive
-# first and falling back to the planner on its exception keeps the contract;
-# tests/test_fast_path.py checks that both paths agree.  The guards also keep
-# out what is known to fail: a failing torch call costs about 7 us (torch
-# builds a C++ exception), more than the whole planned conversion.  Set once
-# numpy and torch are both imported.
-_NDARRAY: Any = _Never  # Any, not type: a guard must not narrow x to object
-_TENSOR: Any = _Never
-_FROM_NUMPY: Any = None
-_DIRECT_DTYPES: frozenset[Any] = frozenset()  # backends.torch.direct_dtypes()
-_NUMPY_TENSOR_DTYPES: frozenset[Any] = frozenset()  # torch dtypes NumPy has, as they are
-
-
-def _prime_fast_paths() -> None:
-    global _NDARRAY, _TENSOR, _FROM_NUMPY, _DIRECT_DTYPES
-    global _NUMPY_TENSOR_DTYPES  # noqa: PLW0603 - set once, read on every call
-    # A module in sys.modules may still be importing in another thread: torch
-    # is used once fully imported (the copy engine's test), NumPy once its
-    # attributes exist.
-    np, torch = sys.modules.get("numpy"), ready_torch()
-    ndarray, dtype = getattr(np, "ndarray", None), getattr(np, "dtype", None)
-    if torch is not None and None not in (ndarray, dtype):
-        direct = direct_dtypes()
-        # The function and the dtypes first, the guarded types last: a thread
-        # that passes a guard always finds the rest set.
-        _FROM_NUMPY, _DIRECT_DTYPES = torch.from_numpy, direct
-        _NUMPY_TENSOR_DTYPES = frozenset(torch_to_numpy_types(torch, np))
-        _TENSOR, _NDARRAY = torch.Tensor, ndarray
-
-
-def _default_request(x: Any, to: str, planning: bool = False) -> tuple[Plan, Any]:
-    """:func:`_request` with every keyword at its default (so valid)."""
-    if _FROM_NUMPY is None and "torch" in sys.modules:  # no torch: nothing to prime
-        _prime_fast_paths()
-    return default_request(x, to, planning)
-
-
-# (NumPy dtype, dtype argument) -> the torch dtype to_torch casts to after
-# from_numpy, for aligned, writable, C-contiguous, non-empty arrays; None when
-# the planner plans anything else for them.  Filled from the planner only.
-_PLANNED_CASTS: dict[tuple[Any, Any], Any] = {}
-_registry.on_change(_PLANNED_CASTS.clear)  # planned for the torch backend of the time
-_MISSING = object()
-
-
-def _planned_cast(x: Any, dtype: Any) -> Any:
-    """The torch dtype of ``to_torch(x, dtype=dtype)``'s cast when its plan is from_numpy + cast.
-
-    None otherwise: another plan, an error (raised again by the planner on
-    the way that follows), a complex32 target (its cast runs under a warning
-    filter), or a ``dtype`` argument that cannot be a key.
-    """
-    key = (x.dtype, dtype)
-    try:
-        cast = _PLANNED_CASTS.get(key, _MISSING)
-    except TypeError:  # an unhashable dtype argument: the planner judges it
-        return None
-    if cast is _MISSING:
-        try:
-            p = plan(x, "torch", dtype=dtype)
-        except ConversionError:
-            cast = None
-        else:
-            steps = ("from_numpy", "cast")
-            cast = torch_dtype(p.dtype) if p.steps == steps and p.dtype != "complex32" else None
-        if len(_PLANNED_CASTS) >= 1024:
-            _PLANNED_CASTS.clear()  # bounded; a cleared entry is only planned again
-        _PLANNED_CASTS[key] = cast
-    return cast
-
-
-def _request(
-    x: Any,
-    to: Any,
-    device: Any,
-    dtype: Any,
-    copy: Any,
-    grad: Any,
-    requires_grad: Any,
-    planning: bool = False,
-) -> tuple[Plan, Any]:
-    """The plan, and what its steps work on (``x``, or what a protocol source exported).
-
-    ``planning``: only the plan is wanted, so the source must not move or copy data.
-    """
-    if (
-        type(to) is str
-        and device is None
-        and dtype is None
-        and copy is None
-        and grad == "detach"
-        and requires_grad is False
-    ):
-        return _default_request(x, to, planning)
-    if _FROM_NUMPY is None and "torch" in sys.modules:
-        _prime_fast_paths()
-    check_keywords(copy, grad, requires_grad)
-    source = _registry.backend_of(x)  # an unknown source before an unknown target
-    r = resolve_target(to, device, dtype, copy, grad, requires_grad)
-    x = source.prepare(x, r.target, r.plan_device, copy, planning=planning)
-    return plan_traits(source.traits(x), r), x
-
-
-def _execute(request: tuple[Plan, Any]) -> Any:
-    p, x = request
-    for call in p.calls:
-        x = call(x, p)
-    return x
+# The memos' dicts, read inline by the warm path (subscripts, not .get():
+# a miss is the rare case, and a KeyError caught costs nothing until raised).
+_BY_TARGET = BY_TARGET.data
+_BY_SPELLING = BY_SPELLING.data
+_KEYS = KEYS.data
 
 
 def plan(
@@ -162,6 +42,7 @@ def plan(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> Plan:
     """Say what :func:`convert` would do, without doing it.
 
@@ -197,6 +78,12 @@ def plan(
         raises :class:`GradError`.
     requires_grad : bool, optional
         Ask for a result that requires grad (targets with autograd only).
+    narrow : bool or None, optional
+        Where the target's device lacks float64 or complex128 (or int64 on
+        JAX without x64): ``True`` narrows to the 32-bit type (integers only
+        where the values fit) and the plan says so; ``False`` refuses with
+        :class:`DTypeError`; ``None`` (default) follows
+        :func:`set_narrowing` (which refuses unless set).
 
     Returns
     -------
@@ -231,16 +118,22 @@ def plan(
       steps:   from_numpy
       result:  shares the source's memory (zero-copy), writable
     """
-    if (  # _request's test, inlined: a call costs a tenth of the whole plan here
-        type(to) is str
-        and device is None
+    r = None
+    if (
+        device is None
         and dtype is None
         and copy is None
         and grad == "detach"
         and requires_grad is False
+        and narrow is None
     ):
-        return default_request(x, to, True)[0]  # planning: no fast path to prime
-    return _request(x, to, device, dtype, copy, grad, requires_grad, True)[0]
+        try:
+            r = _BY_TARGET.get(to)
+        except TypeError:  # an unhashable target: resolved below
+            r = None
+    if r is None:
+        r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
+    return plan_with(x, r)
 
 
 @overload
@@ -254,6 +147,7 @@ def convert(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> numpy.ndarray[Any, Any]: ...
 @overload
 def convert(
@@ -266,6 +160,7 @@ def convert(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> torch.Tensor: ...
 @overload
 def convert(
@@ -278,6 +173,7 @@ def convert(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> Any: ...
 def convert(
     x: Any,
@@ -289,6 +185,7 @@ def convert(
     copy: bool | None = None,
     grad: Grad = "detach",
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> Any:
     """Convert ``x`` to the library ``to``, sharing memory whenever the memory allows.
 
@@ -325,6 +222,12 @@ def convert(
         raises :class:`GradError`.
     requires_grad : bool, optional
         Ask for a result that requires grad (targets with autograd only).
+    narrow : bool or None, optional
+        Where the target's device lacks float64 or complex128 (or int64 on
+        JAX without x64): ``True`` narrows to the 32-bit type (integers only
+        where the values fit) and the plan says so; ``False`` refuses with
+        :class:`DTypeError`; ``None`` (default) follows
+        :func:`set_narrowing` (which refuses unless set).
 
     Returns
     -------
@@ -360,33 +263,32 @@ def convert(
     >>> a
     array([7., 1., 2.])
     """
-    if (
-        type(to) is str  # not ==: an array's __eq__ may be anything
-        and device is None
-        and dtype is None
-        and copy is None
-        and grad == "detach"
-        and requires_grad is False
-    ):
-        # The fast paths of to_torch and to_numpy, inlined: a call costs a
-        # tenth of the whole conversion here.
-        if to == "torch":
-            if (
-                type(x) is _NDARRAY
-                and x.dtype in _DIRECT_DTYPES
-                and ((flags := x.flags).carray or (flags.behaved and min(x.strides) >= 0))
-            ):
-                try:
-                    return _FROM_NUMPY(x)
-                except (TypeError, ValueError):
-                    pass  # the planner says why, and what to do
-        elif to == "numpy" and type(x) is _TENSOR and not x.requires_grad:
-            try:
-                return x.numpy()
-            except (TypeError, RuntimeError, ValueError):
-                pass
-        return _execute(_default_request(x, to))
-    return _execute(_request(x, to, device, dtype, copy, grad, requires_grad))
+    try:
+        if (
+            device is None
+            and dtype is None
+            and copy is None
+            and grad == "detach"
+            and requires_grad is False
+            and narrow is None
+        ):
+            r = _BY_TARGET.get(to)
+        else:
+            r = _BY_SPELLING.get((to, device, dtype, copy, grad, requires_grad, narrow))
+            if r is not None and not same_spelling(r, copy, requires_grad, narrow):
+                r = None  # equal is not valid: copy=1 == True, but only True is a copy=
+    except Exception:  # noqa: BLE001 - an unhashable or incomparable spelling: resolved below
+        r = None
+    if r is None:
+        r = request_of(to, device, dtype, copy, grad, requires_grad, narrow)
+    try:
+        entry = r.table[_KEYS[type(x)](x)]
+    except KeyError:  # a type without a key function, or traits not planned yet
+        return convert_with(x, r)
+    try:
+        return entry.run(x)
+    except entry.refusals:  # the key did not decide this source: the full path says what to do
+        return convert_with(x, r)
 
 
 def to_numpy(
@@ -431,30 +333,24 @@ def to_numpy(
     (array([1., 1.], dtype=float32), False)
     """
     if dtype is None and copy is None and grad == "detach":
-        # a model's parameters: never try what raises
-        if type(x) is _TENSOR and not x.requires_grad:
-            try:
-                return x.numpy()  # type: ignore[no-any-return]
-            except (TypeError, RuntimeError, ValueError):
-                pass  # the planner says why, and what to do
-        return _execute(_default_request(x, "numpy"))  # type: ignore[no-any-return]
-    if (
-        type(x) is _TENSOR
-        and dtype is None
-        and grad == "detach"
-        and copy is True
-        # What Tensor.numpy refuses most often, read before any copy is made.
-        and x.dtype in _NUMPY_TENSOR_DTYPES
-        and x.is_cpu
-    ):
-        # A new writable array: NumPy's view of the detached tensor (or of
-        # torch's copy of it) raises for everything else the planner treats
-        # otherwise (bits, layout), as Tensor.numpy does.
+        r = _BY_TARGET.get("numpy")
+    else:
         try:
-            return copy_tensor_to_ndarray(x.detach())  # type: ignore[no-any-return]
-        except (TypeError, RuntimeError, ValueError):
-            pass
-    return _execute(_request(x, "numpy", None, dtype, copy, grad, False))  # type: ignore[no-any-return]
+            r = _BY_SPELLING.get(("numpy", None, dtype, copy, grad, False, None))
+        except Exception:  # noqa: BLE001 - an unhashable or incomparable spelling
+            r = None
+        if r is not None and r.copy is not copy:
+            r = None
+    if r is None:
+        r = request_of("numpy", None, dtype, copy, grad, False)
+    try:
+        entry = r.table[_KEYS[type(x)](x)]
+    except KeyError:  # a type without a key function, or traits not planned yet
+        return convert_with(x, r)  # type: ignore[no-any-return]
+    try:
+        return entry.run(x)  # type: ignore[no-any-return]
+    except entry.refusals:  # the key did not decide this source: the full path says what to do
+        return convert_with(x, r)  # type: ignore[no-any-return]
 
 
 def to_torch(
@@ -465,6 +361,7 @@ def to_torch(
     dtype: Any = None,
     copy: bool | None = None,
     requires_grad: bool = False,
+    narrow: bool | None = None,
 ) -> torch.Tensor:
     """Convert ``x`` to a torch tensor; :func:`convert` with ``to="torch"``.
 
@@ -483,6 +380,8 @@ def to_torch(
     requires_grad : bool, optional
         Ask for a result that requires grad (a new leaf for sources from
         other libraries).
+    narrow : bool or None, optional
+        As :func:`convert` (Apple MPS devices have no float64).
 
     Returns
     -------
@@ -500,44 +399,29 @@ def to_torch(
     >>> xb.to_torch(np.arange(4)[::-1])       # negative strides: a safe copy
     tensor([3, 2, 1, 0])
     """
-    if device is None and dtype is None and copy is None and requires_grad is False:
-        # A dtype torch takes as it is: not complex (NumPy aligns it to its
-        # parts, torch to the whole item), not ml_dtypes', native byte order.
-        if type(x) is _NDARRAY and x.dtype in _DIRECT_DTYPES:
-            flags = x.flags
-            # backends.torch.from_numpy_is_exact (the trees' rule too), inlined:
-            # a call costs a tenth of from_numpy here.  Aligned and writable,
-            # C-contiguous or at least no stride < 0.
-            if flags.carray or (flags.behaved and min(x.strides) >= 0):
-                try:
-                    return _FROM_NUMPY(x)  # type: ignore[no-any-return]
-                except (TypeError, ValueError):
-                    pass  # the planner says why, and what to do
-            elif flags.aligned:
-                # Read-only or reversed: the contract's answer is a copy
-                # (rules np-torch-readonly, np-torch-negative-strides), made
-                # by the copy engine; a reversed view never reaches from_numpy.
-                return copy_ndarray_to_tensor(x, direct=True)  # type: ignore[no-any-return]
-        return _execute(_default_request(x, "torch"))  # type: ignore[no-any-return]
     if (
-        type(x) is _NDARRAY
-        and device is None
+        device is None
+        and dtype is None
         and copy is None
         and requires_grad is False
-        and x.dtype in _DIRECT_DTYPES
-        and x.flags.carray
-        and x.size
+        and narrow is None
     ):
-        # A cast of a plain array: the planner's from_numpy and cast steps,
-        # once it has planned them for this pair of dtypes.
-        cast = _planned_cast(x, dtype)
-        if cast is not None:
-            try:
-                view = _FROM_NUMPY(x)
-            except (TypeError, ValueError):
-                pass  # a length-1 axis's odd stride: the planner's from_numpy step
-            else:
-                return cast_tensor(view, cast, plain=True)  # type: ignore[no-any-return]
-    return _execute(  # type: ignore[no-any-return]
-        _request(x, "torch", device, dtype, copy, "detach", requires_grad)
-    )
+        r = _BY_TARGET.get("torch")
+    else:
+        try:
+            spelling = ("torch", device, dtype, copy, "detach", requires_grad, narrow)
+            r = _BY_SPELLING.get(spelling)
+        except Exception:  # noqa: BLE001 - an unhashable or incomparable spelling
+            r = None
+        if r is not None and not same_spelling(r, copy, requires_grad, narrow):
+            r = None
+    if r is None:
+        r = request_of("torch", device, dtype, copy, "detach", requires_grad, narrow)
+    try:
+        entry = r.table[_KEYS[type(x)](x)]
+    except KeyError:  # a type without a key function, or traits not planned yet
+        return convert_with(x, r)  # type: ignore[no-any-return]
+    try:
+        return entry.run(x)  # type: ignore[no-any-return]
+    except entry.refusals:  # the key did not decide this source: the full path says what to do
+        return convert_with(x, r)  # type: ignore[no-any-return]

@@ -6,20 +6,39 @@ from typing import Any
 
 from ..backends import registry as _registry
 from ..backends._base import Extent
+from ..errors import UnsupportedInputError
 
 __all__ = ["shares_memory"]
 
 
-def _bounds(e: Extent) -> tuple[int, int] | None:
+def _reduced(e: Extent) -> Extent | None:
+    """The same set of addresses with as few axes as possible (None: no element at all).
+
+    An axis of length 1 or stride 0 adds no address; a negative stride walks
+    the same addresses from the other end; two axes of one stride reach what
+    one longer axis reaches.  So a 65-dimensional tensor (more axes than NumPy
+    takes) is compared exactly whenever its memory could exist at all.
+    """
     if 0 in e.shape:
         return None
-    low = high = e.pointer
-    for n, s in zip(e.shape, e.strides, strict=True):
-        if s < 0:
-            low += (n - 1) * s
-        else:
-            high += (n - 1) * s
-    return low, high + e.itemsize
+    pointer = e.pointer
+    lengths: dict[int, int] = {}  # stride -> the combined length of the axes with it
+    for n, stride in zip(e.shape, e.strides, strict=True):
+        if n == 1 or stride == 0:
+            continue
+        if stride < 0:
+            pointer += (n - 1) * stride
+        step = abs(stride)
+        lengths[step] = lengths.get(step, 1) + n - 1
+    strides = sorted(lengths, reverse=True)
+    shape = tuple(lengths[s] for s in strides)
+    return Extent(e.device, pointer, shape, tuple(strides), e.itemsize)
+
+
+def _bounds(e: Extent) -> tuple[int, int]:
+    """The first address and one past the last (``e`` reduced: strides positive)."""
+    span = sum((n - 1) * s for n, s in zip(e.shape, e.strides, strict=True))
+    return e.pointer, e.pointer + span + e.itemsize
 
 
 class _Raw:
@@ -39,8 +58,11 @@ def shares_memory(a: Any, b: Any, /) -> bool:
     """Whether two arrays, of any supported libraries, share memory.
 
     Exact (NumPy's ``shares_memory`` on the raw extents) when the bounds
-    overlap; arrays on different devices, scalars and size-0 arrays never
-    share memory.
+    overlap; arrays on different devices, scalars, size-0 arrays and tensors
+    without memory (meta, FakeTensor, an uninitialised parameter) never share
+    memory.  A sparse tensor's memory is its index and value tensors, a nested
+    tensor's its buffer.  It never guesses: where the memory cannot be seen or
+    the overlap cannot be decided, it raises.
 
     Parameters
     ----------
@@ -56,7 +78,11 @@ def shares_memory(a: Any, b: Any, /) -> bool:
     Raises
     ------
     UnsupportedInputError
-        An argument that no backend owns (it speaks no array protocol).
+        An argument that no backend owns (it speaks no array protocol); a
+        tensor whose memory is not its own (wrapped by a functorch transform,
+        or a ``__torch_dispatch__`` subclass such as ``TwoTensor``: the message
+        names its inner tensors); strides too intricate for NumPy to decide
+        the overlap within its work bound (``numpy.exceptions.TooHardError``).
 
     Examples
     --------
@@ -65,18 +91,42 @@ def shares_memory(a: Any, b: Any, /) -> bool:
     >>> xb.shares_memory(a, xb.to_torch(a)), xb.shares_memory(a[::2], a[1::2])
     (True, False)
     """
-    ea = _registry.backend_of(a).extent(a)
-    eb = _registry.backend_of(b).extent(b)
-    if ea is None or eb is None or ea.device != eb.device:
+    blocks_a = _registry.backend_of(a).extents(a)
+    blocks_b = _registry.backend_of(b).extents(b)
+    return any(_overlap(ea, eb) for ea in blocks_a for eb in blocks_b)
+
+
+def _overlap(ea: Extent, eb: Extent) -> bool:
+    """Whether two strided blocks of memory have an element's bytes in common."""
+    if ea.device != eb.device:
         return False
-    ba, bb = _bounds(ea), _bounds(eb)
-    if ba is None or bb is None or ba[1] <= bb[0] or bb[1] <= ba[0]:
+    ra, rb = _reduced(ea), _reduced(eb)
+    if ra is None or rb is None:
         return False
+    (low_a, high_a), (low_b, high_b) = _bounds(ra), _bounds(rb)
+    if high_a <= low_b or high_b <= low_a:
+        return False
+    if len(ra.shape) > _MOST_AXES or len(rb.shape) > _MOST_AXES:
+        raise UnsupportedInputError(
+            f"shares_memory cannot decide the overlap of a view with more than {_MOST_AXES} "
+            f"distinct strides: compare simpler views of the same memory"
+        )
     import numpy as np
 
     try:
         # NumPy's stubs admit only -1 and 0, its documentation any bound on the work.
-        raws = np.asarray(_Raw(ea)), np.asarray(_Raw(eb))
-        return bool(np.shares_memory(*raws, max_work=10**6))  # type: ignore[arg-type]
+        raws = np.asarray(_Raw(ra)), np.asarray(_Raw(rb))
+        return bool(np.shares_memory(*raws, max_work=_MAX_WORK))  # type: ignore[arg-type]
     except np.exceptions.TooHardError:
-        return True  # the bounds overlap; too hard to prove disjoint, so say they may share
+        raise UnsupportedInputError(
+            f"shares_memory cannot decide whether these views overlap within {_MAX_WORK} "
+            f"steps (NumPy's TooHardError): their strides interleave; compare simpler "
+            f"views of the same memory"
+        ) from None
+
+
+# The most axes NumPy's overlap test takes on every supported NumPy (32 before
+# NumPy 2.0, 64 since).  Reduced, a view with more is a made-up one: 33 axes of
+# distinct strides and length 2 or more.
+_MOST_AXES = 32
+_MAX_WORK = 10**6

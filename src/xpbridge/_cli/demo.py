@@ -8,12 +8,13 @@ exists for.  Without torch it says what torch would add.
 from __future__ import annotations
 
 from .._lib.environment import installed
+from .libraries import install_hint
 
 __all__ = ["demo"]
 
 TORCH_ADDS = """\
 torch is not installed, so this was the NumPy-only part. With torch
-(pip install "xpbridge[torch]") the demo goes on to show:
+({install}) the demo goes on to show:
   - to_torch(a) sharing memory with the array (writes show both ways)
   - a safe copy for negative strides, where torch.from_dlpack aborts the interpreter
   - a read-only NumPy view of a tensor that requires grad
@@ -84,4 +85,4 @@ def demo() -> None:
         print("== NumPy <-> torch ==")
         _torch_part()
     else:
-        print(TORCH_ADDS)
+        print(TORCH_ADDS.format(install=install_hint("torch")))

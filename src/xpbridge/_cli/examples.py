@@ -14,23 +14,51 @@ of a source decide its plan, so the values are zeros.
 
 The expression is read with :mod:`ast` and only literal indices are accepted,
 so a description can never run code.  Every mistake is a
-:class:`DescriptionError` that says what is accepted.
+:class:`DescriptionError` that says what is accepted (and, for a mistyped
+name, the closest known one).  What a description may ask for is bounded
+before anything is built: at most :data:`MAX_LENGTH` characters and
+:data:`MAX_ELEMENTS` elements (a plan depends on the dtype and the layout,
+not on the size), and a tree at most :data:`MAX_TREE_DEPTH` levels deep with
+:data:`MAX_TREE_LEAVES` leaves.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
 import json
+import math
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["FLAGS", "PRESETS", "DescriptionError", "example", "example_tree"]
+from .libraries import ARRAY_LIBRARIES, did_you_mean, install_hint, library_problem
+
+__all__ = [
+    "FLAGS",
+    "MAX_BYTES",
+    "MAX_ELEMENTS",
+    "MAX_LENGTH",
+    "MAX_TREE_DEPTH",
+    "MAX_TREE_LEAVES",
+    "PRESETS",
+    "DescriptionError",
+    "example",
+    "example_tree",
+]
 
 DEFAULT_SHAPE = (4,)
+# Bounds on what a description may ask for, checked before anything is built.
+MAX_LENGTH = 1_000  # characters of one description
+MAX_ELEMENTS = 2**24  # elements of the array it describes (64 MiB of float32)
+MAX_BYTES = 2**28  # bytes of that array (a NumPy dtype can be large: V100000, U100000)
+MAX_TREE_LENGTH = 100_000  # characters of a --tree JSON
+MAX_TREE_DEPTH = 64  # levels of nesting in a tree
+MAX_TREE_LEAVES = 1_000  # descriptions in a tree
 
 # Names the CLI has always accepted, kept as shorthands for a description.
 PRESETS = {
@@ -173,8 +201,10 @@ def _parse(expression: str) -> tuple[str, tuple[int, ...], list[Any]]:
     """The dtype name, the shape, and the operations (indices, ``"T"``) in order."""
     try:
         tree = ast.parse(expression, mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, ValueError):  # ValueError: a null byte
         raise DescriptionError(f"cannot read {expression!r}") from None
+    except (RecursionError, MemoryError):  # Python's parser has a nesting limit
+        raise DescriptionError(f"cannot read {expression[:40]!r}...: nested too deeply") from None
     operations: list[Any] = []
     while not isinstance(tree, (ast.Name, ast.Call)):
         if isinstance(tree, ast.Subscript):
@@ -194,6 +224,11 @@ def _parse(expression: str) -> tuple[str, tuple[int, ...], list[Any]]:
     shape = tuple(_index(arg) for arg in tree.args)
     if not all(type(n) is int and n >= 0 for n in shape):
         raise DescriptionError(f"the shape in {expression!r} must be non-negative integers")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise DescriptionError(
+            f"the shape {shape} has {math.prod(shape):,} elements; a description may have "
+            f"at most {MAX_ELEMENTS:,} (a plan depends on the dtype and the layout, not the size)"
+        )
     return tree.func.id, shape, operations
 
 
@@ -207,14 +242,16 @@ def _numpy_dtype(name: str) -> Any:
         try:
             return np.dtype(name)  # NumPy's own names: longdouble, object, datetime64
         except TypeError:
+            if name.casefold() in DTYPES:  # the canonical names are lower case
+                return _numpy_dtype(name.casefold())
             raise DescriptionError(
-                f"unknown dtype {name!r}: use a canonical name (xpbridge.dtypes() lists "
-                f"them) or, for NumPy, a name NumPy knows"
+                f"unknown dtype {name!r}{did_you_mean(name, DTYPES)}: use a canonical name "
+                f"(xpbridge.dtypes() lists them) or, for NumPy, a name NumPy knows"
             ) from None
     if row.numpy is not None or ml_dtypes_has(name):
         return numpy_dtype(name)
     if row.ml_dtypes is not None:
-        raise DescriptionError(f"NumPy gets {name} from ml_dtypes: pip install ml_dtypes")
+        raise DescriptionError(f"NumPy gets {name} from ml_dtypes: {install_hint('ml_dtypes')}")
     raise DescriptionError(f"NumPy has no {name}; torch has: write torch:{name}")
 
 
@@ -222,9 +259,14 @@ def _torch_base(name: str, shape: tuple[int, ...], device: str) -> Any:
     from .._lib.dtypes import DTYPES, torch_dtype
     from .._lib.warnings import quiet_complex_half
 
-    row = DTYPES.get(name)
+    row = DTYPES.get(name) or DTYPES.get(name.casefold())
     if row is None or row.torch is None:
-        raise DescriptionError(f"torch has no dtype {name!r} (xpbridge.dtypes() lists them)")
+        torch_names = [n for n, r in DTYPES.items() if r.torch is not None]
+        raise DescriptionError(
+            f"torch has no dtype {name!r}{did_you_mean(name, torch_names)} "
+            f"(xpbridge.dtypes() lists them)"
+        )
+    name = row.name
     try:
         dtype = torch_dtype(name)
     except AttributeError:
@@ -242,12 +284,9 @@ def _torch_base(name: str, shape: tuple[int, ...], device: str) -> Any:
 
 
 def _installed(library: str) -> None:
-    from .._lib.environment import installed
-
-    root = library.partition(".")[0]
-    if not installed(root):
-        hint = "xpbridge[torch]" if root == "torch" else root.replace("_", "-")
-        raise DescriptionError(f"{root} is not installed here: pip install '{hint}'")
+    problem = library_problem(library)
+    if problem is not None:
+        raise DescriptionError(problem)
 
 
 def example(description: str) -> Any:
@@ -259,6 +298,10 @@ def example(description: str) -> Any:
     >>> a.shape, a.strides, a.flags.writeable
     ((2, 3), (12, -4), False)
     """
+    if len(description) > MAX_LENGTH:
+        raise DescriptionError(
+            f"a description is at most {MAX_LENGTH:,} characters; this one has {len(description):,}"
+        )
     description = PRESETS.get(description.strip(), description)
     words = _split(description)
     if not words:
@@ -273,32 +316,64 @@ def example(description: str) -> Any:
     for flag in flags:
         if flag not in FLAGS and flag not in devices:
             raise DescriptionError(
-                f"unknown flag {flag!r}: known are {', '.join(FLAGS)}, and for torch a "
-                f"device (cuda, cuda:1, meta)"
+                f"unknown flag {flag!r}{did_you_mean(flag, FLAGS)}: known are "
+                f"{', '.join(FLAGS)}, and for torch a device (cuda, cuda:1, meta)"
             )
         if flag in FLAGS and FLAGS[flag].library != ("torch" if library == "torch" else "numpy"):
             raise DescriptionError(f"the flag {flag} is for {FLAGS[flag].library} sources")
     name, shape, operations = _parse(expression)
+    if library in ARRAY_LIBRARIES:
+        importlib.import_module(library)  # its import warnings are not the description's
     try:
-        if library == "torch":
-            x = _torch_base(name, shape, devices[-1] if devices else "cpu")
-        else:
-            import numpy as np
-
-            x = np.zeros(shape, dtype=_numpy_dtype(name))
-            if library != "numpy":
-                from .._api.convert import convert
-
-                x = convert(x, library)
-        for operation in operations:
-            x = getattr(x, operation) if isinstance(operation, str) else x[operation]
-        for flag in flags:
-            if flag in FLAGS:
-                x = FLAGS[flag].apply(x)
+        # A library's warning (a deprecated NumPy alias, say) is its verdict on the
+        # description: said as a usage error, not printed between the lines.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return _build(library, name, shape, operations, flags, devices)
     except DescriptionError:
         raise
+    except Warning as e:
+        raise DescriptionError(f"{library} warns about {description!r}: {e}") from None
     except _REFUSALS as e:  # an upstream refusal, e.g. torch's negative-step slice
         raise DescriptionError(f"{library} cannot make {description!r}: {e}") from None
+
+
+def _build(
+    library: str,
+    name: str,
+    shape: tuple[int, ...],
+    operations: list[Any],
+    flags: list[str],
+    devices: list[str],
+) -> Any:
+    """The array of a checked description: its base, the operations, the flags."""
+    if library == "torch":
+        x = _torch_base(name, shape, devices[-1] if devices else "cpu")
+    else:
+        import numpy as np
+
+        dtype = _numpy_dtype(name)
+        if dtype.itemsize * math.prod(shape) > MAX_BYTES:  # a large void or str dtype
+            raise DescriptionError(
+                f"{name}{shape} takes {dtype.itemsize * math.prod(shape):,} bytes; a "
+                f"description may take at most {MAX_BYTES:,}"
+            )
+        x = np.zeros(shape, dtype=dtype)
+        if library != "numpy":
+            from .._api.convert import convert
+
+            x = convert(x, library)
+    for operation in operations:
+        if operation == "T" and library == "torch":
+            # NumPy's .T (every axis reversed), which torch deprecates beyond 2-d
+            x = x.permute(*reversed(range(x.ndim)))
+        elif isinstance(operation, str):
+            x = getattr(x, operation)
+        else:
+            x = x[operation]
+    for flag in flags:
+        if flag in FLAGS:
+            x = FLAGS[flag].apply(x)
     return x
 
 
@@ -311,10 +386,15 @@ def example_tree(text: str) -> Any:
     >>> tree["w"].strides, tree["rest"][0].dtype, tree["rest"][1:]
     ((-4,), dtype('int64'), [None, 3])
     """
+    if len(text) > MAX_TREE_LENGTH:
+        raise DescriptionError(f"a tree is at most {MAX_TREE_LENGTH:,} characters of JSON")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DescriptionError(f"a tree is JSON whose strings are descriptions: {e}") from None
+    except RecursionError:  # the JSON decoder's own nesting limit
+        raise DescriptionError(f"a tree is at most {MAX_TREE_DEPTH} levels deep") from None
+    _check_tree_size(data)
 
     def build(node: Any) -> Any:
         if isinstance(node, str):
@@ -326,3 +406,20 @@ def example_tree(text: str) -> Any:
         return node  # numbers, booleans and null are leaves that pass through
 
     return build(data)
+
+
+def _check_tree_size(data: Any) -> None:
+    """Refuse a tree deeper than MAX_TREE_DEPTH or wider than MAX_TREE_LEAVES (no recursion)."""
+    leaves = 0
+    stack = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            raise DescriptionError(f"a tree is at most {MAX_TREE_DEPTH} levels deep")
+        if isinstance(node, (list, dict)):
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+        else:
+            leaves += 1
+            if leaves > MAX_TREE_LEAVES:
+                raise DescriptionError(f"a tree has at most {MAX_TREE_LEAVES:,} leaves")

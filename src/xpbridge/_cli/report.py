@@ -1,7 +1,8 @@
 """The conformance report: xpbridge's contract checked on this machine's versions.
 
-Runs source library x target library x dtype x layout x copy mode over the
-libraries installed here (NumPy always, torch when present), checks every
+Runs source library x target library x dtype x layout x copy mode over every
+pair of the libraries installed here (NumPy always; torch, array-api-strict,
+JAX and Dask when present), checks every
 conversion against the contract (plan and result agree, copy semantics, values
 bit for bit, the source untouched), and observes the upstream facts of
 spec/upstream.toml: for each, the versions where spec/ says it holds, what that
@@ -13,10 +14,12 @@ contract it motivates.
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TextIO
 
-__all__ = ["Report", "render", "report_dtypes", "run_report"]
+__all__ = ["Report", "libraries", "render", "report_dtypes", "run_report", "summary"]
 
 COPY_MODES: dict[str, bool | None] = {"None": None, "True": True, "False": False}
 FORMATS = ("text", "markdown", "json")
@@ -72,10 +75,10 @@ def report_dtypes() -> list[str]:
 
 
 def libraries() -> list[str]:
-    """The source and target libraries of the matrix: the ones installed here."""
+    """The source and target libraries of the matrix: those of LIBRARIES installed here."""
     from .._lib.environment import installed
 
-    return ["numpy", "torch"] if installed("torch") else ["numpy"]
+    return [library for library in LIBRARIES if installed(library)]
 
 
 def _numpy_sources(dtype: str) -> Iterator[tuple[str, Any]]:
@@ -124,10 +127,86 @@ def _torch_sources(dtype: str) -> Iterator[tuple[str, Any]]:
             yield "negative-bit", square.conj().imag
 
 
-_SOURCES = {"numpy": _numpy_sources, "torch": _torch_sources}
+# A library's own constructor makes its sources from NumPy's, so that the
+# matrix never builds a source with the code it checks.  What a library cannot
+# hold (array-api-strict has no float16, JAX no 64-bit types without x64) it
+# has no source of; conversions *to* it still run, and expect the DTypeError.
+_FROM_NUMPY = ("contiguous", "0-d", "size-0")
+
+
+def _array_api_strict_sources(dtype: str) -> Iterator[tuple[str, Any]]:
+    import array_api_strict as xp
+
+    for layout, array in _numpy_sources(dtype):
+        if layout in _FROM_NUMPY:
+            made = _made(lambda a=array: xp.asarray(a), dtype)
+            if made is not None:
+                yield layout, made
+    made = _made(lambda: xp.asarray(next(_numpy_sources(dtype))[1]), dtype)
+    if made is not None and made.ndim == 1:
+        yield "reversed-view", made[::-1]  # a view with a negative stride
+        yield "strided-view", made[::2]
+
+
+def _jax_sources(dtype: str) -> Iterator[tuple[str, Any]]:
+    import jax.numpy as jnp
+
+    for layout, array in _numpy_sources(dtype):
+        if layout in _FROM_NUMPY:
+            made = _made(lambda a=array: jnp.asarray(a), dtype)
+            if made is not None:
+                yield layout, made
+
+
+def _dask_sources(dtype: str) -> Iterator[tuple[str, Any]]:
+    import dask.array as da
+
+    from_array: Any = da.from_array  # untyped
+    for layout, array in _numpy_sources(dtype):
+        if layout in _FROM_NUMPY:
+            chunks = max(1, array.size // 2) if array.ndim else ()
+            yield layout, from_array(array, chunks=chunks)
+
+
+def _made(build: Any, dtype: str) -> Any:
+    """What ``build()`` makes, if the library made exactly ``dtype`` (JAX narrows silently)."""
+    try:
+        made = build()
+    except (TypeError, ValueError):  # the library has no such dtype
+        return None
+    name = str(made.dtype).rpartition(".")[2]  # array_api_strict.float32 -> float32
+    return made if name == dtype else None
+
+
+# The libraries the matrix covers, in the order of the report, and how each makes
+# its sources.  (CuPy's arrays live on a GPU: not in the matrix.)
+_SOURCES = {
+    "numpy": _numpy_sources,
+    "torch": _torch_sources,
+    "array_api_strict": _array_api_strict_sources,
+    "jax": _jax_sources,
+    "dask": _dask_sources,
+}
+LIBRARIES = tuple(_SOURCES)
 
 
 def _check(source: Any, target: str, copy: bool | None) -> tuple[str, str]:
+    """The outcome of one conversion and its violation ("" when the contract holds).
+
+    A warning that escapes plan() or convert() (torch's "not writable", say) is
+    a violation too: the contract has xpbridge say what happens, not upstream.
+    """
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        outcome, violation = _outcome(source, target, copy)
+    if escaped:
+        first = escaped[0]
+        warned = f"a {first.category.__name__} escaped: {str(first.message).splitlines()[0]}"
+        violation = f"{violation}; {warned}" if violation else warned
+    return outcome, violation
+
+
+def _outcome(source: Any, target: str, copy: bool | None) -> tuple[str, str]:
     from .. import errors
     from .._api import convert as _convert
     from ..testing import assert_bitwise_equal, snapshot
@@ -147,7 +226,11 @@ def _check(source: Any, target: str, copy: bool | None) -> tuple[str, str]:
             violation = violation or "CopyError without copy=False"
         return type(planned).__name__, violation or _unchanged(source, before)
     result = _convert.convert(source, target, copy=copy)
-    shares = _convert.shares_memory(source, result)
+    # A non-empty source returned as itself aliases itself, whether or not
+    # shares_memory can tell: it answers False for the very same Dask array,
+    # which has no memory until computed (a size-0 source has none to share).
+    itself = result is source and math.prod(source.shape) > 0
+    shares = itself or _convert.shares_memory(source, result)
     outcome = "A" if p.aliases else "C"
     problems = []
     if shares is not p.aliases:
@@ -186,11 +269,15 @@ def _observe(fact: dict[str, Any]) -> Fact:
 
 
 def run_report(
-    dtypes: list[str] | None = None, facts: bool = True, progress: TextIO | None = None
+    dtypes: list[str] | None = None,
+    facts: bool = True,
+    progress: TextIO | None = None,
+    only: list[str] | None = None,
 ) -> Report:
     """Run the conformance matrix (over ``dtypes``, default all that cross) and the facts.
 
     ``progress``: a stream to draw a progress bar on (only when it is a terminal).
+    ``only``: the libraries of the matrix (default: every one installed here).
     """
     from .. import __version__
     from .._lib import spec as _spec
@@ -199,7 +286,7 @@ def run_report(
 
     if dtypes is None:
         dtypes = report_dtypes()
-    present = libraries()
+    present = [library for library in libraries() if only is None or library in only]
     work = [
         (library, dtype, layout, x)
         for dtype in dtypes
@@ -262,6 +349,20 @@ def _verdict(report: Report) -> str:
         f"violations; {len(report.facts) - unobservable} upstream facts observed "
         f"({unobservable} not observable here), {len(report.fact_mismatches)} differ from spec/"
     )
+
+
+def summary(report: Report, limit: int = 20) -> str:
+    """What ``report -o FILE`` prints: the pairs checked, what failed, the verdict."""
+    pairs = sorted({(c.source, c.target) for c in report.checks})
+    seen = {library for pair in pairs for library in pair}
+    present = [library for library in LIBRARIES if library in seen]
+    lines = [f"{len(pairs)} library pairs over {', '.join(present) or 'no library'}"]
+    lines += [f"VIOLATION {c}" for c in report.violations[:limit]]
+    if len(report.violations) > limit:
+        lines.append(f"... and {len(report.violations) - limit} more violations (in the file)")
+    lines += [f"DIFFERS from spec/: upstream fact {f.id}" for f in report.fact_mismatches]
+    lines.append(_verdict(report))
+    return "\n".join(lines) + "\n"
 
 
 def _json(report: Report) -> str:

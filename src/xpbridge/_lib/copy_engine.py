@@ -17,7 +17,9 @@ make every copy this module is asked for:
 ``numpy``
     NumPy allocates and copies (``np.array(x, order="K")``).
 ``torch``
-    torch allocates and copies (``Tensor.clone``, ``Tensor.to``).
+    torch allocates and copies (``Tensor.clone``, ``Tensor.to``, ``Tensor.flip``
+    for reversed axes; for a dtype torch has no flip kernel for, such as
+    uint16/32/64, the flip runs on a same-width integer view of the bits).
 ``numpy-buffer``
     NumPy allocates, torch's kernel copies into it (``Tensor.copy_``).
 
@@ -29,8 +31,10 @@ may need compaction; other processes take the cores torch's threads wait
 for), so a decision is measured again after :data:`RECHECK` copies, then
 after twice as many, and so on.  Every engine makes the same result (values, dtype,
 shape, a fresh writable buffer that shares nothing with the source), so the
-choice changes the speed only.  ``benchmarks/copy_bandwidth.py`` measures
-each engine against ``np.copyto`` into an existing buffer.
+choice changes the speed only (``tests/property/test_copy_engines.py``
+checks every dtype and layout under every engine, forced).
+``benchmarks/copy_bandwidth.py`` measures each engine against ``np.copyto``
+into an existing buffer.
 
 torch is never imported here: its engines are offered only when torch is
 already imported and fully initialised.
@@ -45,6 +49,7 @@ from time import perf_counter
 from typing import Any
 
 from .dtypes import NATIVE_IN_BOTH
+from .memo import Memo
 from .numpy_flags import ALIGNED, CONTIGUOUS, WRITEABLE
 
 __all__ = [
@@ -56,11 +61,8 @@ __all__ = [
     "cast_tensor",
     "chosen",
     "copy_ndarray",
-    "copy_ndarray_to_tensor",
     "copy_tensor",
-    "copy_tensor_to_ndarray",
     "ready_torch",
-    "torch_to_numpy_types",
 ]
 
 NUMPY, TORCH, NUMPY_BUFFER = "numpy", "torch", "numpy-buffer"
@@ -85,6 +87,9 @@ RECHECK = 256
 # so the source library's own copy is used without measuring.
 MEASURED_FROM_BYTES = 1 << 16
 
+# Decisions, not memos: what was measured on this machine, under a lock
+# (trials are shared counters), kept across clear_all (re-measuring decides
+# nothing new); xpbridge._lib.memo holds every memo of the pipeline.
 _lock = threading.Lock()
 _chosen: dict[tuple[Any, ...], _Decision] = {}
 _trials: dict[tuple[Any, ...], _Trials] = {}
@@ -242,21 +247,22 @@ def ready_torch() -> Any:
     return torch
 
 
-_SHARED: dict[str, Any] = {}  # "numpy": frozenset of NumPy dtypes; "torch": torch -> NumPy dtype
+# "numpy": the frozenset of NumPy dtypes both hold; "torch": torch -> NumPy dtype.
+_SHARED: Memo[Any] = Memo("dtypes both hold natively", "'numpy' or 'torch'", 2)
 
 
 def _shared_numpy_types(np: Any) -> Any:
-    cached = _SHARED.get("numpy")
+    cached = _SHARED.data.get("numpy")
     if cached is None:  # a race builds the same value twice
-        cached = _SHARED["numpy"] = frozenset(np.dtype(name) for name in NATIVE_IN_BOTH)
+        cached = _SHARED.put("numpy", frozenset(np.dtype(name) for name in NATIVE_IN_BOTH))
     return cached
 
 
 def torch_to_numpy_types(torch: Any, np: Any) -> Any:
     """The NumPy dtype of each torch dtype both hold natively (torch fully imported)."""
-    cached = _SHARED.get("torch")
+    cached = _SHARED.data.get("torch")
     if cached is None:
-        cached = _SHARED["torch"] = {getattr(torch, n): np.dtype(n) for n in NATIVE_IN_BOTH}
+        cached = _SHARED.put("torch", {getattr(torch, n): np.dtype(n) for n in NATIVE_IN_BOTH})
     return cached
 
 
@@ -333,56 +339,73 @@ def _one_dimension(a: Any) -> tuple[Any, tuple[int, ...]] | None:
     return None
 
 
-def _direct_positive_view(np: Any, a: Any) -> tuple[Any, tuple[int, ...]] | None:
-    """:func:`_positive_view` of an exact ndarray of a dtype torch takes as it is, aligned.
-
-    The caller has read the type, the dtype (native, not complex) and the
-    alignment: a one-dimensional array has only its stride left to read.
-    """
-    return _one_dimension(a) or _positive_view(np, a)
-
-
 # The job of an ndarray copy: (numpy, torch, the array, the positive view,
-# the axes it reversed, whether the caller wants a tensor, whether the view is
-# writable).
+# the axes it reversed, whether the view is writable).
 
 
 def _ndarray_by_numpy(job: Any) -> Any:
-    np, torch, a, _, _, as_tensor, _ = job
-    out = np.array(a, copy=True, order="K", subok=False)
-    return torch.from_numpy(out) if as_tensor else out
+    return job[0].array(job[2], copy=True, order="K", subok=False)
 
 
 def _ndarray_by_numpy_buffer(job: Any) -> Any:
-    np, torch, _, positive, _, as_tensor, writable = job
+    np, torch, _, positive, _, writable = job
     source = torch.from_numpy(positive) if writable else _read_only_view(torch, positive)
     if source is None:
         return _ndarray_by_numpy(job)
     out = np.empty_like(positive, order="K")
-    result = torch.from_numpy(out)
-    result.copy_(source)
-    return result if as_tensor else out
+    torch.from_numpy(out).copy_(source)
+    return out
 
 
 def _ndarray_by_torch(job: Any) -> Any:
-    _, torch, _, positive, flips, as_tensor, writable = job
+    _, torch, _, positive, flips, writable = job
     if writable:
         source = torch.from_numpy(positive)
         # torch's flip kernel reverses in SIMD registers; NumPy's copy of a
         # reversed view goes item by item (several times slower to 8 MiB).
-        # The axes go as separate arguments: torch parses a tuple of them
-        # 0.3 us slower.
-        result = source.flip(*flips) if flips else source.clone()
-    elif flips:
+        result = _flip(torch, source, flips) if flips else source.clone()
+    elif flips or positive.ndim == 0:
+        # (A 0-d array: torch.asarray reads it through from_numpy, which warns
+        # that it is not writable, copy=True or not.)
         source = _read_only_view(torch, positive)
         if source is None:
             return _ndarray_by_numpy(job)
-        result = source.flip(*flips)
+        result = _flip(torch, source, flips) if flips else source.clone()
     else:
         # torch's own copy of read-only memory, without from_numpy's warning
         # (and cheaper than a DLPack view and a clone).
         result = torch.asarray(positive, copy=True)
-    return result if as_tensor else result.numpy()
+    return result.numpy()
+
+
+# Whether torch's flip kernel takes a dtype (uint16/32/64 have none in torch
+# 2.13: "flip_cpu" not implemented), probed once per dtype.
+_FLIPS: Memo[bool] = Memo("torch flip kernels by dtype", "a torch dtype", 64)
+# The signed integer of each item size: a bit-exact carrier for a flip.
+_CARRIERS = {1: "int8", 2: "int16", 4: "int32", 8: "int64"}
+
+
+def _flip(torch: Any, t: Any, flips: tuple[int, ...]) -> Any:
+    """``t.flip(*flips)``, through a same-width integer view where torch has no flip kernel.
+
+    A flip moves items and never reads their values, so flipping the bits as
+    a signed integer of the same width is the same copy, bit for bit.  The
+    axes go as separate arguments: torch parses a tuple of them 0.3 us slower.
+    """
+    dtype = t.dtype
+    flips_it = _FLIPS.data.get(dtype)
+    if flips_it is None:
+        try:
+            torch.zeros(2, dtype=dtype).flip(0)
+        except (NotImplementedError, RuntimeError):
+            flips_it = False
+        else:
+            flips_it = True
+        _FLIPS.put(dtype, flips_it)
+    if flips_it:
+        return t.flip(*flips)
+    carrier = getattr(torch, _CARRIERS[t.element_size()])
+    return t.view(carrier).flip(*flips).view(dtype)
 
 
 _NDARRAY_BY_NUMPY = Engines("ndarray", {NUMPY: _ndarray_by_numpy})
@@ -405,43 +428,17 @@ def copy_ndarray(a: Any, *, numpy_memory: bool, engine: str | None = None) -> An
     handed straight to ``torch.from_numpy``).  ``engine`` forces one
     (``KeyError`` when it cannot make this copy).
     """
-    return _copy_ndarray(a, numpy_memory, False, engine, False)
-
-
-def copy_ndarray_to_tensor(a: Any, *, direct: bool = False, engine: str | None = None) -> Any:
-    """``torch.from_numpy(copy_ndarray(a, numpy_memory=False))``, each engine's own way.
-
-    For arrays of a dtype ``torch.from_numpy`` takes (native byte order, a
-    type torch has).  ``direct``: the caller has read that ``a`` is an exact
-    ndarray of a dtype torch takes as it is (not complex) and aligned
-    (``to_torch``'s fast path), so that is not read again.
-
-    An engine whose copy is a tensor (torch's) hands it over as it is, rather
-    than as an ndarray that ``from_numpy`` wraps again.
-    """
-    return _copy_ndarray(a, False, True, engine, direct)
-
-
-def _copy_ndarray(
-    a: Any, numpy_memory: bool, as_tensor: bool, engine: str | None, direct: bool
-) -> Any:
     np = sys.modules["numpy"]
     nbytes = a.nbytes
     if engine is None and nbytes < MEASURED_FROM_BYTES:
-        out = np.array(a, copy=True, order="K", subok=False)
-        return sys.modules["torch"].from_numpy(out) if as_tensor else out
+        return np.array(a, copy=True, order="K", subok=False)
     torch = _TORCH[0] if _TORCH else ready_torch()
-    if torch is None or not isinstance(a, np.ndarray):
-        seen = None
-    else:
-        seen = _direct_positive_view(np, a) if direct else _positive_view(np, a)
+    seen = None if torch is None or not isinstance(a, np.ndarray) else _positive_view(np, a)
     if seen is None:
-        if as_tensor:  # torch is imported: the caller has a tensor to make
-            torch = sys.modules["torch"]
-        return _run(_NDARRAY_BY_NUMPY, nbytes, (np, torch, a, a, (), as_tensor, False), engine)
+        return _run(_NDARRAY_BY_NUMPY, nbytes, (np, torch, a, a, (), False), engine)
     positive, flips = seen
     flags = positive.flags.num
-    job = (np, torch, a, positive, flips, as_tensor, flags & WRITEABLE)
+    job = (np, torch, a, positive, flips, flags & WRITEABLE)
     # torch lays out other strides its own way: its allocator only for dense views.
     torch_may_allocate = not numpy_memory and flags & CONTIGUOUS
     if flips:
@@ -452,57 +449,6 @@ def _copy_ndarray(
 
 
 # torch sources.
-
-
-# The job of a tensor's copy into an ndarray: (numpy, torch, the tensor, its
-# NumPy view or None: the engines that need the view make it).
-
-
-def _view_of(job: Any) -> Any:
-    return job[3] if job[3] is not None else job[2].numpy()
-
-
-def _view_by_numpy(job: Any) -> Any:
-    return job[0].array(_view_of(job), copy=True, order="K", subok=False)
-
-
-def _view_by_numpy_buffer(job: Any) -> Any:
-    np, torch, t, _ = job
-    out = np.empty_like(_view_of(job), order="K")
-    torch.from_numpy(out).copy_(t)
-    return out
-
-
-def _view_by_torch(job: Any) -> Any:
-    return job[2].clone().numpy()  # NumPy views the copy: the source needs no view
-
-
-_VIEW_BY_NUMPY = Engines("tensor to ndarray", {NUMPY: _view_by_numpy})
-_VIEW_ANY = Engines(
-    "tensor to ndarray",
-    {NUMPY: _view_by_numpy, NUMPY_BUFFER: _view_by_numpy_buffer, TORCH: _view_by_torch},
-)
-
-
-def copy_tensor_to_ndarray(t: Any, view: Any = None, *, engine: str | None = None) -> Any:
-    """``copy_ndarray(t.numpy(), numpy_memory=False)``, ``t`` a CPU tensor without grad.
-
-    The engines read ``t`` itself rather than a tensor made again from the
-    view, and only those that need the view (``view``, if the caller has it)
-    make it: torch's engine copies and NumPy views the copy.  So a tensor
-    NumPy cannot view raises what ``Tensor.numpy`` raises (``TypeError``,
-    ``RuntimeError``), except where torch's copy resolves the reason (a
-    conjugate or negative bit: the copy then holds the resolved values, as
-    the planner's would).  torch's allocator serves only C-contiguous
-    tensors, which every engine lays out alike (torch lays out other strides
-    its own way).
-    """
-    np = sys.modules["numpy"]
-    nbytes = t.numel() * t.element_size()
-    if engine is None and nbytes < MEASURED_FROM_BYTES:
-        return np.array(t.numpy() if view is None else view, copy=True, order="K", subok=False)
-    engines = _VIEW_ANY if t.is_contiguous() else _VIEW_BY_NUMPY
-    return _run(engines, nbytes, (np, sys.modules["torch"], t, view), engine)
 
 
 def _numpy_dtype(t: Any) -> Any:

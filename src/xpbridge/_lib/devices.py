@@ -8,6 +8,7 @@ never by the planner.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, NamedTuple
 
 from ..errors import DeviceError
@@ -70,7 +71,9 @@ def parse_device(spec: Any) -> Device:
 
     Accepts ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``, a DLPack
     ``(type, id)`` tuple, or a :class:`Device`.  An id of ``-1`` means "the
-    current device of that kind".
+    current device of that kind".  Another library's host device object
+    (array-api-strict's ``Device("CPU_DEVICE")``, a JAX ``CpuDevice``) is the
+    host: what its own library says of it decides (:func:`_foreign_device`).
 
     Examples
     --------
@@ -95,7 +98,35 @@ def parse_device(spec: Any) -> Device:
             if kind == "cpu":
                 return CPU
             return Device(kind, int(index) if index else CURRENT)
+    foreign = _foreign_device(spec)
+    if foreign is not None:
+        return foreign
     raise DeviceError(
         f"cannot read device={spec!r}: pass 'cpu', 'cuda', 'cuda:N', a torch.device "
         f"or a DLPack (type, id) tuple"
     )
+
+
+def _foreign_device(spec: Any) -> Device | None:
+    """Where another library's device object keeps memory, as that library says (None: unknown).
+
+    A JAX device names its platform (``d.platform``): ``"cpu"`` is the host.
+    A device of an array-API namespace (array-api-strict's) is where an array
+    the namespace makes on it says its memory is (``__dlpack_device__``):
+    every array-api-strict device is host memory.  Only libraries already
+    imported are asked (a device object's library is imported by then).
+    """
+    platform = getattr(spec, "platform", None)
+    if isinstance(platform, str):
+        return CPU if platform == "cpu" else None  # JAX accelerators: name them "cuda:N"
+    module = sys.modules.get(type(spec).__module__.partition(".")[0])
+    if module is None or not hasattr(module, "__array_api_version__"):
+        return None
+    try:
+        code, index = module.asarray(0, device=spec).__dlpack_device__()
+        kind = DLPACK_KINDS.get(int(code))
+    except Exception:  # noqa: BLE001 - not a device of that namespace: unknown here
+        return None
+    if kind is None:
+        return None
+    return CPU if kind == "cpu" else Device(kind, int(index))

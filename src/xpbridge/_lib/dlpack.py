@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from ..errors import ConversionError, CopyError, DeviceError, UnsupportedInputError
 from .devices import CPU, DLPACK_KINDS, Device, parse_device
 from .dtypes import DTYPES
+from .memo import Memo
 
 __all__ = [
     "Exported",
@@ -240,14 +241,15 @@ _LEGACY_LAYOUT = struct.Struct("@PiiiBBHPPQ")
 _VERSIONED_BYTES = ctypes.c_char * _VERSIONED_LAYOUT.size
 _LEGACY_BYTES = ctypes.c_char * _LEGACY_LAYOUT.size
 # Made on first use (dict writes are atomic; two threads make equal entries).
-_INT64S: dict[int, tuple[struct.Struct, Any]] = {}
+_INT64S: Memo[tuple[struct.Struct, Any]] = Memo("int64 array readers", "a count of int64s", 256)
 
 # What a header's (device type, device id, ndim, type code, bits, lanes) mean:
 # its device, dtype name and item size.  Checked once per combination (they
 # are few: bounded all the same); only combinations that pass are kept, so a
 # hit is a passed check, and the checks of the rest run as before.
-_MEANINGS: dict[tuple[int, ...], tuple[Device, str, int]] = {}
-_MEANINGS_LIMIT = 1024
+_MEANINGS: Memo[tuple[Device, str, int]] = Memo(
+    "DLPack header meanings", "(device type, device id, ndim, type code, bits, lanes)"
+)
 
 
 def _meaning(key: tuple[int, ...]) -> tuple[Device, str, int]:
@@ -258,11 +260,7 @@ def _meaning(key: tuple[int, ...]) -> tuple[Device, str, int]:
     name = name or f"dlpack(code={type_code}, bits={bits}, lanes={lanes})"
     kind = DLPACK_KINDS.get(code) or f"dlpack{code}"
     device = CPU if kind == "cpu" else Device(kind, device_id)
-    meaning = (device, name, max(1, bits * lanes // 8))
-    if len(_MEANINGS) >= _MEANINGS_LIMIT:
-        _MEANINGS.clear()  # a cleared entry is only checked again
-    _MEANINGS[key] = meaning
-    return meaning
+    return _MEANINGS.put(key, (device, name, max(1, bits * lanes // 8)))
 
 
 def read_header(capsule: Any) -> Header:
@@ -290,7 +288,7 @@ def read_header(capsule: Any) -> Header:
         fields = fields[5:]
     data, _, _, ndim, _, _, _, shape_at, strides_at, offset = fields
     key = fields[1:7]  # device type and id, ndim, dtype code, bits and lanes
-    device, name, itemsize = _MEANINGS.get(key) or _meaning(key)
+    device, name, itemsize = _MEANINGS.data.get(key) or _meaning(key)
     steps: tuple[int, ...] | None
     if ndim:
         if not shape_at:
@@ -327,9 +325,9 @@ def read_header(capsule: Any) -> Header:
 
 def _int64s(address: int, n: int) -> tuple[int, ...]:
     """``n`` (1 to 2 * MAX_NDIM) int64 values at ``address``: the shape or strides array."""
-    known = _INT64S.get(n)
+    known = _INT64S.data.get(n)
     if known is None:
-        known = _INT64S[n] = (struct.Struct(f"@{n}q"), ctypes.c_char * (8 * n))
+        known = _INT64S.put(n, (struct.Struct(f"@{n}q"), ctypes.c_char * (8 * n)))
     layout, raw = known
     return layout.unpack_from(raw.from_address(address))
 
@@ -366,11 +364,11 @@ def reported_device(producer: Any, remedy: Callable[[Any], str] | None = None) -
             f"{type_name(producer)}.__dlpack_device__() raised {type(e).__name__}: {e}{hint}"
         ) from e
     if type(reply) is tuple and len(reply) == 2 and type(reply[0]) is type(reply[1]) is int:
-        known = _DEVICES.get(reply)  # a pair of plain ints seen before: checked then
+        known = _DEVICES.data.get(reply)  # a pair of plain ints seen before: checked then
         if known is not None:
             return known
     pair = _int_pair(reply)
-    known = _DEVICES.get(pair)  # type: ignore[arg-type]
+    known = _DEVICES.data.get(pair)
     if known is not None:
         return known
     if pair is None:
@@ -392,15 +390,13 @@ def reported_device(producer: Any, remedy: Callable[[Any], str] | None = None) -
             f"never negative"
         )
     device = Device(kind, 0 if kind == "cpu" else index)
-    if len(_DEVICES) < 256:  # devices are few; bounded all the same
-        _DEVICES[pair] = device
-    return device
+    return _DEVICES.put(pair, device)
 
 
 # Devices already checked, by the (device_type, device_id) pair that named them:
 # every check above depends on the pair alone (only errors name the producer,
 # and errors are not kept).
-_DEVICES: dict[tuple[int, int], Device] = {}
+_DEVICES: Memo[Device] = Memo("DLPack devices", "a (device_type, device_id) pair", 256)
 
 
 # The dtypes NumPy's from_dlpack reads (its own types; not ml_dtypes', which it

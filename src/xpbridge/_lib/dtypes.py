@@ -12,10 +12,10 @@ objects to canonical names are built on first use.
 from __future__ import annotations
 
 import sys
-from functools import cache
 from typing import Any, NamedTuple
 
 from ..errors import DTypeError
+from .memo import Memo, memoised
 
 __all__ = ["DTYPES", "DTypeInfo", "canonical_name", "crosses", "crossing_dtypes"]
 
@@ -141,7 +141,7 @@ def crossing_dtypes() -> list[str]:
     return [n for n in DTYPES if crosses(n) and (DTYPES[n].numpy is not None or ml_dtypes_has(n))]
 
 
-@cache
+@memoised("ml_dtypes importable", "nothing (one entry)", 1)
 def ml_dtypes_available() -> bool:
     """Whether ml_dtypes can be imported (probed once)."""
     try:
@@ -151,7 +151,7 @@ def ml_dtypes_available() -> bool:
     return True
 
 
-@cache
+@memoised("ml_dtypes types", "a canonical dtype name", 256)
 def ml_dtypes_has(name: str) -> bool:
     """Whether the installed ml_dtypes has the type (complex32 came in 0.6, for one)."""
     if not ml_dtypes_available():
@@ -181,8 +181,10 @@ def torch_dtype(name: str) -> Any:
     return getattr(torch, DTYPES[name].torch or name)
 
 
-_numpy_names: dict[Any, str] = {}
-_torch_names: dict[Any, str] = {}
+# The table's names by dtype object, filled from DTYPES on a miss (the objects
+# exist only once NumPy, ml_dtypes or torch is imported).
+_numpy_names: Memo[str] = Memo("NumPy dtype names", "a NumPy dtype object", 256)
+_torch_names: Memo[str] = Memo("torch dtype names", "a torch dtype object", 256)
 
 
 def _fill_numpy_names() -> None:
@@ -190,12 +192,12 @@ def _fill_numpy_names() -> None:
 
     for row in DTYPES.values():
         if row.numpy is not None:
-            _numpy_names[np.dtype(row.numpy)] = row.name
+            _numpy_names.put(np.dtype(row.numpy), row.name)
     ml = sys.modules.get("ml_dtypes")
     if ml is not None:
         for row in DTYPES.values():
             if row.ml_dtypes is not None and row.numpy is None and hasattr(ml, row.ml_dtypes):
-                _numpy_names[np.dtype(getattr(ml, row.ml_dtypes))] = row.name
+                _numpy_names.put(np.dtype(getattr(ml, row.ml_dtypes)), row.name)
 
 
 def numpy_name(dtype: Any) -> str:
@@ -204,25 +206,25 @@ def numpy_name(dtype: Any) -> str:
     Unknown dtypes (``longdouble``, datetime, strings, structured, object)
     keep NumPy's own name, which is not in the table.
     """
-    name = _numpy_names.get(dtype)
+    name = _numpy_names.data.get(dtype)
     if name is not None:
         return name
     # First call, a non-native byte order, or ml_dtypes imported since.
     _fill_numpy_names()
     native = dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
-    return _numpy_names.get(native) or str(dtype.name)
+    return _numpy_names.data.get(native) or str(dtype.name)
 
 
 def torch_name(dtype: Any) -> str:
     """Canonical name of a torch dtype object (quantized types keep torch's name)."""
-    name = _torch_names.get(dtype)
+    name = _torch_names.data.get(dtype)
     if name is None:
         import torch
 
         for row in DTYPES.values():
             if row.torch is not None and hasattr(torch, row.torch):
-                _torch_names[getattr(torch, row.torch)] = row.name
-        name = _torch_names.get(dtype, str(dtype).removeprefix("torch."))
+                _torch_names.put(getattr(torch, row.torch), row.name)
+        name = _torch_names.data.get(dtype) or str(dtype).removeprefix("torch.")
     return name
 
 

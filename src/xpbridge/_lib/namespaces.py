@@ -14,10 +14,10 @@ same rule applied to their module path.  Nothing here imports a framework.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from ..errors import ArgumentError
+from .memo import memoised
 
 __all__ = ["PROTOCOLS", "library_of_name", "namespace_module"]
 
@@ -55,7 +55,7 @@ def library_of_name(name: str) -> str:
     return _library_of(name)
 
 
-@lru_cache(maxsize=256)  # a pure function of the name; names are few
+@memoised("library names", "a module or library name", 256)
 def _library_of(name: str) -> str:
     alias = _ALIASES.get(name)
     if alias is not None:

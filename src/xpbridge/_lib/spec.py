@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
+
+from .memo import memoised
 
 __all__ = ["load", "spec_dir"]
 
@@ -19,7 +20,7 @@ def spec_dir() -> Path:
     return package.parents[1] / "spec"
 
 
-@cache
+@memoised("spec files", "a spec file's name", 64)
 def load(name: str) -> dict[str, Any]:
     """The parsed ``spec/<name>.toml``."""
     if sys.version_info >= (3, 11):

@@ -1,17 +1,17 @@
-"""What the planner reads: a source's traits and the caller's request.
+"""What the planner reads about a source: its traits.
 
-Both are plain named tuples, so they hash in C and make cheap cache keys.
+A plain named tuple: it hashes in C and makes a cheap cache key.
 Traits hold only what decides a plan (flags, dtype, device), never shapes or
 addresses, so one cached plan serves every array of the same kind.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .devices import CPU, Device
 
-__all__ = ["Request", "Traits"]
+__all__ = ["Traits"]
 
 
 class Traits(NamedTuple):
@@ -70,18 +70,5 @@ class Traits(NamedTuple):
     # The number of dimensions when above 32 (NumPy 1.x's limit; NumPy 2's is 64), else 0.
     many_dims: int = 0
     native_device: object = None  # the library's own device object, where it has several
-    # Python sources: the signed bits their ints need, and whether one is negative.
-    int_bits: int = 0
-    negative_ints: bool = False
-
-
-class Request(NamedTuple):
-    """The caller's keywords, normalised."""
-
-    target: str
-    device: Device | None = None
-    dtype: str | None = None
-    copy: bool | None = None
-    grad: str = "detach"
-    requires_grad: bool = False
-    native_device: object = None  # the target library's own device object, when given one
+    # Python sources: what the scan read of the values (xpbridge.backends.python.Values).
+    values: Any = None

@@ -2,27 +2,51 @@
 
 Pure: it reads traits, a request and the backends' fixed capabilities, and
 never touches data, so the whole behaviour contract can be checked without
-hardware.  Plans are cached by traits and request (:func:`cached_plan`).
+hardware.  What it decides is remembered by :mod:`.execute` (compiled plans,
+per request and traits key), not here.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from typing import Any
 
 from .._lib.devices import CPU, Device
 from .._lib.dtypes import DTYPES, SUB_BYTE, ml_dtypes_has
-from .._lib.traits import Request, Traits
-from ..backends import registry as _registry
+from .._lib.traits import Traits
+from ..backends import registry
 from ..backends._base import Backend, Step
-from ..errors import ConversionError, CopyError, DTypeError, GradError, UnsupportedInputError
+from ..errors import (
+    ConversionError,
+    CopyError,
+    DTypeError,
+    GradError,
+    UnsupportedInputError,
+    install_line,
+)
+from . import python_values
+from .request import Request
 
-__all__ = ["BUFFER_STEPS", "Plan", "cached_plan", "make_plan"]
+__all__ = ["BUFFER_STEPS", "Plan", "make_plan"]
 
 # Steps that allocate a new buffer; every other step keeps the memory.
 BUFFER_STEPS = frozenset({"copy", "byteswap", "resolve_conj", "resolve_neg", "to_device", "cast"})
 
 # The order steps run in on the source side, before the exchange.
-_SOURCE_ORDER = ("detach", "resolve_conj", "resolve_neg", "byteswap", "copy", "to_device", "cast")
+_SOURCE_ORDER = (
+    "detach",
+    "resolve_conj",
+    "resolve_neg",
+    "byteswap",
+    "copy",
+    "to_device",
+    "check_range",
+    "cast",
+)
+
+_NARROWING_ORDER = (*_SOURCE_ORDER[:5], "check_range", "cast", "to_device")
+
+# narrow=True: the type each wide type becomes where a target device lacks it.
+NARROWER = {"float64": "float32", "complex128": "complex64", "int64": "int32", "uint64": "uint32"}
 
 
 class Plan:
@@ -117,6 +141,25 @@ class Plan:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
         return f"Plan({fields})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's display: the readable form (``repr`` stays unambiguous)."""
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: the plan as a small table."""
+        rows = [
+            ("source", self.source),
+            ("target", f"{self.target} {self.dtype} on {self.device}"),
+            ("steps", ", ".join(self.steps) or "(none: the source itself)"),
+            ("result", self._result_text()),
+            *(("because", reason) for reason in self.reasons),
+        ]
+        return html_table("Plan", rows)
+
+    def _result_text(self) -> str:
+        shares = "shares the source's memory (zero-copy)" if self.aliases else "a new buffer"
+        return f"{shares}, {'writable' if self.writable else 'read-only'}"
+
     def __str__(self) -> str:
         result = "shares the source's memory (zero-copy)" if self.aliases else "a new buffer"
         lines = [
@@ -126,6 +169,18 @@ class Plan:
         ]
         lines += [f"  because: {reason}" for reason in self.reasons]
         return "\n".join(lines)
+
+
+def html_table(title: str, rows: list[tuple[str, str]]) -> str:
+    """A two-column HTML table (the notebook display of plans), escaped."""
+    from html import escape
+
+    cells = "".join(
+        f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>"
+        f"{escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table><caption>{escape(title)}</caption>{cells}</table>"
 
 
 def _describe(t: Traits) -> str:
@@ -145,7 +200,7 @@ def _no_crossing(t: Traits, src: Backend, dst: Backend) -> DTypeError:
     ):
         return DTypeError(
             f"{t.library} {t.dtype} reaches NumPy only through ml_dtypes, which is not "
-            f"installed: install ml_dtypes (pip install ml_dtypes), or pass dtype= "
+            f"installed: install ml_dtypes ({install_line('ml_dtypes')}), or pass dtype= "
             f"(e.g. dtype='float32') for a converted copy"
         )
     if row is None:
@@ -173,15 +228,17 @@ class _NoCasts:
 
     def __init__(self, backend: Backend) -> None:
         self.name = backend.name
-        self.holds = backend.holds
+        self.holds, self.has = backend.holds, backend.has
 
     def casts(self, source: str, target: str) -> bool:
         return False
 
 
 def _crosses(src: Backend, dst: Backend, dtype: str) -> bool:
+    # The source side may have what it cannot make now (a JAX float64 array
+    # made while x64 was on); making it (a cast) is src.casts' question.
     # ml_dtypes' int4 (a byte per value) and torch's int4 (packed) share a name, not a layout.
-    return src.holds(dtype) and dst.holds(dtype) and dtype not in SUB_BYTE
+    return src.has(dtype) and dst.holds(dtype) and dtype not in SUB_BYTE
 
 
 def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[str, str]:
@@ -190,7 +247,7 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
         return t.dtype, ""  # the library's own array: every dtype it has, kept as it is
     if src is not dst and src.exports_capsules:
         src = _NoCasts(src)  # type: ignore[assignment]  # a capsule crosses: casts run after
-    if t.dtype not in DTYPES or not src.holds(t.dtype):
+    if t.dtype not in DTYPES or not src.has(t.dtype):
         if (
             r.dtype is not None
             and dst.holds(r.dtype)
@@ -203,7 +260,7 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
     if r.dtype is not None and not dst.holds(dtype):
         row = DTYPES[dtype]
         hint = (
-            "install ml_dtypes to give NumPy this type"
+            f"install ml_dtypes to give NumPy this type ({install_line('ml_dtypes')})"
             if row.host == "ml_dtypes" and dst.name == "numpy"
             else "pass a dtype it has"
         )
@@ -222,6 +279,34 @@ def _check_dtypes(t: Traits, r: Request, src: Backend, dst: Backend) -> tuple[st
         # cast in the source library before the exchange.
         return dtype, "source"
     raise _no_crossing(t, src, dst)
+
+
+def _narrowed(t: Traits, r: Request, dst: Backend) -> tuple[Request, str]:
+    """Where the target's device lacks the result dtype: the narrowed request, and why.
+
+    Refusing stays the default: without ``narrow=True`` a dtype the device
+    lacks is a DTypeError that names ``narrow=True`` and ``dtype=``.  An
+    integer is narrowed only where its values fit (the ``check_range`` step).
+    """
+    wanted = r.dtype or t.dtype
+    narrower = NARROWER.get(wanted)
+    if narrower is None or dst.holds_on(wanted, r) or not dst.holds_on(narrower, r):
+        return r, ""
+    where = f"{dst.name} on {r.native_device or r.device or t.device}"
+    integer = DTYPES[wanted].kind in {"int", "uint"}
+    if not r.narrow:
+        where_fit = " where the values fit" if integer else ""
+        remedy = (
+            f"{dst.dtype_hint(wanted)}pass narrow=True to narrow it to {narrower}{where_fit}, "
+            f"or dtype= with a dtype the device has"
+        )
+        raise DTypeError(
+            f"cannot convert {_describe(t)} to {dst.name}: {where} has no {wanted}; it is "
+            f"never narrowed silently. {remedy[0].upper()}{remedy[1:]}"
+        )
+    fits = " (its values are checked to fit)" if integer else ""
+    why = f"narrow=True: {where} has no {wanted}, so {wanted} becomes {narrower}{fits}"
+    return r.replace(dtype=narrower), why
 
 
 def _layout_reasons(t: Traits, src: Backend, dst: Backend) -> list[str]:
@@ -262,37 +347,13 @@ def _import_copy_reason(src: Backend, dst: Backend, dtype: str) -> str:
     return ""
 
 
-@lru_cache(maxsize=4096)
-def cached_plan(
-    t: Traits,
-    target: str,
-    device: Device | None,
-    dtype: str | None,
-    copy: bool | None,
-    grad: str,
-    requires_grad: bool,
-    native_device: object = None,
-    epoch: object = None,
-) -> Plan:
-    """:func:`make_plan`, cached by its arguments (errors are not cached).
-
-    ``epoch`` is the target's :meth:`~xpbridge.backends.Backend.plan_epoch`: a
-    run-time setting that changes what the target holds (JAX's x64 flag) is
-    part of the key, so a cached plan never outlives it.
-    """
-    return make_plan(t, Request(target, device, dtype, copy, grad, requires_grad, native_device))
-
-
-_registry.on_change(cached_plan.cache_clear)  # keyed by the target's name
-
-
 def make_plan(t: Traits, r: Request) -> Plan:
     """Plan the conversion of a source with traits ``t`` as ``r`` asks.
 
     Raises exactly the error that executing the conversion would raise.
     """
-    src = _registry.backend_named(t.library)
-    dst = _registry.backend_named(r.target)
+    src = registry.backend_named(t.library)
+    dst = r.target
     if t.unsupported and src is not dst:  # the library's own object is always its own
         raise UnsupportedInputError(f"cannot convert {t.unsupported}")
     if t.library == "python":
@@ -302,7 +363,9 @@ def make_plan(t: Traits, r: Request) -> Plan:
             f"cannot convert a {t.many_dims}-dimensional {t.library} array to {dst.name}: "
             f"{dst.name} arrays have at most {dst.max_dims} dimensions; reshape it first"
         )
-    exchange = _registry.exchange(src.name, dst.name) if src is not dst else None
+    exchange = None
+    if src is not dst:
+        exchange = src.exchange_for(dst.name, t) or registry.exchange(src.name, dst.name)
     if exchange is None and src is not dst and src.name == "numpy":
         # NumPy is where libraries without an exchange meet: a target that takes
         # nothing from NumPy cannot be reached (a registered backend that
@@ -341,10 +404,18 @@ def make_plan(t: Traits, r: Request) -> Plan:
         source.append("to_device")  # one library's own devices (array-api-strict's device1)
         reasons.append(f"the data moves from {t.native_device} to {r.native_device}")
 
+    narrowing = ""
+    if src is not dst or r.dtype not in (None, t.dtype) or "to_device" in source:
+        r, narrowing = _narrowed(t, r, dst)  # (a library's own array, kept where it is: as it is)
     dtype, cast_side = _check_dtypes(t, r, src, dst)
+    if narrowing and cast_side == "target" and (src is dst or src.casts(t.dtype, dtype)):
+        cast_side = "source"  # the wide type cannot even reach the target's device
     if cast_side:
-        (source if cast_side == "source" else target).append("cast")
-        reasons.append(f"the dtype changes from {t.dtype} to {dtype}")
+        side = source if cast_side == "source" else target
+        if narrowing and DTYPES[dtype].kind in {"int", "uint"}:
+            side.append("check_range")  # only values the narrow type holds
+        side.append("cast")
+        reasons.append(narrowing or f"the dtype changes from {t.dtype} to {dtype}")
 
     if src is not dst:
         if t.conj and not dst.lazy_bits:
@@ -385,13 +456,16 @@ def make_plan(t: Traits, r: Request) -> Plan:
         reasons.append("copy=True asks for a new buffer")
         new_buffer = True
 
-    if r.requires_grad and not (t.requires_grad and src is dst):
+    if r.requires_grad:
+        # Checked for every source, a torch tensor that requires grad included:
+        # its cast to an integer dtype has no grad, so the request could not hold.
         if not DTYPES[dtype].differentiable:
             raise DTypeError(
                 f"requires_grad=True needs a floating-point or complex dtype, not {dtype}: "
                 f"pass dtype='float32' (or another float dtype) as well"
             )
-        target.append("require_grad")
+        if not (t.requires_grad and src is dst):  # else the result keeps the source's graph
+            target.append("require_grad")
 
     aliases = not (new_buffer or t.scalar or t.size_zero)
     writable = not dst.immutable_arrays
@@ -400,11 +474,16 @@ def make_plan(t: Traits, r: Request) -> Plan:
             target.append("readonly")  # writes would bypass autograd's version counter
             writable = False
         elif t.readonly:
-            if src is not dst:
+            if src is not dst and (exchange is None or exchange[0] not in src.readonly_results):
                 target.append("readonly")  # an immutable source never aliases writable
             writable = False
+    if exchange is not None and exchange[0] in src.readonly_results:
+        # The exchange hands over a read-only view (of an empty array too), and
+        # nothing after it makes a new buffer: the result is read-only.
+        writable = writable and bool(BUFFER_STEPS.intersection(target))
 
-    source.sort(key=_SOURCE_ORDER.index)
+    # Narrowing casts before a move: the target's device cannot hold the wide type.
+    source.sort(key=(_NARROWING_ORDER if narrowing else _SOURCE_ORDER).index)
     steps = source
     calls = [src.step(s) for s in source]
     if exchange is not None:
@@ -428,6 +507,10 @@ def make_plan(t: Traits, r: Request) -> Plan:
     )
 
 
+def _numpy() -> Backend:
+    return registry.backend_named("numpy")
+
+
 def _cut_graph(target: str) -> GradError:
     return GradError(
         f"the source requires grad and {target} has no autograd, so converting it would "
@@ -439,10 +522,10 @@ def _through_numpy(t: Traits, r: Request) -> Plan:
     """Two libraries with no direct exchange meet in host memory, as NumPy arrays."""
     try:
         first = make_plan(
-            t, Request("numpy", None, None, False if r.copy is False else None, r.grad)
+            t, Request(_numpy(), copy=False if r.copy is False else None, grad=r.grad)
         )
     except GradError:
-        raise _cut_graph(r.target) from None  # the caller's target, not the NumPy hop
+        raise _cut_graph(r.target.name) from None  # the caller's target, not the NumPy hop
     middle = Traits(
         "numpy",
         first.dtype,
@@ -476,69 +559,37 @@ def _chain(first: Plan, second: Plan, r: Request) -> Plan:
     )
 
 
-def _python_dtype(t: Traits, r: Request, dst: Backend) -> str:
-    """The result dtype of a Python source: ``dtype=``, or the target's own inference."""
-    beyond_64_bits = t.int_bits > 65 or (t.int_bits == 65 and t.negative_ints)
-    if beyond_64_bits and (r.dtype is None or DTYPES[r.dtype].kind in {"bool", "int", "uint"}):
-        raise DTypeError(
-            f"a Python int needs {t.int_bits} bits with its sign: no integer dtype holds "
-            f"it; pass dtype='float64' for a floating-point array"
-        )
-    if r.dtype is not None:
-        row = DTYPES[r.dtype]
-        if t.dtype in {"bool", "int"} and row.kind in {"int", "uint"}:
-            width = row.bits if row.kind == "int" else row.bits + 1
-            if row.kind == "uint" and t.negative_ints:
-                raise DTypeError(
-                    f"the Python ints include negative values, which {r.dtype} cannot hold: "
-                    f"pass a signed dtype, e.g. dtype='int64'"
-                )
-            if t.int_bits > width:
-                raise DTypeError(
-                    f"the Python ints need {t.int_bits} bits (with the sign), more than "
-                    f"{r.dtype} holds: pass a wider dtype, e.g. dtype='int64'"
-                )
-        return r.dtype
-    if t.dtype == "int" and t.int_bits == 65:
-        return dst.python_dtype("uint")  # NumPy: non-negative ints up to 2**64 - 1 -> uint64
-    dtype = dst.python_dtype(t.dtype)
-    inferred = DTYPES.get(dtype)
-    if t.dtype == "int" and inferred and inferred.kind == "int" and t.int_bits > inferred.bits:
-        wide_float = "float64" if dst.holds("float64") else "float32"
-        raise DTypeError(  # JAX without x64 makes int32, which these ints overflow
-            f"the Python ints need {t.int_bits} bits (with the sign), more than the "
-            f"{dtype} {dst.name} makes of them: {dst.dtype_hint('int64')}pass "
-            f"dtype='{wide_float}'"
-        )
-    return dtype
-
-
 def _from_python(t: Traits, r: Request, dst: Backend) -> Plan:
-    """Python scalars and sequences: the target's own asarray, which infers the dtype."""
+    """Python scalars and sequences: the target's own asarray, which infers the dtype.
+
+    What the values need is decided in :mod:`.python_values` (shape, dtype,
+    what the dtype holds, the arrays among them).
+    """
+    values = t.values
+    exchange = registry.exchange("python", dst.name)
+    python_values.check_shape(values, dst if exchange is not None else _numpy())
     if r.copy is False:
         raise CopyError(
             "copy=False, but a Python object has no buffer to share: its values are copied "
             "into a new array. Pass copy=None"
         )
-    exchange = _registry.exchange("python", dst.name)
     if exchange is None:
         # A library without its own asarray for Python objects: NumPy makes the
         # array (its inference), which then crosses like any NumPy array.
-        first = _from_python(
-            t, Request("numpy", None, r.dtype, None, r.grad), _registry.backend_named("numpy")
-        )
+        first = _from_python(t, Request(_numpy(), dtype=r.dtype, grad=r.grad), _numpy())
         if first.dtype == "inferred":
             raise UnsupportedInputError(
                 f"{dst.name} cannot make arrays from Python sequences that hold other "
                 f"objects (arrays, strings): convert the sequence with numpy.asarray first"
             )
-        second = make_plan(Traits("numpy", first.dtype), r._replace(dtype=None))
+        second = make_plan(Traits("numpy", first.dtype), r.replace(dtype=None))
         return _chain(first, second, r)  # first never aliases: Python values are copied
-    if r.dtype is not None and not dst.holds(r.dtype):
-        raise DTypeError(f"{dst.name} has no dtype {r.dtype!r}: pass a dtype it has")
-    dtype = _python_dtype(t, r, dst)
+    dtype = python_values.result_dtype(values, r, dst)
     name, call = exchange
     steps, calls = [name], [call]
+    if python_values.check_arrays(values, r):  # arrays inside: each to NumPy first
+        steps.insert(0, "convert_arrays")
+        calls.insert(0, registry.backend_named("python").step("convert_arrays"))
     if r.requires_grad:
         if dtype != "inferred" and not DTYPES[dtype].differentiable:
             raise DTypeError(

@@ -8,15 +8,18 @@ attributes, fixed for the process, so the planner that reads them stays pure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, ClassVar, NamedTuple
 
 from .._lib.devices import Device
 from .._lib.traits import Traits
 
-__all__ = ["Backend", "Extent", "Step"]
+__all__ = ["Backend", "Extent", "Primitive", "Step"]
 
 Step = Callable[[Any, Any], Any]  # (array, plan) -> array
+# A primitive: one call doing a step exactly for sources of the plan's traits,
+# and the exceptions it raises for any other source.
+Primitive = tuple[Callable[[Any], Any], tuple[type[BaseException], ...]]
 
 
 class Extent(NamedTuple):
@@ -116,6 +119,8 @@ class Backend:
     import_copies_reason: ClassVar[str] = "{name}'s from_dlpack copies the data it imports"
     # The most dimensions an array may have (None: no limit xpbridge knows).
     max_dims: ClassVar[int | None] = None
+    # The deepest nested Python sequence its asarray takes (None: no limit known).
+    python_max_dims: ClassVar[int | None] = None
 
     def owns(self, cls: type) -> bool:
         """Whether objects of ``cls`` belong to this library (never imports it)."""
@@ -142,13 +147,75 @@ class Backend:
         """The plan-relevant description of ``x`` (as :meth:`prepare` returned it)."""
         raise NotImplementedError
 
+    # The cheap description: a key whose value decides a source's plan, so that
+    # a warm conversion reads a few attributes instead of describing it whole.
+
+    # Whether a key leaves some traits open, to be checked at run time by a
+    # primitive that refuses every source whose open traits would change its plan.
+    key_is_checked: ClassVar[bool] = False
+
+    def traits_key(self, cls: type) -> Callable[[Any], Hashable] | None:
+        """For sources of exactly ``cls``: a cheap function whose value decides their plans.
+
+        Sources with equal keys have equal :meth:`traits` (size-zero arrays
+        aside: they convert exactly as non-empty ones where those convert),
+        or, with :attr:`key_is_checked`, differ only in what a primitive
+        checks.  None (the default): the full traits are the key, described
+        for every conversion.  Asked once per type; its result is memoised.
+        """
+        return None
+
+    def traits_of_key(self, key: Any, request: Any) -> Traits | None:
+        """The traits every source with ``key`` has (or is assumed to have); None: undecided.
+
+        For an undecided key (a layout whose strides decide, say), sources
+        are described in full.  ``request`` is the request the plan is for,
+        for a key that leaves open what only some requests read.  The compiled
+        plan receives the source itself: a backend whose :meth:`prepare`
+        exports something offers keys only where its primitives take the
+        source as it is.
+        """
+        return None
+
+    # Exchange steps whose results are already read-only: the planner adds no
+    # "readonly" step after them.
+    readonly_results: ClassVar[frozenset[str]] = frozenset()
+
+    def exchange_for(self, target: str, traits: Traits) -> tuple[str, Step] | None:
+        """A source's own exchange to ``target`` for sources of ``traits`` (None: the declared one)."""
+        return None
+
+    def primitive(self, step: str, plan: Any, dtype: str) -> Primitive | None:
+        """A single call that carries out ``step`` of ``plan`` exactly, or None.
+
+        The call takes the step's input alone (of canonical dtype ``dtype``)
+        and does what ``step_<name>(x, plan)`` does for a source of the plan's
+        traits; for any other source it raises one of the returned exception
+        types (and then the source is described in full), or it does what the
+        plan for its own traits would do.  Only calls that make views may
+        raise them.
+        """
+        return None
+
     def holds(self, dtype: str) -> bool:
         """Whether the library has the canonical dtype."""
         raise NotImplementedError
 
+    def has(self, dtype: str) -> bool:
+        """Whether an array of the library can have ``dtype``: what a source may hold.
+
+        :meth:`holds` without run-time settings: JAX makes no float64 array
+        without ``jax_enable_x64``, but one made while it was on is still there.
+        """
+        return self.holds(dtype)
+
     def casts(self, source: str, target: str) -> bool:
         """Whether the library's own ``astype`` casts between the two dtypes."""
-        return self.holds(source) and self.holds(target)
+        return self.has(source) and self.holds(target)
+
+    def holds_on(self, dtype: str, request: Any) -> bool:
+        """Whether the device ``request`` asks for holds ``dtype`` (float32-only devices do not)."""
+        return self.holds(dtype)
 
     def resolve_device(self, device: Device) -> Device:
         """The concrete device, or :class:`DeviceError` when it is unavailable."""
@@ -185,11 +252,25 @@ class Backend:
     def python_dtype(self, kind: str) -> str:
         """The dtype this library's ``asarray`` infers for Python values of ``kind``.
 
-        ``kind`` is ``"bool"``, ``"int"``, ``"uint"`` (ints only ``uint64`` holds),
-        ``"float"``, ``"complex"`` or ``"mixed"``; ``"inferred"`` means only the
-        conversion itself can tell.
+        ``kind`` is ``"bool"``; for ints alone ``"int"`` (int64 holds them),
+        ``"uint"`` (only uint64 holds each), ``"int65"`` (some only int64 holds,
+        some only uint64) or ``"bigint"`` (one beyond 64 bits); ``"float"`` and
+        ``"complex"`` (also for no values at all: ``[]``), and
+        ``"float-bigint"`` / ``"complex-bigint"`` when ints beyond 64 bits are
+        among them; or ``"mixed"`` (arrays, strings).  The answer is the dtype
+        the library infers, even one that cannot hold the values (the planner
+        checks them); ``"refused"`` where it makes no numeric array (NumPy's
+        object arrays); ``"inferred"`` where only the conversion can tell.
         """
         return "inferred"
+
+    def python_makes(self, dtype: str, kind: str) -> bool:
+        """Whether ``asarray(values, dtype=dtype)`` takes Python values of ``kind``.
+
+        ``kind`` is ``"bool"``, ``"int"``, ``"float"`` or ``"complex"``
+        (torch makes no uint64 array of Python floats, for one).
+        """
+        return True
 
     def plan_epoch(self) -> object:
         """A value that changes when a run-time setting changes what this library holds."""
@@ -198,6 +279,17 @@ class Backend:
     def extent(self, x: Any) -> Extent | None:
         """Where ``x``'s elements lie, or None when it has no shareable memory."""
         raise NotImplementedError
+
+    def extents(self, x: Any) -> tuple[Extent, ...]:
+        """Every block of memory ``x``'s values are read from (empty: none to share).
+
+        One strided block, :meth:`extent`, for most arrays; a library whose
+        arrays read several (a sparse tensor's indices and values) names each.
+        Raises :class:`~xpbridge.UnsupportedInputError` where the memory cannot
+        be seen (:func:`xpbridge.shares_memory` then cannot answer exactly).
+        """
+        extent = self.extent(x)
+        return () if extent is None else (extent,)
 
     def step(self, name: str) -> Step:
         """The function that carries out the named step on this library's arrays."""

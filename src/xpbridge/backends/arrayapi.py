@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 from .._lib.devices import CPU, Device
 from .._lib.dlpack import Exported, reported_device
 from .._lib.dtypes import DTYPES, name_in
+from .._lib.memo import Memo
 from .._lib.traits import Traits
-from ..errors import ConversionError, DeviceError, UnsupportedInputError
+from ..errors import ConversionError, DeviceError, DTypeError, UnsupportedInputError
 from ._base import Backend, Extent
 from .numpy import NumpyBackend
 from .protocol import DLPackBackend, capsule_traits
@@ -26,8 +27,7 @@ from .protocol import DLPackBackend, capsule_traits
 __all__ = ["ArrayAPIBackend", "is_namespace"]
 
 # ArrayAPIBackend.writable of array types whose answer depends on the type alone.
-_WRITABLE: dict[type, bool] = {}
-_MEMO_LIMIT = 256  # entries of each namespace's memos (dtypes, kinds of array)
+_WRITABLE: Memo[bool] = Memo("writability by array type", "the exact type", 256, by_type=True)
 _DLPACK = DLPackBackend()  # the capsule reader every namespace source shares
 _NUMPY = NumpyBackend()  # describes the host views of producers that will not export
 
@@ -73,6 +73,24 @@ def _names(device: Any, name: str) -> bool:
         return False
 
 
+def check_fits(xp: Any, x: Any, dtype: str) -> None:
+    """Raise DTypeError unless every value of the integer array ``x`` fits ``dtype``.
+
+    With the namespace ``xp``'s own ``min``, ``max`` and ``iinfo``: what
+    ``narrow=True`` checks before it narrows an integer array.
+    """
+    if not x.size:
+        return
+    info = xp.iinfo(getattr(xp, dtype))
+    low, high = int(xp.min(x)), int(xp.max(x))
+    if low < info.min or high > info.max:
+        raise DTypeError(
+            f"narrow=True narrows integers only where the values fit, and these span "
+            f"{low}..{high}, beyond {dtype}: pass dtype='float32' (or another dtype the "
+            f"device has) to convert them"
+        )
+
+
 def is_namespace(module: Any) -> bool:
     """Whether ``module`` looks like an array-API namespace."""
     return all(
@@ -106,11 +124,14 @@ class ArrayAPIBackend(Backend):
         self._probed: tuple[str, bool] | None = None
         # Per namespace, so replacing the backend starts them afresh: the
         # canonical name of each dtype object seen, and the traits of each kind
-        # of array (one object per kind, which the planner's identity memo
-        # finds).  Dict reads and writes are atomic and every thread computes
-        # the same value, so no lock; bounded by clearing when full.
-        self._dtype_names: dict[Any, str] = {}
-        self._traits: dict[tuple[Any, ...], Traits] = {}
+        # of array (one object per kind, which the pipeline's identity memo finds).
+        self._dtype_names: Memo[str] = Memo(f"{name} dtype names", "a dtype object", 256)
+        self._traits: Memo[Traits] = Memo(
+            f"{name} traits", "(dtype, device, own device, size zero, read-only)", 256
+        )
+        self._device_dtypes: Memo[frozenset[str]] = Memo(
+            f"{name} dtypes by device", "one of the namespace's device objects", 64
+        )
 
     # Capabilities probed once: (import_aliases, immutable results).
 
@@ -198,7 +219,7 @@ class ArrayAPIBackend(Backend):
     def writable(self, x: Any) -> bool:
         """Whether writes into ``x`` are allowed (array-api-compat knows immutable libraries)."""
         cls = type(x)
-        known = _WRITABLE.get(cls)
+        known = _WRITABLE.data.get(cls)
         if known is not None:
             return known
         from array_api_compat import is_writeable_array
@@ -212,8 +233,8 @@ class ArrayAPIBackend(Backend):
         by_type = hasattr(cls, "__array_namespace__") and not (
             numpy is not None and issubclass(cls, numpy.ndarray)
         )
-        if by_type and len(_WRITABLE) < 256:  # dict writes are atomic; types are few
-            _WRITABLE[cls] = answer
+        if by_type:
+            _WRITABLE.put(cls, answer)
         return answer
 
     def traits(self, x: Any) -> Traits:
@@ -225,14 +246,11 @@ class ArrayAPIBackend(Backend):
         size_zero = getattr(x, "size", None) == 0
         key = (x.dtype, self.device_of(x), x.device, size_zero, not self.writable(x))
         try:
-            traits = self._traits.get(key)
+            traits = self._traits.data.get(key)
         except TypeError:  # an unhashable dtype or device object: described afresh
             return self._array_traits(*key)
         if traits is None:
-            traits = self._array_traits(*key)
-            if len(self._traits) >= _MEMO_LIMIT:
-                self._traits.clear()  # a cleared entry is only made again
-            self._traits[key] = traits
+            traits = self._traits.put(key, self._array_traits(*key))
         return traits
 
     def _array_traits(
@@ -250,14 +268,11 @@ class ArrayAPIBackend(Backend):
     def dtype_name(self, dtype: Any) -> str:
         """The canonical name of one of this namespace's dtypes (else its own name)."""
         try:
-            known = self._dtype_names.get(dtype)
+            known = self._dtype_names.data.get(dtype)
         except TypeError:  # unhashable: looked up afresh
             return self._find_dtype_name(dtype)
         if known is None:
-            known = self._find_dtype_name(dtype)
-            if len(self._dtype_names) >= _MEMO_LIMIT:
-                self._dtype_names.clear()
-            self._dtype_names[dtype] = known
+            known = self._dtype_names.put(dtype, self._find_dtype_name(dtype))
         return known
 
     def _find_dtype_name(self, dtype: Any) -> str:
@@ -266,6 +281,40 @@ class ArrayAPIBackend(Backend):
     def holds(self, dtype: str) -> bool:
         row = DTYPES.get(dtype)
         return row is not None and row.dlpack is not None and hasattr(self.namespace, dtype)
+
+    def holds_on(self, dtype: str, request: Any) -> bool:
+        # The namespace says what each of its devices holds (array-api-strict's
+        # Device("no_float64") has no float64); a device it does not list holds all.
+        if not self.holds(dtype):
+            return False
+        device = request.native_device
+        if device is None:
+            return True
+        held = self._device_dtypes.data.get(device)
+        if held is None:
+            info = getattr(self.namespace, "__array_namespace_info__", None)
+            try:
+                held = frozenset(info().dtypes(device=device)) if info is not None else None
+            except Exception:  # noqa: BLE001 - a namespace that cannot say: it holds all
+                held = None
+            held = self._device_dtypes.put(device, held or frozenset(DTYPES))
+        return dtype in held
+
+    def step_check_range(self, x: Any, plan: Any) -> Any:
+        check_fits(self.namespace, x, plan.dtype)
+        return x
+
+    def casts(self, source: str, target: str) -> bool:
+        """The standard's ``astype``: every cast between dtypes it holds, but complex -> real.
+
+        The standard says a complex -> real (or bool) cast "should not be
+        permitted"; array-api-strict raises TypeError and JAX deprecates it.
+        Such a cast runs in the source library before the data crosses, or is
+        refused between two arrays of this namespace.
+        """
+        if not (self.has(source) and self.holds(target)):
+            return False
+        return DTYPES[source].kind != "complex" or DTYPES[target].kind == "complex"
 
     def imports_dtype(self, dtype: str) -> bool:
         # NumPy's __dlpack__ exports only NumPy's own types, not ml_dtypes' (bfloat16,

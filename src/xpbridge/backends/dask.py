@@ -11,6 +11,8 @@ As a target (``to="dask"`` or a Dask array, e.g. when :func:`compute_in`
 hands results back to a Dask caller), a NumPy array is wrapped with
 ``dask.array.from_array``, as Dask itself does: nothing is computed.  Recent
 Dask versions copy the array there; whether this one does is probed once.
+A cast of a Dask array (``convert(d, "dask", dtype=...)``) is lazy too: each
+chunk is cast by NumPy's ``astype`` when it is computed, without warnings.
 
 Dask is never imported to recognise its arrays: a Dask array exists only
 once ``dask.array`` is in ``sys.modules``.
@@ -19,10 +21,11 @@ once ``dask.array`` is in ``sys.modules``.
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from .._lib.devices import CPU, Device
-from .._lib.dtypes import numpy_name
+from .._lib.dtypes import numpy_dtype, numpy_name
 from .._lib.traits import Traits
 from ..errors import CopyError
 from ._base import Backend, Extent
@@ -40,6 +43,34 @@ class _ToCompute:
 
     def __init__(self, array: Any) -> None:
         self.array = array
+
+
+def _cast_chunk(chunk: Any, dtype: str) -> Any:
+    # Module level, so that workers unpickle it by reference; NumPy's own
+    # astype, without its warnings, as for a NumPy source.
+    return _NUMPY.step_cast(chunk, SimpleNamespace(dtype=dtype))
+
+
+def _other_chunks(meta: Any) -> str:
+    """Why a Dask array of ``meta`` chunks cannot be converted whole, and what works."""
+    from . import registry  # the registry imports this module
+
+    cls = type(meta)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    try:
+        owner = registry.backend_of(meta)
+    except Exception:  # noqa: BLE001 - a chunk type no backend converts
+        owner = None
+    if owner is not None and owner.name not in ("numpy", "dask", "python", "buffer", "dlpack"):
+        # Dask cannot concatenate them (x.compute() raises): each chunk crosses on its own.
+        return (
+            f"a Dask array of {name} chunks: Dask cannot compute it into one array; convert "
+            f"its chunks to NumPy first with xpbridge.convert_chunks(x, 'numpy'), then this array"
+        )
+    return (
+        f"a Dask array of {name} chunks: compute it first (x.compute()) and convert the "
+        f"result, or convert its chunks with xpbridge.convert_chunks"
+    )
 
 
 class DaskBackend(Backend):
@@ -104,13 +135,7 @@ class DaskBackend(Backend):
         np = sys.modules["numpy"]
         meta = type(getattr(array, "_meta", None))
         if meta is not np.ndarray:
-            return Traits(
-                "dask",
-                "",
-                unsupported=f"a Dask array of {meta.__module__}.{meta.__qualname__} chunks: "
-                f"compute it first (x.compute()) and convert the result, or convert its "
-                f"chunks with xpbridge.convert_chunks",
-            )
+            return Traits("dask", "", unsupported=_other_chunks(array._meta))
         # Computing hands over a new buffer: the closest trait the planner reads.
         return Traits(
             "dask", numpy_name(array.dtype), CPU, size_zero=0 in array.shape, copied=computing
@@ -120,7 +145,7 @@ class DaskBackend(Backend):
         return _NUMPY.holds(dtype)
 
     def casts(self, source: str, target: str) -> bool:
-        return False  # casts run in NumPy, after the compute or before from_array
+        return _NUMPY.casts(source, target)  # lazily, by NumPy chunk by chunk (step_cast)
 
     def device_of(self, x: Any) -> Device:
         return CPU
@@ -146,3 +171,9 @@ class DaskBackend(Backend):
 
     def step_copy(self, x: Any, plan: Any) -> Any:
         return x.copy()
+
+    def step_cast(self, x: Any, plan: Any) -> Any:
+        np = sys.modules["numpy"]
+        dtype = numpy_dtype(plan.dtype)
+        meta = np.empty((0,) * x.ndim, dtype=dtype)
+        return x.map_blocks(_cast_chunk, plan.dtype, dtype=dtype, meta=meta)

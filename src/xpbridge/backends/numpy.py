@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import warnings
-from functools import cache
+from collections.abc import Callable, Hashable
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from .._lib.copy_engine import copy_ndarray
 from .._lib.devices import CPU, Device
 from .._lib.dtypes import DTYPES, ml_dtypes_has, numpy_dtype, numpy_name
+from .._lib.memo import Memo, memoised
 from .._lib.numpy_flags import ALIGNED, CONTIGUOUS, WRITEABLE
 from .._lib.traits import Traits
 from ..errors import DeviceError, UnsupportedInputError
@@ -19,21 +21,36 @@ __all__ = ["NumpyBackend"]
 
 
 _DECIDING = ALIGNED | WRITEABLE
-_TRAITS: dict[tuple[Any, ...], Traits] = {}
+_TRAITS: Memo[Traits] = Memo(
+    "NumPy traits by flags",
+    "(dtype, aligned and writable flags, stride signs, size zero, memmap, misaligned)",
+    4096,
+)
 # Aligned, writable, contiguous, non-empty arrays of a dtype whose alignment
 # NumPy and torch agree on: dtype -> traits.
-_PLAIN_TRAITS: dict[Any, Traits] = {}
-# What np.asarray makes of Python values (NumPy 2; NumPy 1.26 agrees for these).
+_PLAIN_TRAITS: Memo[Traits] = Memo("NumPy traits of plain arrays", "the dtype", 4096)
+# The traits key of an exact ndarray: its dtype and flags, read in C.
+_KEY = attrgetter("dtype", "flags.num")
+# Flags under which the dtype decides the traits: writable (read-only memory may be
+# a memory map, whose remedy differs) and C-contiguous (no stride to read).
+_KEY_DECIDES = WRITEABLE | CONTIGUOUS
+# What np.asarray makes of Python values (NumPy 2; NumPy 1.26 agrees for these):
+# each int is discovered as int64, else uint64, else an object; int64 beside
+# uint64 promotes to float64; an object int makes an object array.
 _PYTHON_DTYPES = {
     "bool": "bool",
     "int": "int64",
     "uint": "uint64",
+    "int65": "float64",
+    "bigint": "refused",
     "float": "float64",
+    "float-bigint": "refused",
     "complex": "complex128",
+    "complex-bigint": "refused",
 }
 
 
-@cache
+@memoised("NumPy casts", "(source, target) dtype names", 1024)
 def _can_cast(source: str, target: str) -> bool:
     # ml_dtypes registers no casts between float8_e8m0fnu and the other float8
     # types; NumPy knows which casts exist.
@@ -42,7 +59,7 @@ def _can_cast(source: str, target: str) -> bool:
     return bool(np.can_cast(numpy_dtype(source), numpy_dtype(target), casting="unsafe"))
 
 
-@cache
+@memoised("NumPy casts from outside the table", "(source, target) dtype names", 1024)
 def _casts_from_outside_the_table(source: str, target: str) -> bool:
     """Whether NumPy's astype turns a dtype outside the table into ``target``.
 
@@ -60,6 +77,13 @@ def _casts_from_outside_the_table(source: str, target: str) -> bool:
     return dtype.kind in "biufcmM" and bool(
         np.can_cast(dtype, numpy_dtype(target), casting="unsafe")
     )
+
+
+@memoised("NumPy dimension limit", "nothing (one entry)", 1)
+def _max_dims() -> int:
+    import numpy as np
+
+    return 64 if int(np.__version__.partition(".")[0]) >= 2 else 32
 
 
 def _is_memmap(x: Any) -> bool:
@@ -99,7 +123,7 @@ class NumpyBackend(Backend):
         # so they are memoised by the dtype.
         plain = flags & _DECIDING == _DECIDING and flags & CONTIGUOUS and x.size
         if plain:
-            traits = _PLAIN_TRAITS.get(dtype)
+            traits = _PLAIN_TRAITS.data.get(dtype)
             if traits is not None:
                 return traits
         negative = odd = False
@@ -120,27 +144,43 @@ class NumpyBackend(Backend):
             and x.__array_interface__["data"][0] % dtype.itemsize != 0
         )
         key = (dtype, flags & _DECIDING, negative, odd, size_zero, memmap, misaligned)
-        traits = _TRAITS.get(key)
+        traits = _TRAITS.data.get(key)
         if traits is None:
-            if len(_TRAITS) > 4096:  # many distinct structured dtypes: start again
-                _TRAITS.clear()
-            traits = _TRAITS[key] = Traits(
-                "numpy",
-                numpy_name(dtype),
-                CPU,
-                size_zero=size_zero,
-                readonly=not flags & WRITEABLE,
-                memmap=memmap,
-                nonnative=not dtype.isnative,
-                unaligned=not flags & ALIGNED or misaligned,
-                negative_strides=negative,
-                odd_strides=odd,
+            traits = _TRAITS.put(
+                key,
+                Traits(
+                    "numpy",
+                    numpy_name(dtype),
+                    CPU,
+                    size_zero=size_zero,
+                    readonly=not flags & WRITEABLE,
+                    memmap=memmap,
+                    nonnative=not dtype.isnative,
+                    unaligned=not flags & ALIGNED or misaligned,
+                    negative_strides=negative,
+                    odd_strides=odd,
+                ),
             )
         if plain and not address_matters:  # complex: the address decides, never memoised here
-            if len(_PLAIN_TRAITS) > 4096:
-                _PLAIN_TRAITS.clear()
-            _PLAIN_TRAITS[dtype] = traits
+            _PLAIN_TRAITS.put(dtype, traits)
         return traits
+
+    def traits_key(self, cls: type) -> Callable[[Any], Hashable] | None:
+        return _KEY if cls is sys.modules["numpy"].ndarray else None
+
+    def traits_of_key(self, key: Any, request: Any) -> Traits | None:
+        dtype, flags = key
+        if flags & _KEY_DECIDES != _KEY_DECIDES:
+            return None  # strides, or whether it is a memory map, decide
+        if dtype.alignment < dtype.itemsize <= 16:
+            return None  # complex: NumPy aligns it to its parts, torch to the whole; the address decides
+        return Traits(
+            "numpy",
+            numpy_name(dtype),
+            CPU,
+            nonnative=not dtype.isnative,
+            unaligned=not flags & ALIGNED,
+        )
 
     def _other_traits(self, x: Any, np: Any) -> Traits:
         if not isinstance(x, np.ndarray):  # a NumPy scalar: immutable, no buffer to share
@@ -171,12 +211,15 @@ class NumpyBackend(Backend):
     @property
     def max_dims(self) -> int:  # type: ignore[override]
         """NumPy's NPY_MAXDIMS: 64 since NumPy 2.0, 32 before."""
-        import numpy as np
-
-        return 64 if int(np.__version__.partition(".")[0]) >= 2 else 32
+        return _max_dims()
 
     def python_dtype(self, kind: str) -> str:
         return _PYTHON_DTYPES.get(kind, "inferred")
+
+    @property
+    def python_max_dims(self) -> int:  # type: ignore[override]
+        """NumPy makes arrays of at most :attr:`max_dims` dimensions from sequences too."""
+        return self.max_dims
 
     def resolve_device(self, device: Device) -> Device:
         if device.kind != "cpu":
@@ -239,6 +282,12 @@ class NumpyBackend(Backend):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
                 return x.astype(target, order="K")
+
+    def step_check_range(self, x: Any, plan: Any) -> Any:
+        from .arrayapi import check_fits
+
+        check_fits(sys.modules["numpy"], x, plan.dtype)
+        return x
 
     def step_readonly(self, x: Any, plan: Any) -> Any:
         x.flags.writeable = False

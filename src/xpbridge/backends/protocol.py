@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from .._lib.devices import CPU, Device
 from .._lib.dlpack import IS_COPIED, READ_ONLY, Exported, Header, export, reported_device, type_name
 from .._lib.dtypes import DTYPES
+from .._lib.memo import Memo
 from .._lib.traits import Traits
 from ..errors import ConversionError, CopyError, DeviceError, DTypeError, UnsupportedInputError
 from ._base import Backend, Extent
@@ -195,8 +196,7 @@ class DLPackBackend(Backend):
 # plan without hashing every field.  Dict reads and writes are atomic and
 # every thread makes equal values, so no lock; bounded by clearing when full
 # (a cleared entry is only made again).
-_CAPSULE_TRAITS: dict[tuple[Any, ...], Traits] = {}
-_CAPSULE_TRAITS_LIMIT = 1024
+_CAPSULE_TRAITS: Memo[Traits] = Memo("capsule traits", "a checked capsule's planning values")
 
 
 def capsule_traits(x: Exported, library: str, readonly: bool = False) -> Traits:
@@ -213,7 +213,7 @@ def capsule_traits(x: Exported, library: str, readonly: bool = False) -> Traits:
         h.negative_strides,
         flags & IS_COPIED != 0 or x.requested_copy,
     )
-    traits = _CAPSULE_TRAITS.get(key)
+    traits = _CAPSULE_TRAITS.data.get(key)
     if traits is None:
         _, dtype, device, size_zero, readonly, unaligned, negative_strides, copied = key
         traits = Traits(
@@ -226,9 +226,7 @@ def capsule_traits(x: Exported, library: str, readonly: bool = False) -> Traits:
             negative_strides=negative_strides,
             copied=copied,
         )
-        if len(_CAPSULE_TRAITS) >= _CAPSULE_TRAITS_LIMIT:
-            _CAPSULE_TRAITS.clear()
-        _CAPSULE_TRAITS[key] = traits
+        _CAPSULE_TRAITS.put(key, traits)
     return traits
 
 

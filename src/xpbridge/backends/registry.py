@@ -2,7 +2,7 @@
 
 Detection never imports a framework: a backend is only asked about a type
 when its library is already in ``sys.modules`` (an object of a library that
-was never imported cannot exist).  The answer is cached per type, so a
+was never imported cannot exist).  The answer is memoised per type, so a
 conversion's dispatch is one dict lookup.
 
 Order of asking: the built-in NumPy, torch and Dask backends, then backends
@@ -23,12 +23,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import threading
-from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from .._lib.memo import Memo, clear_all
 from .._lib.namespaces import PROTOCOLS, library_of_name, name_of, namespace_module
-from ..errors import ArgumentError, UnsupportedInputError
+from ..errors import ArgumentError, MissingLibraryError, UnsupportedInputError, install_line
 from ._base import Backend, Step
 from .arrayapi import ArrayAPIBackend, is_namespace
 from .dask import DaskBackend
@@ -43,6 +43,7 @@ __all__ = [
     "backend_of",
     "exchange",
     "list_backends",
+    "owner_of_type",
     "register_backend",
     "target_of",
 ]
@@ -57,7 +58,9 @@ _ORIGIN: dict[str, str] = {b.name: "built-in" for b in _BUILTIN} | {
     b.name: "protocol" for b in _PROTOCOLS
 }
 _BACKENDS: dict[str, Backend] = {b.name: b for b in (*_BUILTIN, *_PROTOCOLS)}
-_BY_TYPE: dict[type, Backend] = {}
+# Which backend owns each type, decided once (objects whose owner is found per
+# instance are asked every time).
+_BY_TYPE: Memo[Backend] = Memo("owners by type", "the exact type of a source", by_type=True)
 _INSTALLED: set[str] = {"dlpack", "buffer", "python"}
 _ENTRY_POINTS = {"loaded": False}
 # Held while a table changes; re-entrant because loading an entry point registers.
@@ -87,7 +90,9 @@ def register_backend(backend: Backend, *, replace: bool = False) -> None:
     Raises
     ------
     ArgumentError
-        A backend of that name is registered already and ``replace`` is false.
+        ``backend`` is not an instance of a Backend subclass with a string
+        ``name``, or a backend of that name is registered already and
+        ``replace`` is false.  The registry is left as it was.
 
     Examples
     --------
@@ -100,6 +105,17 @@ def register_backend(backend: Backend, *, replace: bool = False) -> None:
     >>> list_backends()["nothing"]
     'registered'
     """
+    candidate: object = backend  # the annotation is what callers should pass, not a check
+    if isinstance(candidate, type):
+        name = candidate.__qualname__
+        raise ArgumentError(
+            f"register_backend needs a backend instance, not the class {name}: pass {name}()"
+        )
+    if not isinstance(candidate, Backend) or not isinstance(getattr(candidate, "name", None), str):
+        raise ArgumentError(
+            f"register_backend needs an instance of a xpbridge.backends.Backend subclass with "
+            f"a string name, not {type(candidate).__qualname__}"
+        )
     with _LOCK:
         if backend.name in _BACKENDS and not replace:
             raise ArgumentError(
@@ -113,20 +129,7 @@ def register_backend(backend: Backend, *, replace: bool = False) -> None:
         _BACKENDS[backend.name] = backend
         _ORIGIN.setdefault(backend.name, "registered")
         _INSTALLED.add(backend.name)
-        _BY_TYPE.clear()
-        for forget in _ON_CHANGE:
-            forget()
-
-
-# Memos keyed by a library's name (cached plans, to_torch's planned casts)
-# forget what they hold when a backend is registered or replaced: their
-# modules add the function that clears them.
-_ON_CHANGE: list[Callable[[], None]] = []
-
-
-def on_change(forget: Callable[[], None]) -> None:
-    """Call ``forget`` whenever a backend is registered or replaced."""
-    _ON_CHANGE.append(forget)
+        clear_all()  # every memo decided with the backends of their time
 
 
 def _entry_points_loaded() -> bool:
@@ -227,7 +230,7 @@ def backend_named(name: str) -> Backend:
         )
     if name not in _INSTALLED:
         if importlib.util.find_spec(name) is None:
-            raise ArgumentError(f"{name} is not installed: pip install {name}")
+            raise MissingLibraryError(f"{name} is not installed: {install_line(name)}")
         _INSTALLED.add(name)
     return backend
 
@@ -259,10 +262,15 @@ def _owner(cls: type, x: Any = None) -> Backend | None:
     return None
 
 
+def owner_of_type(cls: type) -> Backend | None:
+    """The backend that owns every object of ``cls``, once :func:`backend_of` has decided it."""
+    return _BY_TYPE.get(cls)
+
+
 def backend_of(x: Any) -> Backend:
     """The backend that owns ``x``, or :class:`UnsupportedInputError`."""
     cls = type(x)
-    backend = _BY_TYPE.get(cls)
+    backend = _BY_TYPE.data.get(cls) or _BY_TYPE.get(cls)
     if backend is None:
         backend = _owner(cls, x)
         if (backend is None or backend in _PROTOCOLS) and _load_entry_points():
@@ -274,7 +282,7 @@ def backend_of(x: Any) -> Backend:
             if _BUFFER.owns_instance(x):
                 return _BUFFER
             raise UnsupportedInputError(unconvertible(x))
-        _BY_TYPE[cls] = backend
+        _BY_TYPE.put(cls, backend)
     return backend
 
 

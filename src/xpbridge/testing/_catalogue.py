@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, MissingLibraryError, install_line
 
 __all__ = [
     "LIBRARIES",
@@ -34,23 +34,39 @@ class Library:
 
     ``module`` is what must be importable, ``namespace`` the array-API
     namespace tests receive (array-api-compat's wrapper where the library
-    needs one).
+    needs one), ``compat`` that namespace's name inside array-api-compat
+    (``None`` for a library that is its own namespace), so that a suite can
+    take it from a vendored copy (``scipy._lib.array_api_compat.numpy``).
     """
 
     name: str
     module: str
     namespace: str
-    pip: str
+    compat: str | None = None
 
     def is_installed(self) -> bool:
         """Whether the library can be found, without importing it."""
         return importlib.util.find_spec(self.module) is not None
 
-    def load(self) -> Any:
-        """The array-API namespace; :class:`ArgumentError` when the library is missing."""
+    def load(self, array_api_compat: str | None = None) -> Any:
+        """The array-API namespace; :class:`ArgumentError` when the library is missing.
+
+        ``array_api_compat`` names the array-api-compat package the namespace
+        comes from (default: the top-level ``array_api_compat``); libraries
+        that are their own namespace (array-api-strict, JAX) ignore it.
+        """
         if not self.is_installed():
-            raise ArgumentError(f"{self.name} is not installed: pip install {self.pip}")
-        return importlib.import_module(self.namespace)
+            raise MissingLibraryError(f"{self.name} is not installed: {install_line(self.module)}")
+        if array_api_compat is None or self.compat is None:
+            return importlib.import_module(self.namespace)
+        try:
+            return importlib.import_module(f"{array_api_compat}.{self.compat}")
+        except ImportError as e:
+            raise ArgumentError(
+                f"array_api_compat={array_api_compat!r} has no {self.compat} namespace ({e}): "
+                f"name an importable copy of array-api-compat, such as "
+                f"'scipy._lib.array_api_compat'"
+            ) from None
 
     def devices(self) -> list[tuple[str, Any]]:
         """Every device the library reports here, as ``(label, device object)``."""
@@ -58,8 +74,8 @@ class Library:
 
     def run_devices(self) -> list[tuple[str, Any]]:
         """The devices a test runs on unless one is asked for by name."""
-        keep = _RUN_BY_DEFAULT.get(self.name)
-        return [(label, d) for label, d in self.devices() if keep is None or label in keep]
+        left_out = _ASKED_FOR_ONLY.get(self.name, frozenset())
+        return [(label, d) for label, d in self.devices() if label not in left_out]
 
     def default_device(self) -> Any:
         """The device the library's creation functions use when given none."""
@@ -78,6 +94,8 @@ def _torch_devices(xp: Any) -> list[Any]:
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         devices.append(torch.device("mps"))
+    # Shapes and dtypes without data: runs only when asked for (torch-meta).
+    devices.append(torch.device("meta"))
     return devices
 
 
@@ -122,16 +140,22 @@ _DEVICE_LISTERS = {
     "torch": _torch_devices,
     "array_api_strict": _info_devices,
     "jax": _jax_devices,
+    "dask": _numpy_devices,  # Dask arrays over NumPy chunks live on the host
     "cupy": _info_devices,
 }
-# array-api-strict offers more devices: device2 repeats what device1 tests, and
-# no_float64 / no_x64 remove dtypes, so they run only when asked for by name.
-_RUN_BY_DEFAULT = {"array_api_strict": frozenset({"CPU_DEVICE", "device1"})}
+# Devices that run only when asked for by id: array-api-strict's device2 repeats
+# what device1 tests, and no_float64 / no_x64 remove dtypes; torch's meta device
+# holds no data, so most tests cannot read their results there.
+_ASKED_FOR_ONLY = {
+    "array_api_strict": frozenset({"device2", "no_float64", "no_x64"}),
+    "torch": frozenset({"meta"}),
+}
 _DEFAULT_DEVICE = {
     "numpy": lambda xp: "cpu",
     "torch": _torch_default,
     "array_api_strict": _info_default,
     "jax": _jax_default,
+    "dask": lambda xp: "cpu",
     "cupy": _cupy_default,
 }
 
@@ -140,21 +164,21 @@ LIBRARIES: dict[str, Library] = {
     for lib in (
         Library("numpy", "numpy", "array_api_compat.numpy", "numpy"),
         Library("torch", "torch", "array_api_compat.torch", "torch"),
-        Library("array_api_strict", "array_api_strict", "array_api_strict", "array-api-strict"),
-        Library("jax", "jax", "jax.numpy", "jax"),
+        Library("array_api_strict", "array_api_strict", "array_api_strict"),
+        Library("jax", "jax", "jax.numpy"),
+        Library("dask", "dask", "array_api_compat.dask.array", "dask.array"),
         Library("cupy", "cupy", "array_api_compat.cupy", "cupy"),
     )
 }
 
-# Names of namespaces as array-api-compat and the libraries spell them.
+# Names of namespaces as the libraries spell them; array-api-compat's wrappers
+# (any copy of it, vendored ones included) are read from their last parts.
 _NAMESPACE_NAMES = {
-    "array_api_compat.numpy": "numpy",
-    "array_api_compat.torch": "torch",
-    "array_api_compat.cupy": "cupy",
-    "array_api_compat.dask.array": "dask",
     "jax.numpy": "jax",
     "jax.experimental.array_api": "jax",
+    "dask.array": "dask",
 }
+_COMPAT_NAMES = {"numpy": "numpy", "torch": "torch", "cupy": "cupy", "dask.array": "dask"}
 
 
 def library(name: str) -> Library:
@@ -173,8 +197,23 @@ def installed() -> list[str]:
 
 
 def namespace_of(module: ModuleType | Any) -> str:
-    """The library name of a namespace or module: ``array_api_compat.numpy`` gives ``numpy``."""
+    """The library name of a namespace or module: ``array_api_compat.numpy`` gives ``numpy``.
+
+    Vendored copies of array-api-compat count as array-api-compat
+    (``scipy._lib.array_api_compat.numpy`` gives ``numpy``), and a namespace
+    the plugin wraps counts as the one it wraps.
+
+    Examples
+    --------
+    >>> import types
+    >>> namespace_of(types.ModuleType("sklearn.externals.array_api_compat.dask.array"))
+    'dask'
+    """
+    module = getattr(module, "__wrapped__", module)
     name = str(getattr(module, "__name__", type(module).__name__))
+    _, compat, inner = name.rpartition("array_api_compat.")
+    if compat and inner in _COMPAT_NAMES:
+        return _COMPAT_NAMES[inner]
     return _NAMESPACE_NAMES.get(name, name.partition(".")[0])
 
 

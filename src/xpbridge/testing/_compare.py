@@ -9,10 +9,12 @@ both values there, and both arrays' dtypes and devices.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .._lib.dtypes import DTYPES
-from ._inspect import Described, describe, host_values
+from ._catalogue import namespace_of
+from ._inspect import Described, describe, host_values, shape_unknown
 
 __all__ = ["DEFAULT_TOLERANCES", "assert_close", "assert_equal", "default_tolerance"]
 
@@ -83,7 +85,10 @@ def assert_equal(
     check_namespace: bool = True,
     check_dtype: bool = True,
     check_shape: bool = True,
+    check_scalar: bool | None = None,
+    check_0d: bool | None = None,
     check_device: bool = True,
+    xp: Any = None,
     err_msg: str = "",
 ) -> None:
     """Assert that two arrays of any library hold equal values.
@@ -107,12 +112,23 @@ def assert_equal(
         Both must have the same dtype (by canonical name, so a NumPy and a
         torch float32 agree when ``check_namespace=False``).
     check_shape : bool, default True
-        Both must have the same shape, and both be arrays or both be scalars:
-        a 0-d array never equals a NumPy scalar or a Python number.  With
-        False, ``desired`` is broadcast to ``actual``'s shape.
+        Both must have the same shape.  With False, ``desired`` is broadcast
+        to ``actual``'s shape (and the scalar check is off too).  A Dask
+        array whose chunk sizes are unknown (NaN) is computed for its shape.
+    check_scalar, check_0d : bool, default True
+        Both must be arrays or both be scalars: a 0-d array never equals a
+        NumPy scalar or a Python number.  False accepts either for the other
+        while shapes are still compared (NumPy 2 returns scalars from 0-d
+        arithmetic).  Two names for one switch: array-api-extra calls it
+        ``check_scalar``, SciPy ``check_0d``; give one.
     check_device : bool, default True
         Both must be on the same device (the library's own device objects
         for one library, the DLPack device across libraries).
+    xp : namespace, optional
+        The namespace both must come from (a module such as
+        ``array_api_compat.numpy``, a vendored copy of it, or a test's
+        ``xp``), for tests where ``desired`` could itself be of the wrong
+        library.  Checked with ``check_namespace``.
     err_msg : str, default ""
         Printed before the description of the failure.
 
@@ -127,6 +143,8 @@ def assert_equal(
         If a check fails or a value differs.  The message names the first
         mismatching index, both values there, the count of mismatches, and
         both arrays' type, dtype, shape and device.
+    TypeError
+        If ``check_scalar`` and ``check_0d`` are both given and disagree.
 
     See Also
     --------
@@ -154,11 +172,14 @@ def assert_equal(
     AssertionError: Arrays differ: actual is a scalar, desired is a 0-d array
      actual: numpy.float64 float64, scalar, on cpu
     desired: numpy.ndarray float64, shape (), on cpu
+    >>> assert_equal(np.float64(1.0), np.asarray(1.0), check_scalar=False)
+    >>> assert_equal(np.asarray(["NaT", "2020-01-01"], dtype="datetime64[D]"),
+    ...              np.asarray(["NaT", "2020-01-01"], dtype="datetime64[D]"))
     """
     __tracebackhide__ = True
-    _compare(
-        actual, desired, None, (check_namespace, check_dtype, check_shape, check_device), err_msg
-    )
+    scalar = _scalar_switch(check_scalar, check_0d)
+    checks = _Checks(check_namespace, check_dtype, check_shape, scalar, check_device, xp)
+    _compare(actual, desired, None, checks, err_msg)
 
 
 def assert_close(
@@ -170,7 +191,10 @@ def assert_close(
     check_namespace: bool = True,
     check_dtype: bool = True,
     check_shape: bool = True,
+    check_scalar: bool | None = None,
+    check_0d: bool | None = None,
     check_device: bool = True,
+    xp: Any = None,
     err_msg: str = "",
 ) -> None:
     """Assert that two arrays of any library hold values within a tolerance.
@@ -192,6 +216,10 @@ def assert_close(
         as in ``torch.testing.assert_close``; integers and booleans ``(0, 0)``.
     check_namespace, check_dtype, check_shape, check_device : bool, default True
         As for :func:`assert_equal`.
+    check_scalar, check_0d : bool, default True
+        As for :func:`assert_equal` (one switch, two names).
+    xp : namespace, optional
+        As for :func:`assert_equal`.
     err_msg : str, default ""
         Printed before the description of the failure.
 
@@ -206,6 +234,8 @@ def assert_close(
         If a check fails or a value is out of tolerance, with the first
         mismatching index, both values, the largest differences, and both
         arrays' type, dtype, shape and device.
+    TypeError
+        If ``check_scalar`` and ``check_0d`` are both given and disagree.
 
     See Also
     --------
@@ -227,13 +257,33 @@ def assert_close(
     desired: numpy.ndarray float64, shape (2,), on cpu
     """
     __tracebackhide__ = True
-    checks = (check_namespace, check_dtype, check_shape, check_device)
+    scalar = _scalar_switch(check_scalar, check_0d)
+    checks = _Checks(check_namespace, check_dtype, check_shape, scalar, check_device, xp)
     _compare(actual, desired, (rtol, atol), checks, err_msg)
 
 
-def _describe(x: Any, role: str) -> Described:
+@dataclass(frozen=True)
+class _Checks:
+    namespace: bool
+    dtype: bool
+    shape: bool
+    scalar: bool
+    device: bool
+    xp: Any
+
+
+def _scalar_switch(check_scalar: bool | None, check_0d: bool | None) -> bool:
+    if check_scalar is not None and check_0d is not None and bool(check_scalar) != bool(check_0d):
+        raise TypeError(
+            f"check_scalar={check_scalar} and check_0d={check_0d} are one switch: give one"
+        )
+    given = check_scalar if check_scalar is not None else check_0d
+    return True if given is None else bool(given)
+
+
+def _describe(x: Any, role: str, values: Any = None) -> Described:
     try:
-        return describe(x)
+        return describe(x, values)
     except TypeError as e:
         raise AssertionError(f"{role}: {e}") from None
 
@@ -246,19 +296,23 @@ def _same_device(a: Described, d: Described) -> bool:
     return a.device == d.device
 
 
-def _fact_problems(a: Described, d: Described, checks: tuple[bool, ...]) -> list[str]:
-    check_namespace, check_dtype, check_shape, check_device = checks
+def _fact_problems(a: Described, d: Described, checks: _Checks) -> list[str]:
     problems = []
-    if check_namespace and a.library != d.library:
+    if checks.namespace and checks.xp is not None:
+        expected = namespace_of(checks.xp)
+        for role, x in (("actual", a), ("desired", d)):
+            if x.library != expected:
+                problems.append(f"{role} is a {x.library} object, xp is {expected}")
+    elif checks.namespace and a.library != d.library:
         problems.append(f"actual is a {a.library} object, desired a {d.library} one")
-    if check_dtype and a.dtype != d.dtype:
+    if checks.dtype and a.dtype != d.dtype:
         problems.append(f"dtypes differ: {a.dtype} != {d.dtype}")
-    if check_shape and a.shape != d.shape:
+    if checks.shape and a.shape != d.shape:
         problems.append(f"shapes differ: {a.shape} != {d.shape}")
-    elif check_shape and a.scalar != d.scalar:
+    elif checks.shape and checks.scalar and a.scalar != d.scalar:
         which = ("a scalar", "a 0-d array") if a.scalar else ("a 0-d array", "a scalar")
         problems.append(f"actual is {which[0]}, desired is {which[1]}")
-    if check_device and not _same_device(a, d):
+    if checks.device and not _same_device(a, d):
         problems.append(f"devices differ: {a.device} != {d.device}")
     return problems
 
@@ -299,6 +353,8 @@ def _matches(av: Any, dv: Any, tolerance: tuple[float, float] | None) -> Any:
         equal = np.broadcast_to(equal, av.shape)
         if inexact:
             equal = equal | (np.isnan(av) & np.isnan(dv))
+        elif av.dtype.kind in "mM" and dv.dtype.kind == av.dtype.kind:
+            equal = equal | (np.isnat(av) & np.isnat(dv))  # NaT equals NaT, as NaN does NaN
         if tolerance is None or tolerance == (0.0, 0.0) or av.dtype.kind not in "biufc":
             return equal
         rtol, atol = tolerance
@@ -333,21 +389,26 @@ def _compare(
     actual: Any,
     desired: Any,
     tolerance: tuple[float | None, float | None] | None,
-    checks: tuple[bool, ...],
+    checks: _Checks,
     err_msg: str,
 ) -> None:
     __tracebackhide__ = True
     import numpy as np
 
-    a = _describe(actual, "actual")
-    d = _describe(desired, "desired")
+    # A lazy array whose shape is unknown (Dask after boolean indexing) is
+    # computed once, here, and described by its values.
+    a_early = host_values(actual) if shape_unknown(actual) else None
+    d_early = host_values(desired) if shape_unknown(desired) else None
+    a = _describe(actual, "actual", a_early)
+    d = _describe(desired, "desired", d_early)
     footer = [f" actual: {a}{' (resolved before comparing)' if a.lazy_bits else ''}"]
     footer.append(f"desired: {d}{' (resolved before comparing)' if d.lazy_bits else ''}")
     head = [err_msg] if err_msg else []
     problems = _fact_problems(a, d, checks)
     if problems:
         raise AssertionError("\n".join([*head, "Arrays differ: " + "; ".join(problems), *footer]))
-    a_values, d_values = host_values(actual), host_values(desired)
+    a_values = host_values(actual) if a_early is None else a_early
+    d_values = host_values(desired) if d_early is None else d_early
     if a_values is None or d_values is None:
         return  # a meta tensor: no values to compare
     try:

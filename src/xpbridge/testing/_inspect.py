@@ -8,6 +8,7 @@ DLPack and ``__array__`` would hand the unresolved memory over and flip signs.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from .._lib.dtypes import DTYPES, numpy_name, torch_name
 from ._bits import quiet_complex_half
 from ._catalogue import device_label, namespace_of
 
-__all__ = ["Described", "describe", "host_values"]
+__all__ = ["Described", "describe", "host_values", "shape_unknown"]
 
 _PYTHON_SCALARS = (bool, int, float, complex)
 
@@ -64,8 +65,20 @@ def _generic_dtype_name(dtype: Any) -> str:
         return str(dtype).rpartition(".")[2]
 
 
-def describe(x: Any) -> Described:
-    """Describe ``x``; :class:`TypeError` when it is not an array, scalar or sequence."""
+def shape_unknown(x: Any) -> bool:
+    """Whether ``x`` is a lazy array whose shape is not known yet (Dask's NaN chunk sizes)."""
+    shape = getattr(x, "shape", None)
+    if not isinstance(shape, tuple) or type(x).__module__.partition(".")[0] != "dask":
+        return False
+    return any(isinstance(s, float) and math.isnan(s) for s in shape)
+
+
+def describe(x: Any, values: Any = None) -> Described:
+    """Describe ``x``; :class:`TypeError` when it is not an array, scalar or sequence.
+
+    ``values`` are ``x``'s values when they were computed already; the shape
+    is read from them (for a lazy array whose shape is unknown).
+    """
     np = sys.modules.get("numpy")
     torch = sys.modules.get("torch")
     if np is not None and isinstance(x, np.ndarray | np.generic):
@@ -122,7 +135,7 @@ def describe(x: Any) -> Described:
         "jax.Array" if library == "jax" else _type_name(x),  # not jaxlib's ArrayImpl
         False,
         _generic_dtype_name(x.dtype),
-        tuple(x.shape),
+        tuple(x.shape) if values is None else tuple(values.shape),
         device_label(device),
         device,
         _dlpack_device(x),

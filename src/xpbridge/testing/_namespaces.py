@@ -45,7 +45,12 @@ class BoundNamespace:
     views, and (with ``device``) the creation functions default to that
     device.  Submodules (``linalg``, ``fft``) are wrapped the same way.  It
     compares equal to the namespace it wraps, so
-    ``array_api_compat.array_namespace(x) == xp`` holds for arrays it made.
+    ``array_api_compat.array_namespace(x) == xp`` holds for arrays it made;
+    ``array_namespace(x) is xp`` cannot (``array_namespace`` returns the
+    library's namespace, and a test's ``xp`` must stay a wrapper so that the
+    code under test, which asks ``array_namespace``, never sees the test's
+    defaults).  The namespace itself is ``xp.__wrapped__``, so
+    ``inspect.unwrap(xp)`` is the identity a suite can compare with.
 
     Parameters
     ----------
@@ -66,6 +71,9 @@ class BoundNamespace:
     False
     >>> xp == np_xp
     True
+    >>> import inspect
+    >>> inspect.unwrap(xp) is np_xp
+    True
     """
 
     def __init__(
@@ -75,6 +83,11 @@ class BoundNamespace:
         self._device = device
         self._readonly = readonly
         self._label = label
+
+    @property
+    def __wrapped__(self) -> Any:
+        """The namespace this one wraps (what ``inspect.unwrap`` returns)."""
+        return self._namespace
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._namespace, name)

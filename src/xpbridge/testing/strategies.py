@@ -10,8 +10,9 @@ comes from raw bits, so floats carry every bit pattern: NaN payloads,
 infinities, subnormals and negative zero.
 
 :func:`arrays` does the same for any installed library: NumPy, torch,
-array-api-strict, JAX, CuPy, or any array-API namespace (arrays of those are
-drawn by ``hypothesis.extra.array_api``, on each of the library's devices).
+array-api-strict, JAX, Dask, CuPy, or any array-API namespace (arrays of those
+are drawn by ``hypothesis.extra.array_api``, on each of the library's devices;
+Dask arrays are NumPy arrays cut into chunks).
 
 Every strategy honours ``shape=`` in every layout, and checks its arguments
 when it is built, so a dtype the installed libraries lack is an error at
@@ -30,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import sys
@@ -47,9 +49,16 @@ except ImportError as missing:  # pragma: no cover - exercised in a subprocess
         name="hypothesis",
     ) from missing
 
+# hypothesis imports the module behind .flatmap() on first use, inside the call
+# (hypothesis.extra.numpy.arrays flatmaps): threads that draw at once under
+# pytest-run-parallel could see it half imported (ImportError FlatMapStrategy).
+# It is imported here, once, before any thread draws.
+with contextlib.suppress(ImportError):  # a hypothesis that moved it needs nothing here
+    importlib.import_module("hypothesis.strategies._internal.flatmapped")
+
 from .._lib.dtypes import DTYPES, SUB_BYTE, crossing_dtypes, ml_dtypes_has, numpy_dtype
 from ..backends.registry import backend_named
-from ..errors import ArgumentError, DTypeError
+from ..errors import ArgumentError, DTypeError, MissingLibraryError, install_line
 from ._bits import quiet_complex_half
 from ._catalogue import LIBRARIES, device_label, namespace_of
 from ._layouts import (
@@ -176,13 +185,13 @@ def _numpy_dtypes(dtypes: Sequence[str] | None) -> list[str]:
         if row.numpy is None and not ml_dtypes_has(name):
             raise DTypeError(
                 f"NumPy arrays of {name} need ml_dtypes (it gives NumPy that type): "
-                f"pip install ml_dtypes"
+                f"{install_line('ml_dtypes')}"
             )
     return names
 
 
 def _torch_dtypes(dtypes: Sequence[str] | None) -> list[str]:
-    torch = _import("torch", "torch")
+    torch = _import("torch")
     if dtypes is None:
         return crossing_dtypes()
     names = [_known(n) for n in dtypes]
@@ -299,7 +308,7 @@ def numpy_arrays(
     DTypeError
         For an unknown dtype name, one NumPy lacks, a sub-byte dtype, or an
         ml_dtypes type when ml_dtypes is not installed (the message says
-        ``pip install ml_dtypes``).
+        ``pip install 'xpbridge[ml-dtypes]'``).
     ArgumentError
         For an unknown layout or a malformed ``shape``.
 
@@ -436,11 +445,11 @@ def torch_tensors(
 # --- any array-API library ----------------------------------------------------
 
 
-def _import(module: str, pip: str) -> Any:
+def _import(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ArgumentError(f"{module} is not installed: pip install {pip}") from None
+        raise MissingLibraryError(f"{module} is not installed: {install_line(module)}") from None
 
 
 def _resolve(library: str | ModuleType | Any) -> tuple[str, Any]:
@@ -511,6 +520,18 @@ def _namespace_array(
     return xp.asarray(block, device=device)
 
 
+@st.composite
+def _dask_array(draw: st.DrawFn, numpy_arrays: st.SearchStrategy[Any]) -> Any:
+    """A Dask array over a drawn NumPy array, each axis cut into one or two chunks."""
+    import dask.array as da
+
+    a = draw(numpy_arrays)
+    chunks = tuple(
+        max(1, draw(st.integers(1, side))) if side > 1 else max(side, 1) for side in a.shape
+    )
+    return da.from_array(a, chunks=chunks)  # type: ignore[no-untyped-call]
+
+
 def _one_library(
     library: str | ModuleType | Any,
     dtypes: Sequence[str] | None,
@@ -528,6 +549,9 @@ def _one_library(
         chosen = _devices(name, xp, devices)
         return _torch_tensor(names, shape, layouts_for("torch", layouts), flags, chosen)
     layouts_for(name, layouts)  # only C: an array-API library does not show its layout
+    if name == "dask":
+        _devices(name, xp, devices)
+        return _dask_array(_numpy_array(_numpy_dtypes(dtypes), shape, ("C",), False))
     names = _namespace_dtypes(xp, name, dtypes)
     xps = hxp.make_strategies_namespace(xp, api_version=_api_version(xp))
     return _namespace_array(xp, xps, names, shape, _devices(name, xp, devices))

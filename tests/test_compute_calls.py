@@ -1,14 +1,13 @@
-"""compute_in's common call (positional arrays and plain values) against its planned path.
+"""compute_in against what it stands for: convert_tree, call, convert_tree back.
 
-A call with only positional arguments between NumPy and torch is converted
-by one primitive per array, after the checks of the planned path: exact
-types, distinct objects, the fast-path rule (``from_numpy_is_exact``) and the
-primitive's own refusals.  A keyword argument sends the same call through
-the planned path (every leaf planned by convert_tree's machinery), so the two
-can be compared call by call: the same arguments reach the function, the same
-results (library, dtype, values, writability, grad, memory shared with the
-arguments, one object where the function returned one object) or the same
-error, and the function is called exactly when the planned path calls it.
+``compute_in(to)(f)(*args)`` converts every array argument to ``to`` as
+``convert_tree`` would (every leaf planned before any is converted), calls
+``f``, and converts every array of the result back to the library and device
+of the first array argument.  The composition written out by hand must be
+observably the same, call by call: the same arguments reach the function, the
+same results (library, dtype, values, writability, grad, memory shared with
+the arguments, one object where the function returned one object) or the same
+error, and the function is called exactly when the composition calls it.
 """
 
 from __future__ import annotations
@@ -24,24 +23,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import xpbridge as xb
-from xpbridge._api.trees import _flat_converter, fast_path
-from xpbridge._pipeline.request import resolve
-from xpbridge.backends.torch import direct_dtypes, from_numpy_is_exact
+from xpbridge._trees.walk import ARRAY, kind_of
 from xpbridge.testing import assert_bitwise_equal
 
 pytestmark = pytest.mark.property
 
 
 class _Subclass(np.ndarray):
-    """An ndarray subclass: not the fast path's exact type."""
+    """An ndarray subclass: no traits key of its own."""
 
 
 class _TensorSubclass(torch.Tensor):
-    """A Tensor subclass: not the fast path's exact type."""
+    """A Tensor subclass: no traits key of its own."""
 
 
 def _numpy_arrays() -> dict[str, Callable[[], Any]]:
-    """Fresh NumPy sources, one for each thing the fast-path rule and the type check decide."""
+    """Fresh NumPy sources, one for each thing a traits key and the type decide."""
 
     def read_only() -> np.ndarray:
         a = np.arange(4, dtype=np.float32)
@@ -193,24 +190,42 @@ def _describe(values: Any, sources: list[Any]) -> list[tuple[Any, ...]]:
     return out
 
 
-def _run(function: Any, args: list[Any], seen: list[Any], *, planned: bool) -> tuple[Any, Any]:
-    """The result or the error; a keyword argument sends the call down the planned path."""
+def _leaf_message(error: BaseException) -> str:
+    """The leaf's own message, without where the leaf is (the two name it differently)."""
+    text = str(error)
+    if text.startswith("compute_in of "):
+        text = text.partition(".compute: ")[2]
+    head, separator, rest = text.partition(": ")
+    return rest if separator and head.startswith(("args", "kwargs", "result", "tree")) else text
+
+
+def _run(call: Callable[[], Any], seen: list[Any]) -> tuple[Any, Any]:
+    """The result or the error (its type and the leaf's own message)."""
     del seen[:]
     try:
-        result = function(*args, planned=True) if planned else function(*args)
+        return call(), None
     except xb.ConversionError as e:
-        return None, (type(e), str(e))
-    return result, None
+        return None, (type(e), _leaf_message(e))
+
+
+def _by_hand(to: str, grad: str, compute: Callable[..., Any], args: list[Any]) -> Any:
+    """compute_in(to, grad=grad)(compute)(*args), written out with convert_tree."""
+    first = next((a for a in args if kind_of(a) is ARRAY), None)  # NumPy scalars too
+    if first is None:
+        return compute(*args)
+    xb.plan_tree([], first, grad=grad)  # the way back is checked before the call
+    converted = xb.convert_tree(list(args), to, grad=grad)
+    return xb.convert_tree(compute(*converted), first, grad=grad)
 
 
 @given(calls())
-def test_the_common_call_does_what_the_planned_path_does(call: Any) -> None:
+def test_compute_in_is_convert_tree_call_convert_tree_back(call: Any) -> None:
     to, grad, names, wanted, shape = call
     made_inside = _made_inside(to)
 
     seen: list[Any] = []
 
-    def compute(*args: Any, planned: bool = False) -> Any:
+    def compute(*args: Any) -> Any:
         seen.append(args)
         outs = [
             args[i] if kind == "arg" else made_inside[i]()
@@ -224,10 +239,10 @@ def test_the_common_call_does_what_the_planned_path_does(call: Any) -> None:
     function = xb.compute_in(to, grad=grad)(compute)
     args = _arguments(names)
     before = _describe(args, args)
-    fast_result, fast_error = _run(function, args, seen, planned=False)
+    fast_result, fast_error = _run(lambda: function(*args), seen)
     fast_seen = list(seen)
     args_again = _arguments(names)
-    planned_result, planned_error = _run(function, args_again, seen, planned=True)
+    planned_result, planned_error = _run(lambda: _by_hand(to, grad, compute, args_again), seen)
     planned_seen = list(seen)
     assert fast_error == planned_error
     assert len(fast_seen) == len(planned_seen)  # called in both, or in neither
@@ -248,46 +263,10 @@ def test_the_common_call_does_what_the_planned_path_does(call: Any) -> None:
     assert _describe(args, args) == before  # the sources are unchanged
 
 
-@pytest.mark.parametrize("name", sorted(_numpy_arrays()))
-def test_only_arrays_the_fast_path_rule_accepts_reach_from_numpy(name: str) -> None:
-    # The converter reads the rule's common case inline; from_numpy_is_exact
-    # decides the rest.  torch.from_numpy sees exactly the arrays it accepts.
-    a = _numpy_arrays()[name]()
-    tried: list[Any] = []
-
-    def spy(x: Any) -> Any:
-        tried.append(x)
-        return torch.from_numpy(x)
-
-    convert_all = _flat_converter(np.ndarray, spy, (TypeError, ValueError), direct_dtypes())
-    convert_all((a,))
-    exact = type(a) is np.ndarray and from_numpy_is_exact(a)
-    assert [x is a for x in tried] == ([True] if exact else [])
-
-
-def test_a_refusal_of_the_primitive_goes_to_the_planner() -> None:
-    # A primitive that raises one of its refusals for the second array: nothing
-    # is returned, and the call starts again on the planned path.
-    def refuses_the_second(x: Any) -> Any:
-        if x[0] == 1:
-            raise ValueError("refused")
-        return torch.from_numpy(x)
-
-    convert_all = _flat_converter(np.ndarray, refuses_the_second, (ValueError,), direct_dtypes())
-    assert convert_all((np.zeros(2), np.ones(2))) is None
-    assert convert_all((np.zeros(2), None, 3)) is not None
-
-
-def test_the_shortcut_is_built_once_per_request() -> None:
-    r = resolve("torch", None, None, None, "raise", False, False)
-    assert fast_path(r) is fast_path(r)
-    assert fast_path(resolve("torch", None, "float64", None, "raise", False, False)) is None
-
-
 @pytest.mark.parametrize("to", ["torch", "numpy"])
 def test_first_calls_from_many_threads_at_once(to: str) -> None:
-    # The shortcut and the way back are kept on first use: threads that make a
-    # freshly decorated function's first calls together all get exact results.
+    # The requests and compiled plans are memoised on first use: threads that make
+    # a freshly decorated function's first calls together all get exact results.
     def swap(x: Any, y: Any) -> Any:
         return y, x
 
