@@ -15,8 +15,11 @@ import pytest
 
 
 def installed(name: str) -> bool:
-    """Whether ``name`` can be imported here (without importing it)."""
-    return importlib.util.find_spec(name) is not None
+    """Whether ``name`` can be imported here (importing only its parent packages)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def optional(name: str) -> ModuleType | None:
@@ -48,6 +51,18 @@ def targets(*names: str) -> list[object]:
 def torch_param(*values: object, id: str | None = None) -> object:  # id: as pytest.param names it
     """A pytest param that involves torch: it skips where torch is missing."""
     return pytest.param(*values, marks=needs_torch, id=id)
+
+
+# Where SciPy vendors array-api-compat: scipy._lib before SciPy 1.18, scipy._external
+# from 1.18 on (None without SciPy).  Downstream suites name it in XPSettings.
+SCIPY_ARRAY_API_COMPAT = next(
+    (
+        name
+        for name in ("scipy._external.array_api_compat", "scipy._lib.array_api_compat")
+        if installed(name)
+    ),
+    None,
+)
 
 
 # The libraries a source is converted to when a test tries every consumer: NumPy,

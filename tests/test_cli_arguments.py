@@ -18,6 +18,7 @@ from contextlib import redirect_stderr, redirect_stdout
 import pytest
 import tomllib
 from conftest import ROOT
+from frameworks import torch_param
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -48,7 +49,9 @@ def run(*args: str) -> tuple[int, str, str]:
     ("args", "hint"),
     [
         (["explain", "flaot32"], "unknown dtype 'flaot32' (did you mean 'float32'?)"),
-        (["explain", "torch:flaot32"], "torch has no dtype 'flaot32' (did you mean 'float32'?)"),
+        torch_param(
+            ["explain", "torch:flaot32"], "torch has no dtype 'flaot32' (did you mean 'float32'?)"
+        ),
         (
             ["explain", "float32", "--to", "Torch"],
             "unknown library 'Torch' (did you mean 'torch'?)",
@@ -99,12 +102,16 @@ def test_no_suggestion_when_nothing_is_close() -> None:
 @pytest.mark.parametrize(
     ("args", "status", "first_line"),
     [
-        (["explain", "float32[::-1]", "--to", "torch", "--copy", "False"], 1, "CopyError:"),
-        (["explain", "float32[::-1]", "--to", "torch", "--copy", "TRUE"], 0, "numpy float32"),
-        (["explain", "torch:float32 requires-grad", "--grad", "Raise"], 1, "GradError:"),
+        torch_param(
+            ["explain", "float32[::-1]", "--to", "torch", "--copy", "False"], 1, "CopyError:"
+        ),
+        torch_param(
+            ["explain", "float32[::-1]", "--to", "torch", "--copy", "TRUE"], 0, "numpy float32"
+        ),
+        torch_param(["explain", "torch:float32 requires-grad", "--grad", "Raise"], 1, "GradError:"),
         (["explain", "float32", "--to", "numpy", "--dtype", "Float64"], 0, "numpy float32"),
         (["explain", "Float32", "--to", "numpy"], 0, "numpy float32 array"),
-        (["explain", "torch:BFloat16", "--to", "numpy"], 0, "torch bfloat16"),
+        torch_param(["explain", "torch:BFloat16", "--to", "numpy"], 0, "torch bfloat16"),
     ],
 )
 def test_choices_and_canonical_names_are_read_in_any_case(

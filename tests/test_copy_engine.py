@@ -444,6 +444,7 @@ def test_a_lazy_bit_is_resolved_before_any_engine_copies() -> None:
 
 
 @pytest.mark.rule("copy-engines-exact")
+@needs_torch
 def test_unsigned_reversed_copies_in_a_fresh_process() -> None:
     # The first copies of a size class rotate through the engines: torch's
     # came second and raised NotImplementedError ("flip_cpu" not implemented

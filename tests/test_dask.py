@@ -287,6 +287,7 @@ def test_convert_chunks_to_dask_is_convert() -> None:
     assert type(cast.blocks[0].compute()) is np.ndarray and cast.compute().dtype == np.float32
 
 
+@needs_torch
 def test_a_dask_array_of_torch_chunks_names_a_remedy_that_works() -> None:
     t = xb.convert_chunks(da.arange(6, chunks=3), "torch")
     with pytest.raises(xb.UnsupportedInputError, match=r"convert_chunks\(x, 'numpy'\)") as planned:

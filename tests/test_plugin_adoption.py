@@ -12,6 +12,7 @@ import sys
 
 import array_api_compat
 import pytest
+from frameworks import SCIPY_ARRAY_API_COMPAT, needs_torch
 
 from xpbridge.errors import ArgumentError
 from xpbridge.testing import (
@@ -68,6 +69,7 @@ def test_an_empty_selection_is_no_selection_from_the_option_and_the_environment(
     assert [b.id for b in xp_backends(given)] == DEFAULT
 
 
+@needs_torch  # its backend selection names torch
 def test_variants_and_devices_have_ids_and_a_capability_table() -> None:
     chosen = xp_backends(
         "numpy-readonly,torch-meta,array_api_strict-strictest-CPU_DEVICE,"
@@ -98,6 +100,7 @@ def test_variants_and_devices_have_ids_and_a_capability_table() -> None:
     assert caps["numpy-readonly"]["thread_safe"] and not caps["numpy-readonly"]["writable"]
 
 
+@needs_torch  # its backend selection names torch
 def test_a_wrapped_namespace_offers_the_identity_array_namespace_gives() -> None:
     for backend in xp_backends("numpy-readonly,array_api_strict-device1,torch-meta"):
         xp = backend.namespace()
@@ -234,15 +237,17 @@ def test_the_option_wins_over_the_suites_default_selection(pytester: pytest.Pyte
     assert _ids(result, "test_sum") == ["numpy"]
 
 
+@needs_torch  # its backend selection names torch
 def test_the_namespace_comes_from_the_suites_array_api_compat(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("scipy")
+    if SCIPY_ARRAY_API_COMPAT is None:
+        pytest.skip("needs SciPy (not installed here)")
     pytester.makepyfile(
-        """
+        f"""
         import numpy as np
         from scipy._lib._array_api import array_namespace
 
         def test_namespace(xp, xp_backend):
-            assert xp.__name__.startswith("scipy._lib.array_api_compat.")
+            assert xp.__name__.startswith("{SCIPY_ARRAY_API_COMPAT}.")
             x = xp.asarray([1.0])
             if xp_backend.name == "numpy":
                 assert array_namespace(x) is xp
@@ -251,7 +256,7 @@ def test_the_namespace_comes_from_the_suites_array_api_compat(pytester: pytest.P
     pytester.makeconftest(
         "from xpbridge.testing import XPSettings\n"
         "def pytest_xp_settings(config):\n"
-        "    return XPSettings(array_api_compat='scipy._lib.array_api_compat')\n"
+        f"    return XPSettings(array_api_compat={SCIPY_ARRAY_API_COMPAT!r})\n"
     )
     _run(pytester, "--xp-backends=numpy,numpy-readonly,torch,dask").assert_outcomes(passed=4)
     pytester.makeconftest(
@@ -266,6 +271,7 @@ def test_the_namespace_comes_from_the_suites_array_api_compat(pytester: pytest.P
     )
 
 
+@needs_torch  # its backend selection names torch
 def test_backend_marks_from_the_settings(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_sum(xp):\n    pass\n")
     pytester.makeconftest(
@@ -363,6 +369,7 @@ def test_strictest_sets_its_flags_for_each_test_and_restores_them(
     result.assert_outcomes(passed=3)
 
 
+@needs_torch  # its backend selection names torch
 def test_torch_meta_is_a_device_that_holds_no_data(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -453,6 +460,7 @@ def test_stateful_variants_are_thread_unsafe_under_pytest_run_parallel(
 # --- markers -----------------------------------------------------------------------
 
 
+@needs_torch  # its backend selection names torch
 def test_category_markers_with_exceptions(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -519,6 +527,7 @@ def test_marker_arguments_are_checked(pytester: pytest.Pytester, marker: str, me
     assert message in result.stderr.str()
 
 
+@needs_torch  # its backend selection names torch
 def test_markers_for_backends_that_are_known_but_absent_do_nothing(
     pytester: pytest.Pytester,
 ) -> None:
@@ -552,6 +561,7 @@ class TestInAClass:
 """
 
 
+@needs_torch  # its backend selection names torch
 def test_hypothesis_sees_one_parametrised_test_per_backend(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_hyp=HYPOTHESIS_SUITE)
     result = _run(pytester, "--xp-backends=numpy,numpy-readonly,torch-cpu")
@@ -591,6 +601,7 @@ def test_each(xp_backend, f):
 """
 
 
+@needs_torch  # its backend selection names torch
 def test_declarations_drive_skips_xfails_and_dtypes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_declared=DECLARED)
     result = _run(pytester, "--xp-backends=numpy,torch-meta,jax,dask", "-v")

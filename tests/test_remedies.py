@@ -124,10 +124,10 @@ def _more_failures() -> list[Failure]:
         Failure("python-cyclic", _cyclic, "numpy"),
         Failure("python-too-deep", lambda: _deep(65), "numpy"),
         Failure("python-ragged", lambda: [[1.0], [2.0, 3.0]], "torch"),
-        Failure("python-grad-inside", _grad_inside, "numpy", grad="raise"),
+        Failure("torch:python-grad-inside", _grad_inside, "numpy", grad="raise"),
         Failure("grad-int-result", _grad_tensor, "torch", dtype="int16", requires_grad=True),
-        Failure("dispatch-subclass", _two_tensor, "numpy"),
-        Failure("dask-torch-chunks", _dask_torch_chunks, "numpy"),
+        Failure("torch:dispatch-subclass", _two_tensor, "numpy"),
+        Failure("torch:dask-torch-chunks", _dask_torch_chunks, "numpy"),
         *_optional_failures(),
     ]
 

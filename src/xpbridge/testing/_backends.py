@@ -241,7 +241,7 @@ class XPBackend:
         array_api_compat : str, optional
             The array-api-compat package that NumPy's, torch's, CuPy's and
             Dask's namespaces come from, for a suite whose code compares
-            namespaces with a vendored copy (``"scipy._lib.array_api_compat"``).
+            namespaces with a vendored copy (``"scipy._external.array_api_compat"``).
             Default: ``array_api_compat`` itself.
 
         Returns

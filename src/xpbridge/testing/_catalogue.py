@@ -36,7 +36,7 @@ class Library:
     namespace tests receive (array-api-compat's wrapper where the library
     needs one), ``compat`` that namespace's name inside array-api-compat
     (``None`` for a library that is its own namespace), so that a suite can
-    take it from a vendored copy (``scipy._lib.array_api_compat.numpy``).
+    take it from a vendored copy (``scipy._external.array_api_compat.numpy``).
     """
 
     name: str
@@ -64,8 +64,9 @@ class Library:
         except ImportError as e:
             raise ArgumentError(
                 f"array_api_compat={array_api_compat!r} has no {self.compat} namespace ({e}): "
-                f"name an importable copy of array-api-compat, such as "
-                f"'scipy._lib.array_api_compat'"
+                "name an importable copy of array-api-compat, such as 'array_api_compat' "
+                "itself or SciPy's ('scipy._external.array_api_compat' from SciPy 1.18, "
+                "'scipy._lib.array_api_compat' before)"
             ) from None
 
     def devices(self) -> list[tuple[str, Any]]:
@@ -200,7 +201,7 @@ def namespace_of(module: ModuleType | Any) -> str:
     """The library name of a namespace or module: ``array_api_compat.numpy`` gives ``numpy``.
 
     Vendored copies of array-api-compat count as array-api-compat
-    (``scipy._lib.array_api_compat.numpy`` gives ``numpy``), and a namespace
+    (``scipy._external.array_api_compat.numpy`` gives ``numpy``), and a namespace
     the plugin wraps counts as the one it wraps.
 
     Examples

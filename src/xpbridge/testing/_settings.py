@@ -54,7 +54,7 @@ class XPSettings:
         backend that runs by default.
     array_api_compat : str, optional
         The module name of the array-api-compat the suite's code uses, when
-        it vendors its own (``"scipy._lib.array_api_compat"``,
+        it vendors its own (``"scipy._external.array_api_compat"``,
         ``"sklearn.externals.array_api_compat"``): NumPy's, torch's, CuPy's
         and Dask's ``xp`` then come from it, so namespace checks written
         against that copy hold.
