@@ -70,16 +70,15 @@ SCIPY_ARRAY_API_COMPAT = next(
 CONSUMERS: tuple[str, ...] = ("numpy", "torch") if HAS_TORCH else ("numpy",)
 
 
-# Test modules (being rewritten) that import torch at module level: without
-# torch they are skipped whole instead of failing their collection.
+# Test modules built around torch, which import it at module level: most of
+# their tests convert to or from a tensor.  Without torch each is skipped whole,
+# with that reason, instead of failing its collection (tests/conftest.py).
 TORCH_AT_MODULE_LEVEL = frozenset(
     {
         "tests/test_compute_in.py",
         "tests/test_tree.py",
         "tests/property/test_properties.py",
         "tests/property/test_tree_properties.py",
-        # Written on main while this list was made: the same until they mark what
-        # needs torch (frameworks.needs_torch, torch_param, CONSUMERS).
         "tests/property/test_copy_engines.py",
         "tests/property/test_python_values.py",
         "tests/test_compute_calls.py",
@@ -98,7 +97,7 @@ TORCH_AT_MODULE_LEVEL = frozenset(
     }
 )
 
-# Tests (in modules being rewritten) that call torch in their body.
+# Tests in modules that run without torch, which call torch in their body.
 TORCH_IN_THE_BODY = frozenset(
     {
         "tests/test_protocol_memos.py::test_protocol_memos_under_concurrent_first_use",
