@@ -221,6 +221,33 @@ def test_every_caller_eager_gets_its_library_back_equal(caller: str, to: str) ->
 
 
 @_COMPILE_WARNS
+@pytest.mark.parametrize("caller", sorted(_CALLERS))
+@pytest.mark.parametrize("to", ["numpy", "torch"])
+def test_under_torch_compile_every_caller_gets_its_library_back_equal(caller: str, to: str) -> None:
+    # Dynamo skips compute_in's wrapper but would still compile each function
+    # it calls, JAX's and array-api-strict's internals among them (it failed
+    # inside jax.numpy.arange): the call runs with Dynamo turned off.
+    values = np.array([3.0, 1.0, 2.0], np.float32)
+    x = _CALLERS[caller](values)
+
+    @xb.compute_in(to)
+    def sort_twice_in(y: Any) -> Any:
+        return (np.sort(y) if to == "numpy" else torch.sort(y).values) * 2
+
+    def user(y: Any) -> Any:
+        return sort_twice_in(y)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing of ours is traced: no Dynamo warning
+        warnings.filterwarnings(
+            "ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning
+        )
+        result = torch.compile(user)(x)
+    assert backend_of(result).name == caller
+    np.testing.assert_array_equal(xb.to_numpy(result), np.sort(values) * 2)
+
+
+@_COMPILE_WARNS
 def test_under_torch_compile_a_numpy_caller_is_opaque_too() -> None:
     # torch.compile traces NumPy code as well: the call still runs eagerly.
     def caller(x: Any) -> Any:

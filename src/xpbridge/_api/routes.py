@@ -173,12 +173,21 @@ def dask_blocks(host: Callable[..., Any], arrays: Sequence[Any], dtype: Any) -> 
 
 
 def torch_compiling() -> bool:
-    """Whether Dynamo is tracing this call (torch is never imported to ask)."""
+    """Whether Dynamo traces this call, or would trace the calls it makes.
+
+    Dynamo skips a function marked ``_torchdynamo_disable`` (compute_in's
+    wrapper is) but, unless its frame-evaluation callback is turned off, it
+    still compiles every function that function calls, one frame at a time:
+    JAX's and array-api-strict's internals among them, which it cannot trace.
+    So a call made while the callback is set counts too, and runs through
+    :func:`out_of_compile`, which turns it off.  torch is never imported to ask.
+    """
     if "torch._dynamo" not in sys.modules:  # nothing traces before Dynamo is imported
         return False
-    torch = sys.modules.get("torch")
-    compiler = getattr(torch, "compiler", None)
-    return compiler is not None and bool(compiler.is_compiling())
+    torch = sys.modules["torch"]
+    if torch.compiler.is_compiling():
+        return True
+    return torch._C._dynamo.eval_frame.get_eval_frame_callback() not in (None, False)
 
 
 _DISABLED: Memo[Callable[..., Any]] = Memo(
