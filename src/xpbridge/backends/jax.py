@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from .._lib.devices import CPU
 from .._lib.dtypes import DTYPES
+from .._lib.memo import Memo
 from .._lib.traits import Traits
 from ..errors import UnsupportedInputError
 from ._base import Primitive, Step
@@ -72,7 +73,9 @@ class JaxBackend(ArrayAPIBackend):
         # Python values go straight to jnp.asarray, which makes 32-bit types
         # without x64 (through NumPy they would be 64-bit, and refused).
         self.exchanges = {**self.exchanges, ("python", name): "asarray"}  # type: ignore[misc]
-        self._makes_arrays: dict[str, bool] = {}  # ml_dtypes types, probed once each
+        self._makes_arrays: Memo[bool] = Memo(
+            f"{name} makes arrays of ml_dtypes types", "a canonical dtype name", 64
+        )
         self._view_lock = threading.Lock()
         self._views: list[bool] = []  # the probe's answer, once made
 
@@ -176,7 +179,7 @@ class JaxBackend(ArrayAPIBackend):
                 known = False
             else:
                 known = True
-            self._makes_arrays[dtype] = known
+            self._makes_arrays.put(dtype, known)
         return known
 
     def has(self, dtype: str) -> bool:
