@@ -81,8 +81,6 @@ def pytest_configure(config: pytest.Config) -> None:
 # leg.  With torch installed, none of this does anything.  The lists are in
 # tests/frameworks.py (TORCH_AT_MODULE_LEVEL, TORCH_IN_THE_BODY).
 
-_MENTIONS_TORCH = re.compile(r"torch")  # torch.x, to_torch, "torch"
-
 
 def _relative(path: Path) -> str:
     path = path.resolve()
@@ -114,14 +112,19 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Without torch: skip the doctests that use torch, and the tests named above."""
-    from frameworks import TORCH_IN_THE_BODY
+    """Skip the doctests that use what this leg lacks (torch, scikit-learn, ...), and
+    without torch the tests named above."""
+    from frameworks import DOCTEST_NEEDS, TORCH_IN_THE_BODY
 
-    if _torch_installed():
+    missing = [(re.compile(pattern), reason) for pattern, here, reason in DOCTEST_NEEDS if not here]
+    if not missing:
         return
     for item in items:
         if isinstance(item, DoctestItem) and item.dtest is not None:
-            if any(_MENTIONS_TORCH.search(e.source) for e in item.dtest.examples):
-                item.add_marker(pytest.mark.skip(reason="needs torch (the doctest uses torch)"))
-        elif item.nodeid in TORCH_IN_THE_BODY:
+            sources = [e.source for e in item.dtest.examples]
+            for pattern, reason in missing:
+                if any(pattern.search(source) for source in sources):
+                    item.add_marker(pytest.mark.skip(reason=reason))
+                    break
+        elif item.nodeid in TORCH_IN_THE_BODY and not _torch_installed():
             item.add_marker(pytest.mark.skip(reason="needs torch (the test calls torch)"))

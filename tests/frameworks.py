@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from types import ModuleType
 
 import pytest
+
+# For the tests that read TOML, on every Python the matrix runs.
+if sys.version_info >= (3, 11):
+    import tomllib as tomllib
+else:  # Python 3.10: the backport xpbridge itself depends on there
+    import tomli as tomllib  # noqa: F401 - re-exported, as tomllib is above
 
 
 def installed(name: str) -> bool:
@@ -62,6 +69,49 @@ SCIPY_ARRAY_API_COMPAT = next(
         if installed(name)
     ),
     None,
+)
+
+
+def _numpy_max_dims() -> int:
+    """NumPy's limit on dimensions as NumPy itself shows it: 64 from NumPy 2.0, 32 before."""
+    import numpy as np
+
+    try:
+        np.empty((1,) * 64)
+    except ValueError:
+        return 32
+    return 64
+
+
+NUMPY_MAX_DIMS = _numpy_max_dims()
+
+
+def _strict_has_limited_devices() -> bool:
+    """Whether array-api-strict models float32-only devices (Device('no_float64'), 2.4 on)."""
+    if not installed("array_api_strict"):
+        return False
+    import array_api_strict as xps
+
+    names = {str(d) for d in xps.__array_namespace_info__().devices()}
+    return {f"array_api_strict.Device('{n}')" for n in ("no_float64", "no_x64")} <= names
+
+
+STRICT_HAS_LIMITED_DEVICES = _strict_has_limited_devices()
+needs_limited_devices = pytest.mark.skipif(
+    not STRICT_HAS_LIMITED_DEVICES,
+    reason="needs array-api-strict's Device('no_float64') and Device('no_x64') (2.4 on)",
+)
+
+# Doctests (in src/ and docs/) that use what a leg may not have: a doctest whose
+# source matches a pattern skips, with the reason, where the thing is missing.
+DOCTEST_NEEDS: tuple[tuple[str, bool, str], ...] = (
+    (r"torch", HAS_TORCH, "needs torch (the doctest uses torch)"),
+    (r"sklearn", installed("sklearn"), "needs scikit-learn (the doctest uses it)"),
+    (
+        r"no_float64|no_x64",
+        STRICT_HAS_LIMITED_DEVICES,
+        "needs array-api-strict's float32-only devices (2.4 on; the doctest uses them)",
+    ),
 )
 
 

@@ -16,9 +16,8 @@ import re
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
-import tomllib
 from conftest import ROOT
-from frameworks import torch_param
+from frameworks import tomllib, torch_param
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 from conftest import ROOT, load_spec
+from frameworks import tomllib
 
 from xpbridge._cli.upstream import holds_text
 

@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 from typing import Any
 
 from conftest import ROOT
+from frameworks import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: the backport xpbridge itself depends on there
-    import tomli as tomllib
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]

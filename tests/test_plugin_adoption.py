@@ -12,7 +12,7 @@ import sys
 
 import array_api_compat
 import pytest
-from frameworks import SCIPY_ARRAY_API_COMPAT, needs_torch
+from frameworks import SCIPY_ARRAY_API_COMPAT, needs_limited_devices, needs_torch
 
 from xpbridge.errors import ArgumentError
 from xpbridge.testing import (
@@ -70,6 +70,7 @@ def test_an_empty_selection_is_no_selection_from_the_option_and_the_environment(
 
 
 @needs_torch  # its backend selection names torch
+@needs_limited_devices  # and array-api-strict's no_float64
 def test_variants_and_devices_have_ids_and_a_capability_table() -> None:
     chosen = xp_backends(
         "numpy-readonly,torch-meta,array_api_strict-strictest-CPU_DEVICE,"
@@ -564,12 +565,30 @@ class TestInAClass:
 @needs_torch  # its backend selection names torch
 def test_hypothesis_sees_one_parametrised_test_per_backend(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_hyp=HYPOTHESIS_SUITE)
-    result = _run(pytester, "--xp-backends=numpy,numpy-readonly,torch-cpu")
+    # What hypothesis keys each run's examples by: its pytest plugin gives a
+    # parametrised test (a fixture with params counts) the item's node id.
+    # (Counting the database's folders says nothing: a key's shrinking and
+    # secondary examples have folders of their own, as many as the run needs.)
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_call(item):
+            try:
+                return (yield)
+            finally:
+                inner = item.obj.hypothesis.inner_test
+                digest = getattr(inner, "_hypothesis_internal_add_digest", b"")
+                print(f"KEY {item.nodeid} {digest.decode()}")
+        """
+    )
+    result = _run(pytester, "--xp-backends=numpy,numpy-readonly,torch-cpu", "-s")
     result.assert_outcomes(passed=3, failed=3)
     assert "differing_executors" not in result.stdout.str()
-    # Each backend's failure is saved under its own key in the example database.
-    keys = [p for p in (pytester.path / "db").iterdir() if p.is_dir()]
-    assert len(keys) == 3
+    # Each backend's examples are saved under its own key in the example database.
+    keys = dict(re.findall(r"KEY (\S+) (\S+)", result.stdout.str()))
+    assert len(keys) == 6 and all(node == key for node, key in keys.items()), keys
 
 
 # --- declarations ------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from frameworks import NUMPY_MAX_DIMS
 
 import xpbridge as xb
 
@@ -71,7 +72,9 @@ def test_torch_itself_crashes_on_such_a_list_xpbridge_never_hands_it_over() -> N
 
 
 @pytest.mark.rule("python-sequence-shape")
-@pytest.mark.parametrize(("to", "limit"), [("numpy", 64), ("torch", 128), ("jax", 64)])
+@pytest.mark.parametrize(
+    ("to", "limit"), [("numpy", NUMPY_MAX_DIMS), ("torch", 128), ("jax", NUMPY_MAX_DIMS)]
+)
 def test_sequences_deeper_than_the_targets_arrays_are_refused(to: str, limit: int) -> None:
     assert np.ndim(xb.convert(_deep(limit), to)) == limit
     for depth in (limit + 1, 5_000):

@@ -14,9 +14,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 from conftest import ROOT
+from frameworks import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -79,5 +79,8 @@ def test_mypy_hook_runs_the_test_groups_mypy_as_ci_does() -> None:
     assert "args" not in mypy
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["strict"]
     assert _requirements("mypy"), "mypy is in no dependency group"
-    assert _installed("mypy") is not None  # the test group's, which this hook runs
     assert "mypy" in CONFIG["ci"]["skip"]  # pre-commit.ci has no project environment
+    # The test group's mypy, which this hook runs (the test-core group of the
+    # floors legs has none; CI requires it: XPBRIDGE_REQUIRE_LIBRARIES).
+    if _installed("mypy") is None:
+        pytest.skip("mypy is not installed here (it is in the test group)")

@@ -179,6 +179,24 @@ class _Run:
             if skip_dtype is not None:
                 item.add_marker(pytest.mark.skip(reason=skip_dtype))
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        """Give each backend's run of a hypothesis test its own example-database key.
+
+        hypothesis' pytest plugin means to key a parametrised test by its node
+        id, but it skips that once the test's settings suppress both
+        ``function_scoped_fixture`` (which an ``xp`` test must) and
+        ``differing_executors`` (which that plugin adds on the first run):
+        every backend after the first would share the first one's examples.
+        The key is set the way hypothesis' plugin sets it, through the same
+        attribute.
+        """
+        test = getattr(getattr(item, "obj", None), "hypothesis", None)
+        callspec = getattr(item, "callspec", None)
+        if test is not None and callspec is not None and "xp_backend" in callspec.params:
+            test.inner_test._hypothesis_internal_add_digest = item.nodeid.encode()
+        return (yield)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count the outcome of a backend test."""
         self.summary.record(report)
