@@ -625,3 +625,10 @@ def _jax_names_complex32_it_cannot_make() -> bool:
     except Exception:  # noqa: BLE001  # JaxRuntimeError, whose module moves between versions
         return True
     return False
+
+
+@_fact
+def _jax_from_dlpack_misreads_strides() -> bool:
+    from ..backends.jax import misreads_strided_imports
+
+    return misreads_strided_imports(importlib.import_module("jax.numpy"))

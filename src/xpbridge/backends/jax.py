@@ -62,6 +62,23 @@ def _host_key(x: Any) -> Hashable:
     return x.dtype, type(x.sharding), x.platform()
 
 
+def misreads_strided_imports(jnp: Any) -> bool:
+    """Whether ``jnp.from_dlpack`` reads a Fortran-order NumPy array as if it were C order.
+
+    JAX 0.6 aliases an aligned buffer it imports and loses its strides (its
+    unaligned imports are copied, correctly): the upstream fact
+    ``jax-from-dlpack-misreads-strides`` (jax-ml/jax#17784).  The probe is a
+    3 x 4 Fortran-order array on a 256-byte boundary, so that JAX aliases it.
+    """
+    import numpy as np
+
+    items = np.empty(12 + 64, np.float32)
+    start = (-items.__array_interface__["data"][0] % 256) // items.itemsize
+    probe = items[start : start + 12].reshape(3, 4, order="F")
+    probe[...] = np.arange(12, dtype=np.float32).reshape(3, 4)
+    return not np.array_equal(np.asarray(jnp.from_dlpack(probe)), probe)
+
+
 class JaxBackend(ArrayAPIBackend):
     """JAX arrays (``jax.Array``) through ``jax.numpy``."""
 
@@ -78,6 +95,7 @@ class JaxBackend(ArrayAPIBackend):
         )
         self._view_lock = threading.Lock()
         self._views: list[bool] = []  # the probe's answer, once made
+        self._strided: list[bool] = []  # misreads_strided_imports' answer, once made
 
     def views_host_arrays(self) -> bool:
         """Whether ``numpy.asarray`` of a host JAX array is a view of its buffer (probed once)."""
@@ -91,6 +109,27 @@ class JaxBackend(ArrayAPIBackend):
                     shared = view.__array_interface__["data"][0] == probe.unsafe_buffer_pointer()
                     self._views.append(bool(shared and not view.flags.writeable))
         return self._views[0]
+
+    def reads_strided_imports(self) -> bool:
+        """Whether ``from_dlpack`` keeps the strides of what it imports (probed once)."""
+        if not self._strided:
+            with self._view_lock:
+                if not self._strided:
+                    self._strided.append(not misreads_strided_imports(self.namespace))
+        return self._strided[0]
+
+    def step_from_dlpack(self, a: Any, plan: Any) -> Any:
+        np = sys.modules.get("numpy")
+        if (
+            np is not None
+            and type(a) is np.ndarray
+            and not a.flags.c_contiguous
+            and not self.reads_strided_imports()
+        ):
+            # A JAX that would read these values in the wrong order gets them in
+            # C order (the plan's result is a new buffer either way).
+            a = np.ascontiguousarray(a)
+        return super().step_from_dlpack(a, plan)
 
     def _on_host(self, x: Any) -> bool:
         """Whether ``x`` lives whole in host memory, on one device."""
