@@ -19,6 +19,10 @@ from typing import Any
 
 import pytest
 
+# The outcome rules of xpbridge's own tables (a module of the package, not its
+# API: this runner ships beside it), so both runs are counted alike.
+from xpbridge.testing._summary import outcome_of, settles
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Add ``--tally``."""
@@ -50,11 +54,8 @@ class _Tally:
             self.labels[item.nodeid] = labels[0] if labels else "(none)"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        outcome = _outcome(report)
-        if outcome is None:
-            return
-        previous = self.final.get(report.nodeid)
-        if previous is None or (outcome == "error" and previous in {"passed", "failed"}):
+        outcome = outcome_of(report)
+        if outcome is not None and settles(self.final.get(report.nodeid), outcome):
             self.final[report.nodeid] = outcome
 
     def pytest_sessionfinish(self) -> None:
@@ -64,21 +65,6 @@ class _Tally:
         failures = sorted(n for n, o in self.final.items() if o in {"failed", "error"})
         out = {"totals": {k: dict(v) for k, v in table.items()}, "failures": failures}
         Path(self.path).write_text(json.dumps(out, indent=1) + "\n")
-
-
-def _outcome(report: pytest.TestReport) -> str | None:
-    xfail = hasattr(report, "wasxfail")
-    if report.when == "call":
-        if report.passed:
-            return "xpassed" if xfail else "passed"
-        if report.skipped:
-            return "xfailed" if xfail else "skipped"
-        return "failed"
-    if report.failed:
-        return "error"
-    if report.skipped:
-        return "xfailed" if xfail else "skipped"
-    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-__all__ = ["OUTCOMES", "PROPERTY", "Summary", "outcome_of"]
+__all__ = ["OUTCOMES", "PROPERTY", "Summary", "outcome_of", "settles"]
 
 PROPERTY = "xp_backend"  # the user property naming a test's backend id
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
@@ -34,6 +34,15 @@ def outcome_of(report: Any) -> str | None:
     if report.skipped:
         return "xfailed" if xfail else "skipped"
     return None
+
+
+def settles(previous: str | None, outcome: str) -> bool:
+    """Whether ``outcome`` becomes a test's outcome, given the one it has so far (if any).
+
+    The first settled outcome stands (a skip in setup, say), except that an
+    error in teardown after the call makes the test an error.
+    """
+    return previous is None or (outcome == "error" and previous in {"passed", "failed"})
 
 
 def _reason(report: Any) -> str | None:
@@ -69,10 +78,8 @@ class Summary:
         if outcome is None:
             return
         previous = self._final.get(report.nodeid)
-        if previous is not None and outcome == "error" and previous[2] in {"passed", "failed"}:
-            pass  # a teardown error follows the call: the test ends in error
-        elif previous is not None:
-            return  # the first settled outcome stands (a skip in setup, say)
+        if not settles(previous[2] if previous is not None else None, outcome):
+            return
         self._final[report.nodeid] = (report.nodeid.partition("[")[0], str(backend), outcome)
         reason = _reason(report)
         if reason:
