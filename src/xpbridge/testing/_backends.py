@@ -29,6 +29,7 @@ __all__ = [
     "BackendKind",
     "XPBackend",
     "check_selection",
+    "check_token",
     "given_or_environment",
     "parse_token",
     "select",
@@ -265,6 +266,14 @@ class XPBackend:
             device = None if self.default_device else self.device
             return BoundNamespace(namespace, device=device, readonly=self.readonly, label=self.id)
         return namespace
+
+
+def check_token(token: str, context: str) -> None:
+    """Raise :class:`ArgumentError`, its message led by ``context``, unless ``token`` names a backend."""
+    try:
+        parse_token(token)
+    except ArgumentError as e:
+        raise ArgumentError(f"{context}: {e}") from None
 
 
 def parse_token(token: str) -> tuple[str, str | None]:

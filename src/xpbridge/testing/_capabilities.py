@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from .._lib.dtypes import DTYPES
 from ..errors import ArgumentError
-from ._backends import KINDS, MODULE_NAMES, parse_token
+from ._backends import KINDS, MODULE_NAMES, check_token, parse_token
 
 __all__ = ["Capabilities", "capabilities", "capabilities_table", "declared", "xp_functions"]
 
@@ -57,17 +57,8 @@ def _pairs(value: Mapping[str, str] | Sequence[str], what: str) -> tuple[tuple[s
     items = value.items() if isinstance(value, Mapping) else ((v, "") for v in value)
     pairs = tuple((str(token), str(reason)) for token, reason in items)
     for token, _ in pairs:
-        _check(token, what)
+        check_token(token, f"capabilities({what}=...)")
     return pairs
-
-
-def _check(token: str, what: str) -> None:
-    if token in MODULE_NAMES:
-        return
-    try:
-        parse_token(token)
-    except ArgumentError as e:
-        raise ArgumentError(f"capabilities({what}=...): {e}") from None
 
 
 def capabilities(
@@ -145,7 +136,7 @@ def capabilities(
                 f"names such as 'float32'"
             )
     for token in exceptions:
-        _check(token, "exceptions")
+        check_token(token, "capabilities(exceptions=...)")
     declaration = Capabilities(
         skip=_pairs(skip, "skip"),
         xfail=_pairs(xfail, "xfail"),

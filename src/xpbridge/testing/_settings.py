@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ArgumentError
-from ._backends import MODULE_NAMES, parse_token
+from ._backends import check_token
 
 __all__ = ["MARKER_ACTIONS", "XPSettings", "alias_tokens"]
 
@@ -27,15 +27,6 @@ def _as_tokens(value: str | Sequence[str] | None) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     return tuple(t.strip() for t in value if t.strip())
-
-
-def _check_token(token: str, where: str) -> None:
-    if token in MODULE_NAMES:
-        return
-    try:
-        parse_token(token)
-    except ArgumentError as e:
-        raise ArgumentError(f"XPSettings({where}): {e}") from None
 
 
 @dataclass(frozen=True)
@@ -102,7 +93,7 @@ class XPSettings:
 
     def __post_init__(self) -> None:
         for token in _as_tokens(self.backends):
-            _check_token(token, "backends")
+            check_token(token, "XPSettings(backends)")
         for name, action in self.markers.items():
             if action not in MARKER_ACTIONS:
                 raise ArgumentError(
@@ -111,9 +102,9 @@ class XPSettings:
                 )
         for key, value in self.aliases.items():
             for token in _as_tokens(value):
-                _check_token(token, f"aliases[{key!r}]")
+                check_token(token, f"XPSettings(aliases[{key!r}])")
         for token in self.backend_marks:
-            _check_token(token, "backend_marks")
+            check_token(token, "XPSettings(backend_marks)")
 
 
 def alias_tokens(settings: XPSettings, key: object) -> tuple[str, ...] | None:
