@@ -204,20 +204,28 @@ _CALLERS = {
 }
 
 
-@pytest.mark.parametrize("caller", sorted(_CALLERS))
-@pytest.mark.parametrize("to", ["numpy", "torch"])
-def test_every_caller_eager_gets_its_library_back_equal(caller: str, to: str) -> None:
-    values = np.array([3.0, 1.0, 2.0], np.float32)
-    x = _CALLERS[caller](values)
+_VALUES = np.array([3.0, 1.0, 2.0], np.float32)
+
+
+def _sort_twice_in(to: str) -> Any:
+    """``np.sort(y) * 2`` computed in ``to`` (NumPy or torch), decorated afresh."""
 
     @xb.compute_in(to)
     def sort_twice_in(y: Any) -> Any:
         return (np.sort(y) if to == "numpy" else torch.sort(y).values) * 2
 
-    assert sort_twice_in.plan(x).route == "eager"  # type: ignore[attr-defined]
+    return sort_twice_in
+
+
+@pytest.mark.parametrize("caller", sorted(_CALLERS))
+@pytest.mark.parametrize("to", ["numpy", "torch"])
+def test_every_caller_eager_gets_its_library_back_equal(caller: str, to: str) -> None:
+    x = _CALLERS[caller](_VALUES)
+    sort_twice_in = _sort_twice_in(to)
+    assert sort_twice_in.plan(x).route == "eager"
     result = sort_twice_in(x)
     assert backend_of(result).name == caller
-    np.testing.assert_array_equal(xb.to_numpy(result), np.sort(values) * 2)
+    np.testing.assert_array_equal(xb.to_numpy(result), np.sort(_VALUES) * 2)
 
 
 @_COMPILE_WARNS
@@ -227,12 +235,8 @@ def test_under_torch_compile_every_caller_gets_its_library_back_equal(caller: st
     # Dynamo skips compute_in's wrapper but would still compile each function
     # it calls, JAX's and array-api-strict's internals among them (it failed
     # inside jax.numpy.arange): the call runs with Dynamo turned off.
-    values = np.array([3.0, 1.0, 2.0], np.float32)
-    x = _CALLERS[caller](values)
-
-    @xb.compute_in(to)
-    def sort_twice_in(y: Any) -> Any:
-        return (np.sort(y) if to == "numpy" else torch.sort(y).values) * 2
+    x = _CALLERS[caller](_VALUES)
+    sort_twice_in = _sort_twice_in(to)
 
     def user(y: Any) -> Any:
         return sort_twice_in(y)
@@ -244,7 +248,7 @@ def test_under_torch_compile_every_caller_gets_its_library_back_equal(caller: st
         )
         result = torch.compile(user)(x)
     assert backend_of(result).name == caller
-    np.testing.assert_array_equal(xb.to_numpy(result), np.sort(values) * 2)
+    np.testing.assert_array_equal(xb.to_numpy(result), np.sort(_VALUES) * 2)
 
 
 @_COMPILE_WARNS
